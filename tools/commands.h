@@ -1,0 +1,11 @@
+#ifndef FS_COMMANDS_H
+#define FS_COMMANDS_H
+#include <stdio.h>
+
+#define CMD(name, summary) int cmd_##name(int argc, char **argv); extern const char usage_##name[];
+#include "tools/commands.def"
+#undef CMD
+
+/* Prints "usage: ..." for cmd to f (stdout for help, stderr for mistakes). */
+void print_usage(FILE *f, const char *cmd);
+#endif

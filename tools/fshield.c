@@ -1,0 +1,80 @@
+/* fshield: a table-driven dispatcher over one file per subcommand. */
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto/keys.h"
+#include "fs/status.h"
+#include "tools/commands.h"
+
+struct command {
+	const char *name, *summary, *usage;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+#define CMD(n, s) { #n, s, usage_##n, cmd_##n },
+#include "tools/commands.def"
+#undef CMD
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+void print_usage(FILE *f, const char *cmd)
+{
+	const struct command *c = find(cmd);
+	if (c)
+		fprintf(f, "usage: fshield %s", c->usage);
+}
+
+static void overview(FILE *f)
+{
+	fprintf(f, "usage: fshield COMMAND [ARGS...]\n\n"
+		   "A confidential, tamper-evident filesystem over an untrusted directory.\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  %-8s %s\n\n'fshield help COMMAND' shows a command's options.\n", "help",
+		"show this text, or a command's usage");
+}
+
+int main(int argc, char **argv)
+{
+	if (fs_crypto_init() != 0) {
+		fprintf(stderr, "fshield: cannot initialise the crypto library\n");
+		return FS_ST_IO;
+	}
+	/* As mount.fshield, behave as "fshield mount" called by mount(8). */
+	const char *self = basename(argv[0]);
+	if (strcmp(self, "mount.fshield") == 0 && find("mount"))
+		return find("mount")->run(argc, argv);
+	if (argc < 2) {
+		overview(stderr);
+		return FS_ST_USAGE;
+	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		if (argc > 2) {
+			if (!find(argv[2])) {
+				fprintf(stderr, "fshield: unknown command '%s'\n", argv[2]);
+				return FS_ST_USAGE;
+			}
+			print_usage(stdout, argv[2]);
+			return 0;
+		}
+		overview(stdout);
+		return 0;
+	}
+	const struct command *c = find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "fshield: unknown command '%s'\n", argv[1]);
+		overview(stderr);
+		return FS_ST_USAGE;
+	}
+	return c->run(argc - 1, argv + 1);
+}
