@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/statvfs.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "fs/status.h"

@@ -1,0 +1,419 @@
+#include "meta/store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	Q_GET_VOL, Q_PUT_VOL, Q_SET_STATE, Q_GET_BUCKETS, Q_PUT_BUCKET, Q_INODES_IN_BUCKET, Q_ALL_INODES,
+	Q_PUT_INODE, Q_DEL_INODE, Q_DIRENTS_OF, Q_ALL_DIRENTS, Q_PUT_DIRENT, Q_DEL_DIRENT, Q_CHUNKS_OF,
+	Q_ALL_CHUNKS, Q_PUT_CHUNK, Q_DEL_CHUNK, Q_DEL_CHUNKS_OF, Q_COUNT
+};
+
+static const char *const sql[Q_COUNT] = {
+	[Q_GET_VOL] = "SELECT version, root, parent, state FROM volume WHERE id=1",
+	[Q_PUT_VOL] = "INSERT OR REPLACE INTO volume(id, version, root, parent, state) VALUES(1,?,?,?,?)",
+	[Q_SET_STATE] = "UPDATE volume SET state=? WHERE id=1",
+	[Q_GET_BUCKETS] = "SELECT b, digest FROM buckets ORDER BY b",
+	[Q_PUT_BUCKET] = "INSERT OR REPLACE INTO buckets(b, digest) VALUES(?,?)",
+	[Q_INODES_IN_BUCKET] = "SELECT ino, row FROM inodes WHERE bkt=? ORDER BY ino",
+	[Q_ALL_INODES] = "SELECT ino, row, bkt FROM inodes ORDER BY ino",
+	[Q_PUT_INODE] = "INSERT OR REPLACE INTO inodes(ino, bkt, row) VALUES(?,?,?)",
+	[Q_DEL_INODE] = "DELETE FROM inodes WHERE ino=?",
+	[Q_DIRENTS_OF] = "SELECT parent, name_mac, row FROM dirents WHERE parent=? ORDER BY name_mac",
+	[Q_ALL_DIRENTS] = "SELECT parent, name_mac, row FROM dirents ORDER BY parent, name_mac",
+	[Q_PUT_DIRENT] = "INSERT OR REPLACE INTO dirents(parent, name_mac, row) VALUES(?,?,?)",
+	[Q_DEL_DIRENT] = "DELETE FROM dirents WHERE parent=? AND name_mac=?",
+	[Q_CHUNKS_OF] = "SELECT ino, idx, gen, slot, len, nonce, tag FROM chunks WHERE ino=? ORDER BY idx",
+	[Q_ALL_CHUNKS] = "SELECT ino, idx, gen, slot, len, nonce, tag FROM chunks ORDER BY ino, idx",
+	[Q_PUT_CHUNK] = "INSERT OR REPLACE INTO chunks(ino, idx, gen, slot, len, nonce, tag) VALUES(?,?,?,?,?,?,?)",
+	[Q_DEL_CHUNK] = "DELETE FROM chunks WHERE ino=? AND idx=?",
+	[Q_DEL_CHUNKS_OF] = "DELETE FROM chunks WHERE ino=?",
+};
+
+static const char schema[] =
+	"CREATE TABLE volume(id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL,"
+	" root BLOB NOT NULL, parent BLOB NOT NULL, state INTEGER NOT NULL);"
+	"CREATE TABLE buckets(b INTEGER PRIMARY KEY, digest BLOB NOT NULL);"
+	"CREATE TABLE inodes(ino INTEGER PRIMARY KEY, bkt INTEGER NOT NULL, row BLOB NOT NULL);"
+	"CREATE INDEX inodes_by_bucket ON inodes(bkt);"
+	"CREATE TABLE dirents(parent INTEGER NOT NULL, name_mac BLOB NOT NULL, row BLOB NOT NULL,"
+	" PRIMARY KEY (parent, name_mac)) WITHOUT ROWID;"
+	"CREATE TABLE chunks(ino INTEGER NOT NULL, idx INTEGER NOT NULL, gen INTEGER NOT NULL,"
+	" slot INTEGER NOT NULL, len INTEGER NOT NULL, nonce BLOB NOT NULL, tag BLOB NOT NULL,"
+	" PRIMARY KEY (ino, idx)) WITHOUT ROWID;";
+
+struct fs_store {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q_COUNT];
+	int readonly;
+};
+
+static int sqerr(fs_store *s, int rc)
+{
+	(void)s;
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EBADMSG;
+	default:
+		return -EIO;
+	}
+}
+
+const char *fs_store_errmsg(fs_store *s)
+{
+	return s && s->db ? sqlite3_errmsg(s->db) : "cannot open the metadata store";
+}
+
+static int prepare_all(fs_store *s)
+{
+	for (int i = 0; i < Q_COUNT; i++) {
+		int rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL);
+		if (rc != SQLITE_OK)
+			return sqerr(s, rc) ? sqerr(s, rc) : -EIO;
+	}
+	return 0;
+}
+
+static int open_db(const char *path, int flags, int readonly, fs_store **out)
+{
+	fs_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->readonly = readonly;
+	int rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		int e = sqerr(s, rc);
+		if ((rc & 0xff) == SQLITE_CANTOPEN)
+			e = -ENOENT;
+		*out = s; /* so the caller can read the message; it closes it */
+		return e ? e : -EIO;
+	}
+	sqlite3_extended_result_codes(s->db, 0);
+	/* The store must not be able to pull in other files. */
+	sqlite3_limit(s->db, SQLITE_LIMIT_ATTACHED, 0);
+	sqlite3_busy_timeout(s->db, 5000);
+	const char *pragmas = readonly ? "PRAGMA query_only=1; PRAGMA trusted_schema=0;"
+				       : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA trusted_schema=0;";
+	rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL);
+	*out = s;
+	return rc == SQLITE_OK ? 0 : (sqerr(s, rc) ? sqerr(s, rc) : -EIO);
+}
+
+int fs_store_create(const char *path, fs_store **out)
+{
+	int rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXCLUSIVE, 0, out);
+	if (rc)
+		return rc;
+	rc = sqlite3_exec((*out)->db, schema, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sqerr(*out, rc) ? sqerr(*out, rc) : -EIO;
+	return prepare_all(*out);
+}
+
+int fs_store_open(const char *path, int readonly, fs_store **out)
+{
+	int rc = open_db(path, readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, readonly, out);
+	if (rc)
+		return rc;
+	return prepare_all(*out);
+}
+
+void fs_store_close(fs_store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(s->q[i]);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+int fs_store_begin(fs_store *s)
+{
+	return sqerr(s, sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+}
+
+int fs_store_commit(fs_store *s)
+{
+	int rc = sqerr(s, sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL));
+	if (rc)
+		fs_store_rollback(s);
+	return rc;
+}
+
+void fs_store_rollback(fs_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Runs a statement that returns no rows. */
+static int run(fs_store *s, sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc == SQLITE_DONE ? 0 : (sqerr(s, rc) ? sqerr(s, rc) : -EIO);
+}
+
+static void bind_u64(sqlite3_stmt *q, int i, uint64_t v)
+{
+	sqlite3_bind_int64(q, i, (sqlite3_int64)v);
+}
+
+static int blob_is(sqlite3_stmt *q, int col, int len)
+{
+	return sqlite3_column_type(q, col) == SQLITE_BLOB && sqlite3_column_bytes(q, col) == len;
+}
+
+int fs_store_get_volume(fs_store *s, fs_volume_row *v)
+{
+	sqlite3_stmt *q = s->q[Q_GET_VOL];
+	int rc = sqlite3_step(q), ret = 0;
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(q, 0) != SQLITE_INTEGER || !blob_is(q, 1, 32) || !blob_is(q, 2, 32) ||
+		    sqlite3_column_type(q, 3) != SQLITE_INTEGER || sqlite3_column_int64(q, 0) < 0 ||
+		    (sqlite3_column_int(q, 3) != FS_STATE_COMMITTED && sqlite3_column_int(q, 3) != FS_STATE_PREPARED)) {
+			ret = -EBADMSG;
+		} else {
+			v->version = (uint64_t)sqlite3_column_int64(q, 0);
+			memcpy(v->root, sqlite3_column_blob(q, 1), 32);
+			memcpy(v->parent, sqlite3_column_blob(q, 2), 32);
+			v->state = sqlite3_column_int(q, 3);
+		}
+	} else {
+		ret = rc == SQLITE_DONE ? -ENOENT : (sqerr(s, rc) ? sqerr(s, rc) : -EIO);
+	}
+	sqlite3_reset(q);
+	return ret;
+}
+
+int fs_store_put_volume(fs_store *s, const fs_volume_row *v)
+{
+	sqlite3_stmt *q = s->q[Q_PUT_VOL];
+	bind_u64(q, 1, v->version);
+	sqlite3_bind_blob(q, 2, v->root, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 3, v->parent, 32, SQLITE_STATIC);
+	sqlite3_bind_int(q, 4, v->state);
+	return run(s, q);
+}
+
+int fs_store_set_state(fs_store *s, int state)
+{
+	sqlite3_stmt *q = s->q[Q_SET_STATE];
+	sqlite3_bind_int(q, 1, state);
+	return run(s, q);
+}
+
+int fs_store_get_buckets(fs_store *s, uint32_t n, uint8_t (*out)[32])
+{
+	sqlite3_stmt *q = s->q[Q_GET_BUCKETS];
+	uint32_t got = 0;
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (got >= n || sqlite3_column_type(q, 0) != SQLITE_INTEGER ||
+		    sqlite3_column_int64(q, 0) != (sqlite3_int64)got || !blob_is(q, 1, 32)) {
+			ret = -EBADMSG;
+			break;
+		}
+		memcpy(out[got++], sqlite3_column_blob(q, 1), 32);
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = sqerr(s, rc) ? sqerr(s, rc) : -EIO;
+	if (!ret && got != n)
+		ret = -EBADMSG;
+	sqlite3_reset(q);
+	return ret;
+}
+
+int fs_store_put_bucket(fs_store *s, uint32_t b, const uint8_t digest[32])
+{
+	sqlite3_stmt *q = s->q[Q_PUT_BUCKET];
+	sqlite3_bind_int64(q, 1, b);
+	sqlite3_bind_blob(q, 2, digest, 32, SQLITE_STATIC);
+	return run(s, q);
+}
+
+/* Iterates rows (key, k2 from a column or none, blob); stops early when cb returns nonzero. */
+static int iterate(fs_store *s, sqlite3_stmt *q, int keycol, int k2col, int rowcol, int k2_int, fs_row_cb cb,
+		   void *ctx)
+{
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		uint64_t key = (uint64_t)sqlite3_column_int64(q, keycol);
+		uint8_t k2buf[8];
+		const uint8_t *k2 = NULL;
+		size_t k2len = 0;
+		if (k2col >= 0 && k2_int) {
+			for (int i = 0; i < 8; i++)
+				k2buf[i] = (uint8_t)((uint64_t)sqlite3_column_int64(q, k2col) >> (8 * i));
+			k2 = k2buf;
+			k2len = 8;
+		} else if (k2col >= 0 && sqlite3_column_type(q, k2col) == SQLITE_BLOB) {
+			k2 = sqlite3_column_blob(q, k2col);
+			k2len = (size_t)sqlite3_column_bytes(q, k2col);
+		}
+		int ok = sqlite3_column_type(q, keycol) == SQLITE_INTEGER &&
+			 sqlite3_column_type(q, rowcol) == SQLITE_BLOB &&
+			 (k2col < 0 || k2_int || k2len == 32);
+		const uint8_t *row = ok ? sqlite3_column_blob(q, rowcol) : NULL;
+		size_t len = ok ? (size_t)sqlite3_column_bytes(q, rowcol) : 0;
+		if (cb(ctx, key, k2, k2len, row, len)) {
+			ret = 1;
+			break;
+		}
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = sqerr(s, rc) ? sqerr(s, rc) : -EIO;
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return ret < 0 ? ret : 0;
+}
+
+int fs_store_inodes_in_bucket(fs_store *s, uint32_t b, fs_row_cb cb, void *ctx)
+{
+	sqlite3_stmt *q = s->q[Q_INODES_IN_BUCKET];
+	sqlite3_bind_int64(q, 1, b);
+	return iterate(s, q, 0, -1, 1, 0, cb, ctx);
+}
+
+int fs_store_all_inodes(fs_store *s, fs_row_cb cb, void *ctx)
+{
+	return iterate(s, s->q[Q_ALL_INODES], 0, 2, 1, 1, cb, ctx);
+}
+
+int fs_store_put_inode(fs_store *s, uint64_t ino, uint32_t bucket, const uint8_t *row, size_t len)
+{
+	sqlite3_stmt *q = s->q[Q_PUT_INODE];
+	bind_u64(q, 1, ino);
+	sqlite3_bind_int64(q, 2, bucket);
+	sqlite3_bind_blob(q, 3, row, (int)len, SQLITE_STATIC);
+	return run(s, q);
+}
+
+int fs_store_del_inode(fs_store *s, uint64_t ino)
+{
+	sqlite3_stmt *q = s->q[Q_DEL_INODE];
+	bind_u64(q, 1, ino);
+	return run(s, q);
+}
+
+int fs_store_dirents_of(fs_store *s, uint64_t parent, fs_row_cb cb, void *ctx)
+{
+	sqlite3_stmt *q = s->q[Q_DIRENTS_OF];
+	bind_u64(q, 1, parent);
+	return iterate(s, q, 0, 1, 2, 0, cb, ctx);
+}
+
+int fs_store_all_dirents(fs_store *s, fs_row_cb cb, void *ctx)
+{
+	return iterate(s, s->q[Q_ALL_DIRENTS], 0, 1, 2, 0, cb, ctx);
+}
+
+int fs_store_put_dirent(fs_store *s, uint64_t parent, const uint8_t mac[32], const uint8_t *row, size_t len)
+{
+	sqlite3_stmt *q = s->q[Q_PUT_DIRENT];
+	bind_u64(q, 1, parent);
+	sqlite3_bind_blob(q, 2, mac, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 3, row, (int)len, SQLITE_STATIC);
+	return run(s, q);
+}
+
+int fs_store_del_dirent(fs_store *s, uint64_t parent, const uint8_t mac[32])
+{
+	sqlite3_stmt *q = s->q[Q_DEL_DIRENT];
+	bind_u64(q, 1, parent);
+	sqlite3_bind_blob(q, 2, mac, 32, SQLITE_STATIC);
+	return run(s, q);
+}
+
+static int iterate_chunks(fs_store *s, sqlite3_stmt *q, fs_chunk_cb cb, void *ctx)
+{
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		fs_chunk_row c;
+		memset(&c, 0, sizeof(c));
+		uint64_t ino = (uint64_t)sqlite3_column_int64(q, 0);
+		int bad = 0;
+		for (int i = 0; i < 5; i++)
+			bad |= sqlite3_column_type(q, i) != SQLITE_INTEGER;
+		bad |= !blob_is(q, 5, 24) || !blob_is(q, 6, 16);
+		bad |= sqlite3_column_int64(q, 1) < 0 || sqlite3_column_int64(q, 3) < 0 ||
+		       sqlite3_column_int64(q, 4) < 0 || sqlite3_column_int64(q, 4) > (1 << 20);
+		if (!bad) {
+			c.idx = (uint64_t)sqlite3_column_int64(q, 1);
+			c.cgen = (uint64_t)sqlite3_column_int64(q, 2);
+			c.slot = (uint64_t)sqlite3_column_int64(q, 3);
+			c.len = (uint32_t)sqlite3_column_int64(q, 4);
+			memcpy(c.nonce, sqlite3_column_blob(q, 5), 24);
+			memcpy(c.tag, sqlite3_column_blob(q, 6), 16);
+		} else {
+			c.idx = (uint64_t)sqlite3_column_int64(q, 1);
+		}
+		if (cb(ctx, ino, &c, bad)) {
+			ret = 1;
+			break;
+		}
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = sqerr(s, rc) ? sqerr(s, rc) : -EIO;
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return ret < 0 ? ret : 0;
+}
+
+int fs_store_chunks_of(fs_store *s, uint64_t ino, fs_chunk_cb cb, void *ctx)
+{
+	sqlite3_stmt *q = s->q[Q_CHUNKS_OF];
+	bind_u64(q, 1, ino);
+	return iterate_chunks(s, q, cb, ctx);
+}
+
+int fs_store_all_chunks(fs_store *s, fs_chunk_cb cb, void *ctx)
+{
+	return iterate_chunks(s, s->q[Q_ALL_CHUNKS], cb, ctx);
+}
+
+int fs_store_put_chunk(fs_store *s, uint64_t ino, const fs_chunk_row *c)
+{
+	sqlite3_stmt *q = s->q[Q_PUT_CHUNK];
+	bind_u64(q, 1, ino);
+	bind_u64(q, 2, c->idx);
+	bind_u64(q, 3, c->cgen);
+	bind_u64(q, 4, c->slot);
+	sqlite3_bind_int64(q, 5, c->len);
+	sqlite3_bind_blob(q, 6, c->nonce, 24, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 7, c->tag, 16, SQLITE_STATIC);
+	return run(s, q);
+}
+
+int fs_store_del_chunk(fs_store *s, uint64_t ino, uint64_t idx)
+{
+	sqlite3_stmt *q = s->q[Q_DEL_CHUNK];
+	bind_u64(q, 1, ino);
+	bind_u64(q, 2, idx);
+	return run(s, q);
+}
+
+int fs_store_del_chunks_of(fs_store *s, uint64_t ino)
+{
+	sqlite3_stmt *q = s->q[Q_DEL_CHUNKS_OF];
+	bind_u64(q, 1, ino);
+	return run(s, q);
+}

@@ -1,0 +1,309 @@
+/* The volume library through its API: create, write, read, commit, reopen, namespace operations,
+ * truncate and holes, xattrs, and fail-closed reads of tampered data. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include "fs/volume.h"
+#include "testutil.h"
+
+static char *tmp, *dir, trust[512];
+static uint8_t key[32];
+
+static void setup(void)
+{
+	tmp = test_tmpdir("vol");
+	if (asprintf(&dir, "%s/backing", tmp) < 0 || mkdir(dir, 0700) != 0)
+		abort();
+	snprintf(trust, sizeof(trust), "file:%s/trust.db", tmp);
+	for (int i = 0; i < 32; i++)
+		key[i] = (uint8_t)i;
+}
+
+static void teardown(void)
+{
+	test_rmrf(tmp);
+	free(tmp);
+	free(dir);
+}
+
+static fs_volume_opts opts(void)
+{
+	fs_volume_opts o = { .dir = dir, .key = key, .trust_uri = trust, .chunk_size = 4096 };
+	return o;
+}
+
+static fs_volume *open_vol(void)
+{
+	fs_volume_opts o = opts();
+	fs_volume *v = NULL;
+	char err[256] = "";
+	int st = fsv_open(&o, &v, err, sizeof(err));
+	ck_assert_msg(st == 0, "open: %d %s", st, err);
+	return v;
+}
+
+static void create_vol(void)
+{
+	fs_volume_opts o = opts();
+	char err[256] = "";
+	int st = fsv_create(&o, err, sizeof(err));
+	ck_assert_msg(st == 0, "create: %d %s", st, err);
+}
+
+static uint64_t mkfile(fs_volume *v, uint64_t parent, const char *name)
+{
+	fs_attr a;
+	int rc = fsv_mknod(v, parent, name, S_IFREG | 0644, 0, 0, 0, &a);
+	ck_assert_msg(rc == 0, "mknod %s: %d", name, rc);
+	return a.ino;
+}
+
+static void fill(uint8_t *buf, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(i * 31 + seed + (i >> 12));
+}
+
+START_TEST(roundtrip_across_reopen)
+{
+	create_vol();
+	fs_volume *v = open_vol();
+	fs_attr a;
+	ck_assert_int_eq(fsv_mkdir(v, FS_ROOT_INO, "sub", 0755, 0, 0, &a), 0);
+	uint64_t sub = a.ino;
+	uint64_t f = mkfile(v, sub, "data");
+	size_t n = 3 * 4096 + 123;
+	uint8_t *buf = malloc(n), *back = malloc(n);
+	fill(buf, n, 7);
+	ck_assert_int_eq(fsv_write(v, f, buf, n, 0), (ssize_t)n);
+	ck_assert_int_eq(fsv_read(v, f, back, n, 0), (ssize_t)n);
+	ck_assert_mem_eq(buf, back, n);
+	ck_assert_int_eq(fsv_commit(v), 0);
+	fs_volume_info info;
+	fsv_info(v, &info);
+	ck_assert_uint_eq(info.version, 1);
+	ck_assert_int_eq(fsv_close(v), 0);
+
+	v = open_vol();
+	fsv_info(v, &info);
+	ck_assert_uint_eq(info.version, 1);
+	ck_assert_int_eq(fsv_lookup(v, FS_ROOT_INO, "sub", &a), 0);
+	ck_assert_int_eq(fsv_lookup(v, a.ino, "data", &a), 0);
+	ck_assert_uint_eq(a.size, n);
+	memset(back, 0, n);
+	ck_assert_int_eq(fsv_read(v, a.ino, back, n + 100, 0), (ssize_t)n);
+	ck_assert_mem_eq(buf, back, n);
+	/* Overwrite the middle, across a chunk boundary, then reopen. */
+	fill(buf + 4000, 200, 99);
+	ck_assert_int_eq(fsv_write(v, a.ino, buf + 4000, 200, 4000), 200);
+	ck_assert_int_eq(fsv_close(v), 0);
+	v = open_vol();
+	ck_assert_int_eq(fsv_lookup(v, FS_ROOT_INO, "sub", &a), 0);
+	ck_assert_int_eq(fsv_lookup(v, a.ino, "data", &a), 0);
+	ck_assert_int_eq(fsv_read(v, a.ino, back, n, 0), (ssize_t)n);
+	ck_assert_mem_eq(buf, back, n);
+	fsv_close(v);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+START_TEST(holes_truncate_punch)
+{
+	create_vol();
+	fs_volume *v = open_vol();
+	uint64_t f = mkfile(v, FS_ROOT_INO, "sparse");
+	uint8_t buf[100], back[5000];
+	memset(buf, 'x', sizeof(buf));
+	uint64_t far = (uint64_t)5 << 30; /* beyond 4 GiB */
+	ck_assert_int_eq(fsv_write(v, f, buf, 100, far), 100);
+	fs_attr a;
+	ck_assert_int_eq(fsv_getattr(v, f, &a), 0);
+	ck_assert_uint_eq(a.size, far + 100);
+	ck_assert_uint_le(a.blocks, 8); /* a hole stays a hole */
+	ck_assert_int_eq(fsv_read(v, f, back, 4096, 4096 * 10), 4096);
+	for (int i = 0; i < 4096; i++)
+		ck_assert_int_eq(back[i], 0);
+	ck_assert_int_eq(fsv_commit(v), 0);
+	/* Shrink into the middle of a chunk, grow again: the cut bytes read as zeros. */
+	ck_assert_int_eq(fsv_write(v, f, buf, 100, 0), 100);
+	fs_attr in = { .size = 50 };
+	ck_assert_int_eq(fsv_setattr(v, f, &in, FS_SET_SIZE, &a), 0);
+	in.size = 200;
+	ck_assert_int_eq(fsv_setattr(v, f, &in, FS_SET_SIZE, &a), 0);
+	ck_assert_int_eq(fsv_read(v, f, back, 300, 0), 200);
+	for (int i = 0; i < 200; i++)
+		ck_assert_int_eq(back[i], i < 50 ? 'x' : 0);
+	/* Punch a hole in the middle of a chunk. */
+	ck_assert_int_eq(fsv_fallocate(v, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10, 20), 0);
+	ck_assert_int_eq(fsv_read(v, f, back, 60, 0), 60);
+	for (int i = 0; i < 60; i++)
+		ck_assert_int_eq(back[i], (i < 50 && (i < 10 || i >= 30)) ? 'x' : 0);
+	ck_assert_int_eq(fsv_close(v), 0);
+	v = open_vol();
+	ck_assert_int_eq(fsv_read(v, f, back, 60, 0), 60);
+	for (int i = 0; i < 60; i++)
+		ck_assert_int_eq(back[i], (i < 50 && (i < 10 || i >= 30)) ? 'x' : 0);
+	fsv_close(v);
+}
+END_TEST
+
+struct names {
+	char got[64][64];
+	int n;
+};
+
+static int collect(void *ctx, const char *name, uint64_t ino, uint32_t mode, uint64_t next)
+{
+	(void)ino;
+	(void)mode;
+	(void)next;
+	struct names *c = ctx;
+	if (c->n < 64)
+		snprintf(c->got[c->n++], 64, "%s", name);
+	return 0;
+}
+
+START_TEST(namespace_ops)
+{
+	create_vol();
+	fs_volume *v = open_vol();
+	fs_attr a, b;
+	uint64_t f = mkfile(v, FS_ROOT_INO, "a");
+	ck_assert_int_eq(fsv_mknod(v, FS_ROOT_INO, "a", S_IFREG | 0644, 0, 0, 0, &a), -EEXIST);
+	ck_assert_int_eq(fsv_link(v, f, FS_ROOT_INO, "hard", &a), 0);
+	ck_assert_uint_eq(a.nlink, 2);
+	ck_assert_int_eq(fsv_symlink(v, FS_ROOT_INO, "sym", "a", 0, 0, &a), 0);
+	char t[16];
+	ck_assert_int_eq(fsv_readlink(v, a.ino, t, sizeof(t)), 1);
+	ck_assert_int_eq(t[0], 'a');
+	ck_assert_int_eq(fsv_mkdir(v, FS_ROOT_INO, "d", 0700, 0, 0, &a), 0);
+	uint64_t d = a.ino;
+	ck_assert_int_eq(fsv_rename(v, FS_ROOT_INO, "a", d, "moved", 0), 0);
+	ck_assert_int_eq(fsv_lookup(v, FS_ROOT_INO, "a", &a), -ENOENT);
+	ck_assert_int_eq(fsv_lookup(v, d, "moved", &a), 0);
+	ck_assert_uint_eq(a.ino, f);
+	/* A directory cannot move under itself. */
+	ck_assert_int_eq(fsv_mkdir(v, d, "inner", 0700, 0, 0, &a), 0);
+	ck_assert_int_eq(fsv_rename(v, FS_ROOT_INO, "d", a.ino, "loop", 0), -EINVAL);
+	ck_assert_int_eq(fsv_rmdir(v, FS_ROOT_INO, "d"), -ENOTEMPTY);
+	/* Exchange and noreplace. */
+	ck_assert_int_eq(fsv_rename(v, FS_ROOT_INO, "hard", FS_ROOT_INO, "sym", RENAME_NOREPLACE), -EEXIST);
+	ck_assert_int_eq(fsv_rename(v, FS_ROOT_INO, "hard", FS_ROOT_INO, "sym", RENAME_EXCHANGE), 0);
+	ck_assert_int_eq(fsv_lookup(v, FS_ROOT_INO, "sym", &b), 0);
+	ck_assert_uint_eq(b.ino, f);
+	ck_assert_int_eq(fsv_lookup(v, FS_ROOT_INO, "hard", &b), 0);
+	ck_assert(S_ISLNK(b.mode));
+	/* xattrs */
+	ck_assert_int_eq(fsv_setxattr(v, f, "user.k", "val", 3, 0), 0);
+	ck_assert_int_eq(fsv_setxattr(v, f, "user.k", "v", 1, XATTR_CREATE), -EEXIST);
+	char xb[16];
+	ck_assert_int_eq(fsv_getxattr(v, f, "user.k", xb, sizeof(xb)), 3);
+	ck_assert_int_eq(fsv_commit(v), 0);
+	fsv_close(v);
+	v = open_vol();
+	struct names c = { .n = 0 };
+	ck_assert_int_eq(fsv_readdir(v, FS_ROOT_INO, 0, collect, &c), 0);
+	ck_assert_int_eq(c.n, 5); /* . .. d hard sym */
+	ck_assert_int_eq(fsv_getxattr(v, f, "user.k", xb, sizeof(xb)), 3);
+	ck_assert_mem_eq(xb, "val", 3);
+	ck_assert_int_eq(fsv_unlink(v, FS_ROOT_INO, "sym"), 0);
+	ck_assert_int_eq(fsv_lookup(v, d, "moved", &a), 0);
+	ck_assert_uint_eq(a.nlink, 1);
+	fsv_close(v);
+}
+END_TEST
+
+START_TEST(tampered_chunk_reads_eio)
+{
+	create_vol();
+	fs_volume *v = open_vol();
+	uint64_t f = mkfile(v, FS_ROOT_INO, "num");
+	ck_assert_int_eq(fsv_write(v, f, "41", 2, 0), 2);
+	fsv_close(v);
+	/* Flip a byte of the only pack file. */
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "f=$(find '%s/d' -type f | head -1); printf '\\x99' | dd of=\"$f\" bs=1 seek=0 conv=notrunc status=none", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	v = open_vol();
+	char b[8];
+	ck_assert_int_eq(fsv_read(v, f, b, 2, 0), -EIO);
+	fs_volume_info info;
+	fsv_info(v, &info);
+	ck_assert_int_eq(info.failed, 1);
+	fs_attr a;
+	ck_assert_int_eq(fsv_mknod(v, FS_ROOT_INO, "new", S_IFREG | 0644, 0, 0, 0, &a), -EROFS);
+	fsv_close(v);
+}
+END_TEST
+
+START_TEST(rollback_and_second_writer)
+{
+	create_vol();
+	char cmd[2048];
+	fs_volume *v = open_vol();
+	uint64_t f = mkfile(v, FS_ROOT_INO, "num");
+	ck_assert_int_eq(fsv_write(v, f, "1", 1, 0), 1);
+	ck_assert_int_eq(fsv_commit(v), 0);
+	/* A second writer is refused while the first has it open. */
+	fs_volume_opts o = opts();
+	fs_volume *w = NULL;
+	char err[256];
+	ck_assert_int_eq(fsv_open(&o, &w, err, sizeof(err)), FS_ST_BUSY);
+	fsv_close(v);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s/snap'", dir, tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	v = open_vol();
+	ck_assert_int_eq(fsv_write(v, f, "2", 1, 0), 1);
+	fsv_close(v);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s/snap' '%s'", dir, tmp, dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(fsv_open(&o, &w, err, sizeof(err)), FS_ST_ROLLBACK);
+	ck_assert_msg(strstr(err, "rollback detected: volume version 1 < trusted version 2"), "%s", err);
+}
+END_TEST
+
+START_TEST(wrong_key_and_anchor)
+{
+	create_vol();
+	fs_volume_opts o = opts();
+	uint8_t other[32];
+	memset(other, 0xee, 32);
+	o.key = other;
+	fs_volume *v = NULL;
+	char err[256];
+	ck_assert_int_eq(fsv_open(&o, &v, err, sizeof(err)), FS_ST_WRONG_KEY);
+	o = opts();
+	char t2[600];
+	snprintf(t2, sizeof(t2), "file:%s/other-trust.db", tmp);
+	o.trust_uri = t2;
+	ck_assert_int_eq(fsv_open(&o, &v, err, sizeof(err)), FS_ST_ANCHOR);
+	/* init into a non-empty directory is refused and touches nothing. */
+	o = opts();
+	ck_assert_int_eq(fsv_create(&o, err, sizeof(err)), FS_ST_USAGE);
+	v = open_vol();
+	fsv_close(v);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("volume");
+	TCase *t = tcase_create("api");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, roundtrip_across_reopen);
+	tcase_add_test(t, holes_truncate_punch);
+	tcase_add_test(t, namespace_ops);
+	tcase_add_test(t, tampered_chunk_reads_eio);
+	tcase_add_test(t, rollback_and_second_writer);
+	tcase_add_test(t, wrong_key_and_anchor);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+TEST_MAIN(suite)
