@@ -1,0 +1,517 @@
+/* Unit tests of the trust anchor (meta/anchor.h): the local "file:" trust store and the "none" opt-out. */
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include "meta/anchor.h"
+#include "tests/unit/testutil.h"
+
+/* Every scratch directory of a test case lives under one base directory that the runner itself (not the
+ * test process) creates before the case and removes after it, so a failing test leaves nothing behind. */
+static char *scratch_base, *saved_tmpdir;
+
+static void scratch_setup(void)
+{
+	const char *t = getenv("TMPDIR");
+	saved_tmpdir = t ? strdup(t) : NULL;
+	scratch_base = test_tmpdir("unit-anchor");
+	setenv("TMPDIR", scratch_base, 1);
+}
+
+static void scratch_teardown(void)
+{
+	if (saved_tmpdir)
+		setenv("TMPDIR", saved_tmpdir, 1);
+	else
+		unsetenv("TMPDIR");
+	test_rmrf(scratch_base);
+	free(scratch_base);
+	free(saved_tmpdir);
+	scratch_base = saved_tmpdir = NULL;
+}
+
+/* A scratch directory and the URI of a trust store inside it. */
+struct store {
+	char *dir, *path, *uri;
+};
+
+static void store_make(struct store *s, const char *name)
+{
+	s->dir = test_tmpdir("anchor");
+	ck_assert_int_ge(asprintf(&s->path, "%s/%s", s->dir, name), 0);
+	ck_assert_int_ge(asprintf(&s->uri, "file:%s", s->path), 0);
+}
+
+static void store_done(struct store *s)
+{
+	test_rmrf(s->dir);
+	free(s->dir);
+	free(s->path);
+	free(s->uri);
+}
+
+static fs_anchor *open_ok(const char *uri, int create)
+{
+	fs_anchor *a = NULL;
+	char err[256] = "";
+	int rc = fs_anchor_open(uri, create, &a, err, sizeof(err));
+	ck_assert_msg(rc == 0, "open %s: %d (%s)", uri, rc, err);
+	ck_assert_ptr_nonnull(a);
+	return a;
+}
+
+static void random_state(fs_anchor_state *st, uint64_t version)
+{
+	st->version = version;
+	randombytes_buf(st->root, sizeof(st->root));
+}
+
+static void assert_state_eq(const fs_anchor_state *a, const fs_anchor_state *b)
+{
+	ck_assert_uint_eq(a->version, b->version);
+	ck_assert_mem_eq(a->root, b->root, 32);
+}
+
+static void get_ok(fs_anchor *a, const uint8_t volid[16], fs_anchor_state *out)
+{
+	char err[256] = "";
+	int rc = fs_anchor_get(a, volid, out, err, sizeof(err));
+	ck_assert_msg(rc == 0, "get: %d (%s)", rc, err);
+}
+
+START_TEST(register_get_cas)
+{
+	struct store s;
+	store_make(&s, "trust.db");
+	fs_anchor *a = open_ok(s.uri, 1);
+	ck_assert_str_eq(fs_anchor_uri(a), s.uri);
+	ck_assert_int_eq(fs_anchor_is_none(a), 0);
+
+	uint8_t vol[16];
+	randombytes_buf(vol, sizeof(vol));
+	fs_anchor_state v0, v1, v2, got;
+	random_state(&v0, 0);
+	random_state(&v1, 1);
+	random_state(&v2, 2);
+	char err[256] = "";
+
+	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
+	get_ok(a, vol, &got);
+	assert_state_eq(&got, &v0);
+
+	/* CAS from the state held: moves forward, and reports nothing as current. */
+	memset(&got, 0xcc, sizeof(got));
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &v0, &v1, &got, err, sizeof(err)), 0);
+	get_ok(a, vol, &got);
+	assert_state_eq(&got, &v1);
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &v1, &v2, NULL, err, sizeof(err)), 0);
+	get_ok(a, vol, &got);
+	assert_state_eq(&got, &v2);
+
+	/* The state survives closing and reopening (without create). */
+	fs_anchor_close(a);
+	a = open_ok(s.uri, 0);
+	get_ok(a, vol, &got);
+	assert_state_eq(&got, &v2);
+	fs_anchor_close(a);
+	store_done(&s);
+}
+END_TEST
+
+START_TEST(cas_stale)
+{
+	struct store s;
+	store_make(&s, "trust.db");
+	fs_anchor *a = open_ok(s.uri, 1);
+	uint8_t vol[16];
+	randombytes_buf(vol, sizeof(vol));
+	fs_anchor_state v0, v1, v2, cur, got;
+	random_state(&v0, 0);
+	random_state(&v1, 1);
+	random_state(&v2, 2);
+	char err[256] = "";
+	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &v0, &v1, NULL, err, sizeof(err)), 0);
+
+	/* A rollback: expecting the old state. */
+	err[0] = 0;
+	memset(&cur, 0, sizeof(cur));
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &v0, &v2, &cur, err, sizeof(err)), -ESTALE);
+	assert_state_eq(&cur, &v1);
+	ck_assert_msg(strstr(err, "version 1") != NULL, "message: %s", err);
+
+	/* A fork: the right version with another root. */
+	fs_anchor_state fork = v1;
+	fork.root[31] ^= 1;
+	memset(&cur, 0, sizeof(cur));
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &fork, &v2, &cur, err, sizeof(err)), -ESTALE);
+	assert_state_eq(&cur, &v1);
+	/* The right root with another version. */
+	fs_anchor_state wrongver = v1;
+	wrongver.version = 7;
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &wrongver, &v2, NULL, err, sizeof(err)), -ESTALE);
+
+	/* None of those changed anything. */
+	get_ok(a, vol, &got);
+	assert_state_eq(&got, &v1);
+	fs_anchor_close(a);
+	store_done(&s);
+}
+END_TEST
+
+START_TEST(register_twice_and_unknown)
+{
+	struct store s;
+	store_make(&s, "trust.db");
+	fs_anchor *a = open_ok(s.uri, 1);
+	uint8_t vol[16], other[16];
+	randombytes_buf(vol, sizeof(vol));
+	memcpy(other, vol, sizeof(other));
+	other[0] ^= 1;
+	fs_anchor_state v0, v5, got;
+	random_state(&v0, 0);
+	random_state(&v5, 5);
+	char err[256] = "";
+	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
+
+	/* A second registration is refused and does not replace the first. */
+	err[0] = 0;
+	ck_assert_int_eq(fs_anchor_register(a, vol, &v5, err, sizeof(err)), -EEXIST);
+	ck_assert_msg(strstr(err, "registered already") != NULL, "message: %s", err);
+	get_ok(a, vol, &got);
+	assert_state_eq(&got, &v0);
+
+	/* A volume id one bit off is another volume, unknown here. */
+	err[0] = 0;
+	ck_assert_int_eq(fs_anchor_get(a, other, &got, err, sizeof(err)), -ENOENT);
+	ck_assert_msg(strstr(err, "not registered") != NULL, "message: %s", err);
+	ck_assert_int_eq(fs_anchor_cas(a, other, &v0, &v5, NULL, err, sizeof(err)), -ENOENT);
+	/* ...and it can be registered on its own. */
+	ck_assert_int_eq(fs_anchor_register(a, other, &v5, err, sizeof(err)), 0);
+	get_ok(a, other, &got);
+	assert_state_eq(&got, &v5);
+	get_ok(a, vol, &got);
+	assert_state_eq(&got, &v0);
+	fs_anchor_close(a);
+	store_done(&s);
+}
+END_TEST
+
+START_TEST(full_version_range)
+{
+	/* Versions are u64 all the way: the top bit must survive SQLite's signed integers. */
+	struct store s;
+	store_make(&s, "trust.db");
+	fs_anchor *a = open_ok(s.uri, 1);
+	uint8_t vol[16];
+	randombytes_buf(vol, sizeof(vol));
+	fs_anchor_state lo, hi, top, got;
+	random_state(&lo, (uint64_t)INT64_MAX);
+	random_state(&hi, (uint64_t)INT64_MAX + 1);
+	random_state(&top, UINT64_MAX);
+	char err[256] = "";
+	ck_assert_int_eq(fs_anchor_register(a, vol, &lo, err, sizeof(err)), 0);
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &lo, &hi, NULL, err, sizeof(err)), 0);
+	get_ok(a, vol, &got);
+	assert_state_eq(&got, &hi);
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &hi, &top, NULL, err, sizeof(err)), 0);
+	get_ok(a, vol, &got);
+	assert_state_eq(&got, &top);
+	fs_anchor_close(a);
+	store_done(&s);
+}
+END_TEST
+
+START_TEST(open_missing_without_create)
+{
+	struct store s;
+	store_make(&s, "trust.db");
+	fs_anchor *a = NULL;
+	char err[256] = "";
+	ck_assert_int_eq(fs_anchor_open(s.uri, 0, &a, err, sizeof(err)), -ENOENT);
+	ck_assert_ptr_null(a);
+	/* The message names the store and the reason. */
+	ck_assert_msg(strstr(err, s.path) != NULL, "message lacks the path: %s", err);
+	ck_assert_msg(strstr(err, strerror(ENOENT)) != NULL, "message lacks the reason: %s", err);
+	/* ...and nothing was created as a side effect. */
+	struct stat st;
+	ck_assert_int_eq(stat(s.path, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
+	/* A missing directory on the way is no different. */
+	char *uri;
+	ck_assert_int_ge(asprintf(&uri, "file:%s/no/such/dir/trust.db", s.dir), 0);
+	err[0] = 0;
+	ck_assert_int_eq(fs_anchor_open(uri, 0, &a, err, sizeof(err)), -ENOENT);
+	ck_assert_ptr_null(a);
+	ck_assert(err[0] != 0);
+	free(uri);
+	store_done(&s);
+}
+END_TEST
+
+START_TEST(create_makes_private_store)
+{
+	struct store s;
+	store_make(&s, "a/b/trust.db");
+	mode_t old = umask(022);
+	fs_anchor *a = open_ok(s.uri, 1);
+	umask(old);
+	uint8_t vol[16];
+	randombytes_buf(vol, sizeof(vol));
+	fs_anchor_state v0;
+	random_state(&v0, 0);
+	char err[256] = "";
+	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
+
+	struct stat st;
+	ck_assert_int_eq(stat(s.path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_msg((st.st_mode & 07777) == 0600, "trust store mode %o", st.st_mode & 07777);
+	/* The directories made for it are private too. */
+	char *d;
+	ck_assert_int_ge(asprintf(&d, "%s/a/b", s.dir), 0);
+	ck_assert_int_eq(stat(d, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_msg((st.st_mode & 07777) == 0700, "directory mode %o", st.st_mode & 07777);
+	free(d);
+	fs_anchor_close(a);
+	store_done(&s);
+}
+END_TEST
+
+START_TEST(store_identity)
+{
+	struct store s1, s2;
+	store_make(&s1, "one.db");
+	store_make(&s2, "two.db");
+	static const uint8_t zero[16] = { 0 };
+	uint8_t id1[16], id1again[16], id2[16];
+
+	fs_anchor *a = open_ok(s1.uri, 1);
+	fs_anchor_id(a, id1);
+	ck_assert(memcmp(id1, zero, 16) != 0);
+	fs_anchor_close(a);
+	/* Stable across reopening, with or without create. */
+	a = open_ok(s1.uri, 0);
+	fs_anchor_id(a, id1again);
+	ck_assert_mem_eq(id1again, id1, 16);
+	fs_anchor_close(a);
+	a = open_ok(s1.uri, 1);
+	fs_anchor_id(a, id1again);
+	ck_assert_mem_eq(id1again, id1, 16);
+	/* Two handles on one store agree. */
+	fs_anchor *b = open_ok(s1.uri, 0);
+	fs_anchor_id(b, id1again);
+	ck_assert_mem_eq(id1again, id1, 16);
+	fs_anchor_close(b);
+	fs_anchor_close(a);
+
+	/* Another store has another identity. */
+	a = open_ok(s2.uri, 1);
+	fs_anchor_id(a, id2);
+	ck_assert(memcmp(id2, zero, 16) != 0);
+	ck_assert(memcmp(id2, id1, 16) != 0);
+	fs_anchor_close(a);
+	store_done(&s1);
+	store_done(&s2);
+}
+END_TEST
+
+START_TEST(none_anchor)
+{
+	/* "none": no store, nothing recorded, nothing refused; an all-zero identity. */
+	fs_anchor *a = open_ok("none", 0);
+	ck_assert_int_eq(fs_anchor_is_none(a), 1);
+	ck_assert_str_eq(fs_anchor_uri(a), "none");
+	uint8_t id[16], zero[16] = { 0 };
+	memset(id, 0xff, sizeof(id));
+	fs_anchor_id(a, id);
+	ck_assert_mem_eq(id, zero, 16);
+
+	uint8_t vol[16];
+	randombytes_buf(vol, sizeof(vol));
+	fs_anchor_state v0, v1, v9, got;
+	random_state(&v0, 0);
+	random_state(&v1, 1);
+	random_state(&v9, 9);
+	char err[256] = "";
+	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
+	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0); /* no -EEXIST */
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &v0, &v1, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &v9, &v0, NULL, err, sizeof(err)), 0); /* no -ESTALE */
+	/* It holds no state to give back. */
+	err[0] = 0;
+	ck_assert_int_eq(fs_anchor_get(a, vol, &got, err, sizeof(err)), -ENOENT);
+	ck_assert(err[0] != 0);
+	fs_anchor_close(a);
+	a = open_ok("none", 1);
+	ck_assert_int_eq(fs_anchor_is_none(a), 1);
+	fs_anchor_close(a);
+}
+END_TEST
+
+START_TEST(unknown_kinds)
+{
+	static const char *bad[] = {
+		"", "None", "none ", "file:", "file:relative/trust.db", "file:~/trust.db",
+		"/var/lib/fshield/trust.db", "http://example.com/anchor", "sqlite:/tmp/x.db",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fs_anchor *a = NULL;
+		char err[256] = "";
+		int rc = fs_anchor_open(bad[i], 1, &a, err, sizeof(err));
+		ck_assert_msg(rc == -EINVAL, "'%s': %d, want -EINVAL", bad[i], rc);
+		ck_assert_ptr_null(a);
+		ck_assert_msg(strstr(err, "unknown kind") != NULL, "'%s': message %s", bad[i], err);
+	}
+	/* A remote CAS service is a known kind that this build does not include. */
+	fs_anchor *a = NULL;
+	char err[256] = "";
+	ck_assert_int_eq(fs_anchor_open("cas://anchor.example:7000/v1", 1, &a, err, sizeof(err)), -ENOTSUP);
+	ck_assert_ptr_null(a);
+	ck_assert(err[0] != 0);
+}
+END_TEST
+
+START_TEST(default_uri)
+{
+	unsetenv("FSHIELD_TRUST");
+	ck_assert_str_eq(fs_anchor_default_uri(NULL), FS_DEFAULT_TRUST);
+	ck_assert_str_eq(fs_anchor_default_uri(""), FS_DEFAULT_TRUST);
+	ck_assert_str_eq(fs_anchor_default_uri("none"), "none");
+	setenv("FSHIELD_TRUST", "file:/srv/trust.db", 1);
+	ck_assert_str_eq(fs_anchor_default_uri(NULL), "file:/srv/trust.db");
+	ck_assert_str_eq(fs_anchor_default_uri("none"), "none"); /* explicit wins */
+	setenv("FSHIELD_TRUST", "", 1);
+	ck_assert_str_eq(fs_anchor_default_uri(NULL), FS_DEFAULT_TRUST);
+	unsetenv("FSHIELD_TRUST");
+}
+END_TEST
+
+START_TEST(two_handles_sequential)
+{
+	/* Two handles on one store, as two processes would have: each sees what the other did. */
+	struct store s;
+	store_make(&s, "trust.db");
+	fs_anchor *a = open_ok(s.uri, 1), *b = open_ok(s.uri, 0);
+	uint8_t vol[16];
+	randombytes_buf(vol, sizeof(vol));
+	fs_anchor_state v0, va, vb, got, cur;
+	random_state(&v0, 0);
+	random_state(&va, 1);
+	random_state(&vb, 1); /* same version, other root: the two writers have forked */
+	char err[256] = "";
+	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
+	get_ok(b, vol, &got);
+	assert_state_eq(&got, &v0);
+	ck_assert_int_eq(fs_anchor_register(b, vol, &v0, err, sizeof(err)), -EEXIST);
+
+	ck_assert_int_eq(fs_anchor_cas(a, vol, &v0, &va, NULL, err, sizeof(err)), 0);
+	memset(&cur, 0, sizeof(cur));
+	ck_assert_int_eq(fs_anchor_cas(b, vol, &v0, &vb, &cur, err, sizeof(err)), -ESTALE);
+	assert_state_eq(&cur, &va);
+	get_ok(b, vol, &got);
+	assert_state_eq(&got, &va);
+	fs_anchor_close(a);
+	fs_anchor_close(b);
+	store_done(&s);
+}
+END_TEST
+
+/* Two threads, each with its own handle, race a CAS from the same expected state. */
+struct racer {
+	fs_anchor *a;
+	pthread_barrier_t *go;
+	const uint8_t *vol;
+	fs_anchor_state expect, next, cur;
+	int rc;
+	char err[256];
+};
+
+static void *race(void *p)
+{
+	struct racer *r = p;
+	pthread_barrier_wait(r->go);
+	r->rc = fs_anchor_cas(r->a, r->vol, &r->expect, &r->next, &r->cur, r->err, sizeof(r->err));
+	return NULL;
+}
+
+START_TEST(competing_cas_one_wins)
+{
+	struct store s;
+	store_make(&s, "trust.db");
+	fs_anchor *a = open_ok(s.uri, 1), *b = open_ok(s.uri, 0);
+	uint8_t vol[16];
+	randombytes_buf(vol, sizeof(vol));
+	fs_anchor_state state, got;
+	random_state(&state, 0);
+	char err[256] = "";
+	ck_assert_int_eq(fs_anchor_register(a, vol, &state, err, sizeof(err)), 0);
+
+	int wins[2] = { 0, 0 };
+	for (int round = 0; round < 50; round++) {
+		pthread_barrier_t go;
+		ck_assert_int_eq(pthread_barrier_init(&go, NULL, 2), 0);
+		struct racer r[2];
+		pthread_t t[2];
+		for (int i = 0; i < 2; i++) {
+			memset(&r[i], 0, sizeof(r[i]));
+			r[i].a = i ? b : a;
+			r[i].go = &go;
+			r[i].vol = vol;
+			r[i].expect = state;
+			random_state(&r[i].next, state.version + 1);
+			ck_assert_int_eq(pthread_create(&t[i], NULL, race, &r[i]), 0);
+		}
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		pthread_barrier_destroy(&go);
+
+		/* Exactly one wins; the other is told it is stale and shown the winner's state. */
+		ck_assert_msg((r[0].rc == 0 && r[1].rc == -ESTALE) || (r[0].rc == -ESTALE && r[1].rc == 0),
+			      "round %d: rc %d (%s) and %d (%s)", round, r[0].rc, r[0].err, r[1].rc, r[1].err);
+		int w = r[0].rc == 0 ? 0 : 1;
+		wins[w]++;
+		assert_state_eq(&r[1 - w].cur, &r[w].next);
+		get_ok(a, vol, &got);
+		assert_state_eq(&got, &r[w].next);
+		get_ok(b, vol, &got);
+		assert_state_eq(&got, &r[w].next);
+		state = r[w].next;
+	}
+	ck_assert_int_eq(wins[0] + wins[1], 50);
+	ck_assert_uint_eq(state.version, 50);
+	fs_anchor_close(a);
+	fs_anchor_close(b);
+	store_done(&s);
+}
+END_TEST
+
+static Suite *anchor_suite(void)
+{
+	Suite *s = suite_create("anchor");
+	TCase *tc = tcase_create("file");
+	tcase_set_timeout(tc, 60);
+	tcase_add_unchecked_fixture(tc, scratch_setup, scratch_teardown);
+	tcase_add_test(tc, register_get_cas);
+	tcase_add_test(tc, cas_stale);
+	tcase_add_test(tc, register_twice_and_unknown);
+	tcase_add_test(tc, full_version_range);
+	tcase_add_test(tc, open_missing_without_create);
+	tcase_add_test(tc, create_makes_private_store);
+	tcase_add_test(tc, store_identity);
+	tcase_add_test(tc, two_handles_sequential);
+	tcase_add_test(tc, competing_cas_one_wins);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("kinds");
+	tcase_add_test(tc, none_anchor);
+	tcase_add_test(tc, unknown_kinds);
+	tcase_add_test(tc, default_uri);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(anchor_suite)
