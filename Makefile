@@ -8,7 +8,7 @@
 CC      ?= cc
 PKGS    := fuse3 libsodium openssl sqlite3
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS))
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 BUILD   ?= build

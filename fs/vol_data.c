@@ -23,11 +23,11 @@ void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c)
 	fs_leaf_chunk(c->leaf, v->k_tree, ip->ino, ip->r.gen, c->idx, c->cgen, c->slot, c->len, c->nonce, c->tag);
 }
 
-static void chunk_ad(fs_volume *v, struct inode *ip, uint64_t idx, uint64_t cgen, uint32_t len, uint8_t ad[56])
+void vol_chunk_ad(fs_volume *v, uint64_t ino, uint64_t igen, uint64_t idx, uint64_t cgen, uint32_t len, uint8_t ad[56])
 {
 	memcpy(ad, v->hdr.volid, 16);
-	fs_put_le64(ad + 16, ip->ino);
-	fs_put_le64(ad + 24, ip->r.gen);
+	fs_put_le64(ad + 16, ino);
+	fs_put_le64(ad + 24, igen);
 	fs_put_le64(ad + 32, idx);
 	fs_put_le64(ad + 40, cgen);
 	fs_put_le64(ad + 48, len);
@@ -102,7 +102,7 @@ static int read_chunk(fs_volume *v, struct inode *ip, const struct chunk *c, uin
 	if (got < c->len)
 		return vol_violation(v, ip, (int64_t)c->idx, "chunk data truncated");
 	uint8_t ad[56];
-	chunk_ad(v, ip, c->idx, c->cgen, c->len, ad);
+	vol_chunk_ad(v, ip->ino, ip->r.gen, c->idx, c->cgen, c->len, ad);
 	if (fs_aead_open(ip->aead, c->nonce, ad, sizeof(ad), ct, c->len, c->tag, out) != 0)
 		return vol_violation(v, ip, (int64_t)c->idx,
 				     "chunk fails authentication (changed, zeroed, swapped or replayed data)");
@@ -187,7 +187,7 @@ static int seal_chunk(fs_volume *v, struct inode *ip, struct dirty_chunk *d)
 	c.fresh = c.dirty = 1;
 	fs_aead_random_nonce(c.nonce);
 	uint8_t ad[56];
-	chunk_ad(v, ip, c.idx, c.cgen, c.len, ad);
+	vol_chunk_ad(v, ip->ino, ip->r.gen, c.idx, c.cgen, c.len, ad);
 	if (fs_aead_seal(ip->aead, c.nonce, ad, sizeof(ad), d->buf, d->len, v->scratch, c.tag) != 0)
 		return -EIO;
 	uint32_t cs = v->hdr.chunk_size;

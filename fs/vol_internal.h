@@ -172,6 +172,8 @@ int vol_slot_mark(struct inode *ip, uint64_t slot, int used);
 int vol_flush_file(fs_volume *v, struct inode *ip);
 void vol_drop_file_data(fs_volume *v, struct inode *ip);
 void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c);
+/* AEAD associated data of a chunk: volume id, ino, inode generation, index, chunk generation, length. */
+void vol_chunk_ad(fs_volume *v, uint64_t ino, uint64_t igen, uint64_t idx, uint64_t cgen, uint32_t len, uint8_t ad[56]);
 int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size);
 
 /* vol_commit.c */

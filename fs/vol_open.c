@@ -91,7 +91,7 @@ void vol_destroy(fs_volume *v)
 	free(v);
 }
 
-static fs_volume *vol_new(void)
+fs_volume *vol_new(void)
 {
 	fs_volume *v = calloc(1, sizeof(*v));
 	if (!v)
@@ -566,5 +566,7 @@ void fsv_info(fs_volume *v, fs_volume_info *out)
 	out->aead_alg = v->hdr.aead_alg;
 	out->failed = v->failed;
 	out->anchor_none = v->anchor ? fs_anchor_is_none(v->anchor) : 1;
+	if (!v->store || fs_store_counts(v->store, &out->inodes, &out->chunks) != 0)
+		out->inodes = out->chunks = 0;
 	pthread_mutex_unlock(&v->lock);
 }

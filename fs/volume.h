@@ -127,6 +127,7 @@ typedef struct {
 	int aead_alg;
 	int failed;      /* an integrity violation was seen: read-only until reopened */
 	int anchor_none; /* no rollback protection */
+	uint64_t inodes, chunks; /* rows in the store */
 } fs_volume_info;
 void fsv_info(fs_volume *v, fs_volume_info *out);
 

@@ -132,7 +132,17 @@ int fs_anchor_open(const char *uri, int create, fs_anchor **out, char *err, size
 	if (strcmp(uri, "none") == 0) {
 		a->none = 1;
 	} else if (strncmp(uri, "file:", 5) == 0 && uri[5] == '/') {
-		rc = open_file_store(a, uri + 5, create, err, errlen);
+		/* file:/path and file:///path; file://host/... names a host, which a local store cannot. */
+		const char *path = uri + 5;
+		if (strncmp(path, "//", 2) == 0) {
+			if (path[2] != '/') {
+				ERR("trust anchor %s: file URIs with a host are not supported (use file:/PATH)", uri);
+				fs_anchor_close(a);
+				return -EINVAL;
+			}
+			path += 2;
+		}
+		rc = open_file_store(a, path, create, err, errlen);
 	} else if (strncmp(uri, "cas://", 6) == 0) {
 		ERR("trust anchor %s: the CAS client is not part of this build", uri);
 		rc = -ENOTSUP;

@@ -417,3 +417,20 @@ int fs_store_del_chunks_of(fs_store *s, uint64_t ino)
 	bind_u64(q, 1, ino);
 	return run(s, q);
 }
+
+int fs_store_counts(fs_store *s, uint64_t *inodes, uint64_t *chunks)
+{
+	static const char *const q[2] = { "SELECT count(*) FROM inodes", "SELECT count(*) FROM chunks" };
+	uint64_t *out[2] = { inodes, chunks };
+	for (int i = 0; i < 2; i++) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(s->db, q[i], -1, &st, NULL) != SQLITE_OK)
+			return -EIO;
+		int rc = sqlite3_step(st);
+		*out[i] = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_ROW)
+			return -EIO;
+	}
+	return 0;
+}

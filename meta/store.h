@@ -66,4 +66,6 @@ int fs_store_all_chunks(fs_store *s, fs_chunk_cb cb, void *ctx);
 int fs_store_put_chunk(fs_store *s, uint64_t ino, const fs_chunk_row *c);
 int fs_store_del_chunk(fs_store *s, uint64_t ino, uint64_t idx);
 int fs_store_del_chunks_of(fs_store *s, uint64_t ino);
+/* Row counts, for information. */
+int fs_store_counts(fs_store *s, uint64_t *inodes, uint64_t *chunks);
 #endif
