@@ -4,6 +4,7 @@
 #   tools/*.c                       -> the fshield command (one file per subcommand)
 #   tests/unit/test_*.c             -> one Check runner each
 #   tests/e2e/*.sh                  -> end-to-end scripts, run in name order
+#   tests/tools/*.c                 -> small programs the end-to-end scripts drive (build/tests/tools/)
 #   tests/fuzz/fuzz_*.c             -> libFuzzer harnesses (make fuzz)
 CC      ?= cc
 PKGS    := fuse3 libsodium openssl sqlite3
@@ -17,17 +18,19 @@ LIB_SRC  := $(sort $(wildcard crypto/*.c meta/*.c fs/vol_*.c))
 FUSE_SRC := $(sort $(wildcard fs/fuse_*.c))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 FUSE_OBJ := $(FUSE_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TTOOLS   := $(TTOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 LIB      := $(BUILD)/libfshield.a
 BIN      := $(BUILD)/fshield
 
 .PHONY: all check unit e2e asan fuzz fuzz-check deps clean bench install
-all: $(BIN) $(TESTS)
+all: $(BIN) $(TESTS) $(TTOOLS)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -45,6 +48,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CHECK_LIBS)
 
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 # Every unit runner, then every end-to-end script, then each fuzzer briefly on its corpus.
 check: all
 	@$(MAKE) --no-print-directory unit e2e fuzz-check
@@ -52,7 +59,7 @@ check: all
 unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; CK_FORK=yes $$t; done
 
-e2e: $(BIN)
+e2e: $(BIN) $(TTOOLS)
 	@FSHIELD=$(abspath $(BIN)) BUILD=$(abspath $(BUILD)) tests/e2e/run-all.sh
 
 asan:

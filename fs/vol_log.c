@@ -95,9 +95,20 @@ int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kin
 	return -EIO;
 }
 
+static void (*clock_override)(struct timespec *);
+
+/* Tests that pin the bytes of a volume (golden vectors) need a fixed clock. */
+void fs_test_set_clock(void (*fn)(struct timespec *))
+{
+	clock_override = fn;
+}
+
 void vol_now(struct timespec *ts)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
+	if (clock_override)
+		clock_override(ts);
+	else
+		clock_gettime(CLOCK_REALTIME, ts);
 }
 
 /* FSHIELD_CRASH_AT=NAME makes this process kill itself at the named step of the commit protocol, so

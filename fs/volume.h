@@ -135,4 +135,6 @@ void fsv_info(fs_volume *v, fs_volume_info *out);
 typedef void (*fs_log_fn)(int prio, const char *msg);
 void fs_log_set_sink(fs_log_fn fn);
 void fs_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For tests only: replaces the clock used for file times. */
+void fs_test_set_clock(void (*fn)(struct timespec *ts));
 #endif
