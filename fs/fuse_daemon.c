@@ -319,8 +319,6 @@ static int serve(const struct fsd_config *c, int ready_fd)
 	}
 	fs_volume_info info;
 	fsv_info(v, &info);
-	if (info.anchor_none)
-		fprintf(stderr, "fshield mount: warning: trust anchor \"none\": no rollback protection\n");
 	d.fs.v = v;
 	d.fs.ro = c->vol.readonly;
 	d.fs.timeout = CACHE_SECONDS;
@@ -401,8 +399,11 @@ close_volume:
 		if (status == FS_OK)
 			status = FS_ST_IO;
 	} else if (info.failed && status == FS_OK) {
-		fs_log(LOG_ERR, "%s: the volume saw an integrity violation and was read-only since", c->mountpoint);
-		status = FS_ST_TAMPER;
+		/* failed is 1 (FS_ST_TAMPER) for a violation; a library that records the status of the cause
+		 * there (fork, anchor, I/O) gets it passed on unchanged. */
+		fs_log(LOG_ERR, "%s: the volume was read-only after a failure (%s)", c->mountpoint,
+		       fs_status_name(info.failed));
+		status = info.failed;
 	}
 	if (status == FS_OK)
 		fs_log(LOG_INFO, "%s: unmounted, committed version %llu", c->mountpoint,

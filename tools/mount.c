@@ -125,7 +125,7 @@ int cmd_mount(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-	int helper = strcmp(self, "mount.fshield") == 0;
+	int helper = strncmp(self, "mount.", 6) == 0; /* mount.fshield, mount.fuse.fshield */
 	struct mount_args m = { .commit_interval = 5 };
 	int foreground = 0, fake = 0, c, st;
 

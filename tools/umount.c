@@ -145,7 +145,7 @@ int cmd_umount(int argc, char **argv)
 		int rc = fsd_unmount(mnt, lazy);
 		if (rc < 0) {
 			fprintf(stderr, "fshield umount: %s: %s\n", mnt, strerror(-rc));
-			return rc == -EBUSY ? FS_ST_BUSY : FS_ST_IO;
+			return FS_ST_IO;
 		}
 		fprintf(stderr, "fshield umount: %s: unmounted, but no daemon state was found (%s): "
 				"cannot tell whether it committed\n", mnt, state);
@@ -165,7 +165,7 @@ int cmd_umount(int argc, char **argv)
 	if (rc < 0 && rc != -EINVAL) { /* EINVAL: unmounted already, the daemon is finishing */
 		fprintf(stderr, "fshield umount: %s: %s\n", mnt, strerror(-rc));
 		close(fd);
-		return rc == -EBUSY ? FS_ST_BUSY : FS_ST_IO;
+		return FS_ST_IO;
 	}
 
 	/* The daemon holds an exclusive lock on its state file until it exits. */
