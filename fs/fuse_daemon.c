@@ -431,7 +431,11 @@ int fsd_run(const struct fsd_config *c)
 		return FS_ST_IO;
 	}
 	if (pid == 0) {
+		/* Keep nothing of the caller's but stdio: a long-lived daemon must not hold its files or locks. */
 		close(p[0]);
+		if (p[1] > 3)
+			close_range(3, (unsigned)p[1] - 1, 0);
+		close_range((unsigned)p[1] + 1, ~0U, 0);
 		_exit(serve(c, p[1]));
 	}
 	close(p[1]);
