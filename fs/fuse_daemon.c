@@ -104,6 +104,14 @@ static void fuse_log_to_fs(enum fuse_log_level level, const char *fmt, va_list a
 	fs_log((int)level, "%s", msg);
 }
 
+static void state_write_pid(struct daemon *d)
+{
+	char buf[PATH_MAX + 64];
+	int n = snprintf(buf, sizeof(buf), "pid %ld\nmountpoint %s\n", (long)getpid(), d->c->mountpoint);
+	if (ftruncate(d->state_fd, 0) != 0 || pwrite(d->state_fd, buf, (size_t)n, 0) != n)
+		fs_log(LOG_WARNING, "%s: cannot write the state file %s", d->c->mountpoint, d->state_path);
+}
+
 /* Takes the state file: an exclusive flock for as long as this process lives. */
 static int state_open(struct daemon *d, char *err, size_t errlen)
 {
@@ -132,20 +140,13 @@ static int state_open(struct daemon *d, char *err, size_t errlen)
 		struct stat a, b;
 		if (fstat(fd, &a) == 0 && stat(d->state_path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
 			d->state_fd = fd;
+			state_write_pid(d);
 			return FS_OK;
 		}
 		close(fd);
 	}
 	snprintf(err, errlen, "%s: cannot take the state file", d->state_path);
 	return FS_ST_IO;
-}
-
-static void state_write_pid(struct daemon *d)
-{
-	char buf[PATH_MAX + 64];
-	int n = snprintf(buf, sizeof(buf), "pid %ld\nmountpoint %s\n", (long)getpid(), d->c->mountpoint);
-	if (ftruncate(d->state_fd, 0) != 0 || pwrite(d->state_fd, buf, (size_t)n, 0) != n)
-		fs_log(LOG_WARNING, "%s: cannot write the state file %s", d->c->mountpoint, d->state_path);
 }
 
 /* Records the exit status for "fshield umount" (which holds the file open) and removes the file. */
@@ -342,8 +343,6 @@ static int serve(const struct fsd_config *c, int ready_fd)
 		status = FS_ST_IO;
 		goto destroy_session;
 	}
-	state_write_pid(&d);
-
 	if (ready_fd >= 0) {
 		openlog("fshield", LOG_PID, LOG_DAEMON);
 		fs_log_set_sink(syslog_sink);

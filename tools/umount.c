@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs/fuse_daemon.h"
@@ -153,10 +154,13 @@ int cmd_umount(int argc, char **argv)
 	}
 	long pid = state_field(fd, "pid");
 	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-		/* Nobody holds it: the daemon has finished already, or died. */
+		/* Nobody holds it: the daemon died (one that finishes removes it). Clean up after it. */
 		if (is_fuse_mount(mnt))
 			(void)fsd_unmount(mnt, 1);
 		int st = outcome(mnt, fd, pid);
+		struct stat a, b;
+		if (fstat(fd, &a) == 0 && stat(state, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			unlink(state);
 		close(fd);
 		return st;
 	}

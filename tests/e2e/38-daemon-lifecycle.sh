@@ -88,6 +88,7 @@ wait_until 10 gone "$pid" || fail "kill -9"
 expect_status 74 "$FSHIELD" umount "$MNT" 2>"$T/err"
 grep -q 'without its final commit' "$T/err" || fail "umount after kill -9: $(cat "$T/err")"
 ! is_mounted "$MNT" || fail "dead mount left behind"
+[ -z "$(ls -A "$FSHIELD_RUN_DIR")" ] || fail "the dead daemon's state file was left behind"
 fs_mount
 cmp "$T/timed" "$MNT/timed" || fail "data committed by the timer lost by kill -9"
 
