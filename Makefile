@@ -6,6 +6,7 @@
 #   tests/e2e/*.sh                  -> end-to-end scripts, run in name order
 #   tests/tools/*.c                 -> small programs the end-to-end scripts drive (build/tests/tools/)
 #   tests/fuzz/fuzz_*.c             -> libFuzzer harnesses (make fuzz)
+#   bench/*.c                       -> benchmark programs (build/bench/), run by make bench
 CC      ?= cc
 PKGS    := fuse3 libsodium openssl sqlite3
 CFLAGS  ?= -O2 -g
@@ -19,6 +20,7 @@ FUSE_SRC := $(sort $(wildcard fs/fuse_*.c))
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -26,11 +28,12 @@ FUSE_OBJ := $(FUSE_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TTOOLS   := $(TTOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libfshield.a
 BIN      := $(BUILD)/fshield
 
 .PHONY: all check unit e2e asan fuzz fuzz-check deps clean bench install
-all: $(BIN) $(TESTS) $(TTOOLS)
+all: $(BIN) $(TESTS) $(TTOOLS) $(BENCHES)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -47,6 +50,10 @@ $(BIN): $(TOOL_OBJ) $(FUSE_OBJ) $(LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CHECK_LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -66,21 +73,38 @@ asan:
 	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c
-	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libfshield.a
-	clang -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -I. $(shell pkg-config --cflags $(PKGS)) -o $@ $< build-fuzz/libfshield.a $(LDLIBS)
+FUZZ_LIB := build-fuzz/libfshield.a
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# One sub-make builds the instrumented library (so parallel harness builds never race on its objects);
+# harnesses are relinked whenever it or a header changes.
+ifneq ($(BUILD),build-fuzz)
+$(FUZZ_LIB): $(LIB_SRC) $(wildcard */*.h)
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" $@
+endif
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard */*.h)
+	clang -std=gnu11 -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE \
+	  -I. $(shell pkg-config --cflags $(PKGS)) -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 
+# New corpus entries go to build-fuzz/ (never into tests/fuzz/corpus), crash inputs to build-fuzz/NAME-crash-*;
+# every harness runs even when an earlier one fails, and the target fails if any did.
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZ_BIN)
-	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
-	  echo "== $$n ($(FUZZ_SECONDS)s)"; $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$n tests/fuzz/corpus/$$n; done
+	@fail=0; for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/$$n- build-fuzz/corpus-$$n tests/fuzz/corpus/$$n \
+	    || { echo "== $$n FAILED"; fail=1; }; done; exit $$fail
 
 fuzz-check: $(FUZZ_BIN)
-	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); echo "== $$n (corpus + 5s)"; \
-	  $$f -max_total_time=5 -print_final_stats=0 tests/fuzz/corpus/$$n 2>&1 | tail -n 2; done
+	@fail=0; for f in $(FUZZ_BIN); do n=$$(basename $$f); echo "== $$n (corpus + 5s)"; \
+	  rm -rf build-fuzz/check-$$n; mkdir -p build-fuzz/check-$$n; \
+	  if $$f -max_total_time=5 -print_final_stats=0 -artifact_prefix=build-fuzz/$$n- build-fuzz/check-$$n \
+	       tests/fuzz/corpus/$$n >build-fuzz/check-$$n.log 2>&1; then tail -n 2 build-fuzz/check-$$n.log; \
+	  else tail -n 60 build-fuzz/check-$$n.log; echo "== $$n FAILED (log: build-fuzz/check-$$n.log)"; fail=1; fi; \
+	  done; exit $$fail
 
-bench: $(BIN)
+bench: $(BIN) $(BENCHES)
 	bench/chunk-crypto.sh $(abspath $(BIN))
+	$(BUILD)/bench/meta_bench
 
 deps:
 	apt-get update

@@ -56,6 +56,8 @@ static int pack_open(fs_volume *v, struct inode *ip, int create)
 	if (rc)
 		return rc;
 	int flags = (v->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW;
+	if (v->nfds >= FS_MAX_PACK_FDS)
+		vol_fd_reclaim(v, FS_MAX_PACK_FDS / 2);
 	ip->fd = openat(v->dirfd, path, flags);
 	if (ip->fd < 0 && errno == ENOENT && create) {
 		char sub[8];
@@ -70,9 +72,12 @@ static int pack_open(fs_volume *v, struct inode *ip, int create)
 		}
 		ip->fd = openat(v->dirfd, path, flags | O_CREAT | O_EXCL, 0600);
 		if (ip->fd >= 0)
-			ip->fd_created = 1;
+			v->new_packs[(ip->ino & 0xff) / 8] |= (uint8_t)(1u << (ip->ino & 7));
 	}
-	return ip->fd >= 0 ? 0 : -errno;
+	if (ip->fd < 0)
+		return -errno;
+	v->nfds++;
+	return 0;
 }
 
 /* Reads and verifies chunk c of ip into out (chunk_size bytes; zeros past its length). */
@@ -542,5 +547,26 @@ void vol_drop_file_data(fs_volume *v, struct inode *ip)
 	if (ip->fd >= 0) {
 		close(ip->fd);
 		ip->fd = -1;
+		v->nfds--;
 	}
+}
+
+void vol_fd_reclaim(fs_volume *v, size_t limit)
+{
+	for (uint32_t b = 0; b < v->hdr.buckets && v->nfds > limit; b++)
+		for (struct inode *ip = v->bk[b].head; ip && v->nfds > limit; ip = ip->bnext)
+			if (ip->fd >= 0 && !ip->fd_unsynced && ip->nopen == 0) {
+				close(ip->fd);
+				ip->fd = -1;
+				v->nfds--;
+			}
+	/* Still too many: make some written files durable early, then close them. */
+	for (uint32_t b = 0; b < v->hdr.buckets && v->nfds > limit; b++)
+		for (struct inode *ip = v->bk[b].head; ip && v->nfds > limit; ip = ip->bnext)
+			if (ip->fd >= 0 && ip->nopen == 0 && fdatasync(ip->fd) == 0) {
+				ip->fd_unsynced = 0;
+				close(ip->fd);
+				ip->fd = -1;
+				v->nfds--;
+			}
 }

@@ -31,7 +31,6 @@ static struct inode *new_inode(uint64_t ino)
 
 void vol_free_inode(fs_volume *v, struct inode *ip)
 {
-	(void)v;
 	fs_inode_rec_free(&ip->r);
 	free(ip->row);
 	free(ip->chunks);
@@ -48,8 +47,10 @@ void vol_free_inode(fs_volume *v, struct inode *ip)
 		free(ip->dc[i].buf);
 	free(ip->rcache);
 	fs_aead_free(ip->aead);
-	if (ip->fd >= 0)
+	if (ip->fd >= 0) {
 		close(ip->fd);
+		v->nfds--;
+	}
 	free(ip);
 }
 

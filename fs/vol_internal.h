@@ -78,7 +78,7 @@ struct inode {
 
 	fs_aead *aead; /* per-file chunk key */
 	int fd;        /* pack file or -1 */
-	int fd_unsynced, fd_created;
+	int fd_unsynced;
 	uint8_t *slots; /* bitmap: 1 = in use */
 	uint64_t nslots;
 	uint64_t *retire;
@@ -93,6 +93,7 @@ struct inode {
 struct bucket {
 	struct inode *head;
 	uint8_t loaded, dirty;
+	uint8_t retire; /* holds inodes whose old slots wait for the anchor's acknowledgement */
 };
 
 struct dead_file {
@@ -125,6 +126,8 @@ struct fs_volume {
 	uint8_t *scratch; /* chunk_size + 16 bytes for sealing and reading */
 	const char *crash_at;
 	int naming; /* vol_path is loading a directory to name a file */
+	uint8_t new_packs[32]; /* d/XX directories with new pack files since the last commit */
+	size_t nfds;           /* open pack files */
 };
 
 /* vol_log.c */
@@ -175,6 +178,9 @@ void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c);
 /* AEAD associated data of a chunk: volume id, ino, inode generation, index, chunk generation, length. */
 void vol_chunk_ad(fs_volume *v, uint64_t ino, uint64_t igen, uint64_t idx, uint64_t cgen, uint32_t len, uint8_t ad[56]);
 int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size);
+/* Closes pack files of files nobody has open, down to limit open ones (synced files only). */
+void vol_fd_reclaim(fs_volume *v, size_t limit);
+#define FS_MAX_PACK_FDS 256
 
 /* vol_commit.c */
 int vol_commit_locked(fs_volume *v);
