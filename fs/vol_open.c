@@ -511,6 +511,13 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	if (fs_anchor_is_none(v->anchor))
 		fs_log(LOG_WARNING, "volume %s has no trust anchor: a rollback of the whole volume is not detected",
 		       o->dir);
+	if (roll && v->readonly) {
+		/* Serving a state the anchor has not acknowledged would need a write to complete it. */
+		st = ERR(FS_ST_PENDING, "pending commit: version %llu is prepared but not acknowledged by the trust "
+					"anchor; open the volume read-write once to complete it",
+			 (unsigned long long)row.version);
+		goto fail;
+	}
 	if (pending && !v->readonly) {
 		v->pending = 1;
 		v->pending_row = row;

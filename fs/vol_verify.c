@@ -668,7 +668,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 			st = vol_check_anchor(v, &row, &roll, &pending, err, sizeof(err));
 			if (st)
 				report(&c, fs_status_name(st), st, NULL, -1, 0, 0, "%s", err);
-			else if (pending)
+			else if (roll)
 				report(&c, "pending", FS_ST_PENDING, NULL, -1, 0, 0,
 				       "pending commit: version %llu prepared on trusted version %llu",
 				       (unsigned long long)row.version, (unsigned long long)res->trusted_version);

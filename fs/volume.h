@@ -46,6 +46,8 @@ typedef struct {
 #define FS_MAX_CHUNK (1024 * 1024)
 #define FS_DEFAULT_BUCKETS 4096
 
+/* Call fs_crypto_init() (crypto/keys.h) once before any of these. */
+
 /* Creates a volume in an empty backing directory and registers version 0 with the trust anchor.
  * Returns an fs_status; err gets a one-line reason. */
 int fsv_create(const fs_volume_opts *o, char *err, size_t errlen);
