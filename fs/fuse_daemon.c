@@ -405,8 +405,7 @@ close_volume:
 		status = info.failed;
 	}
 	if (status == FS_OK)
-		fs_log(LOG_INFO, "%s: unmounted, committed version %llu", c->mountpoint,
-		       (unsigned long long)info.version);
+		fs_log(LOG_INFO, "%s: unmounted, everything committed", c->mountpoint);
 	state_close(&d, status);
 	pthread_cond_destroy(&d.cv);
 	pthread_mutex_destroy(&d.mu);

@@ -21,12 +21,31 @@ const char usage_mount[] =
 	"    ro, allow_other, and the mount flags nodev, nosuid, noexec, noatime, sync, dirsync, ...\n"
 	"  As mount.fshield it takes mount(8)'s form: DIR MOUNTPOINT [-sfnv] [-o OPTIONS].\n";
 
+/* The strings are owned (freed by free_args). */
 struct mount_args {
-	const char *key_file, *passphrase_file, *trust;
+	char *key_file, *passphrase_file, *trust;
 	unsigned commit_interval;
 	int ro, allow_other, sloppy;
 	char *extra; /* options for libfuse and the kernel */
 };
+
+static int set_str(char **dst, const char *val)
+{
+	char *s = strdup(val);
+	if (!s)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static void free_args(struct mount_args *m)
+{
+	free(m->key_file);
+	free(m->passphrase_file);
+	free(m->trust);
+	free(m->extra);
+}
 
 static int append(char **list, const char *opt)
 {
@@ -57,65 +76,77 @@ static const char *const ignored[] = { "defaults", "auto", "noauto", "user", "no
 				       "lazytime", "nolazytime", "diratime", "nodiratime", "default_permissions",
 				       NULL };
 
-/* Parses one -o list. The values point into a copy that lives as long as the process. */
+/* Parses one -o list into m. */
 static int parse_options(struct mount_args *m, const char *list)
 {
 	char *copy = strdup(list), *save = NULL;
+	int st = FS_OK;
 	if (!copy)
 		return FS_ST_IO;
-	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+	for (char *o = strtok_r(copy, ",", &save); o && st == FS_OK; o = strtok_r(NULL, ",", &save)) {
 		char *val = strchr(o, '=');
 		if (val)
 			*val++ = '\0';
 		if (val && !strcmp(o, "key_file")) {
-			m->key_file = val;
+			st = set_str(&m->key_file, val) ? FS_ST_IO : FS_OK;
 		} else if (val && !strcmp(o, "passphrase_file")) {
-			m->passphrase_file = val;
+			st = set_str(&m->passphrase_file, val) ? FS_ST_IO : FS_OK;
 		} else if (val && !strcmp(o, "trust")) {
-			m->trust = val;
+			st = set_str(&m->trust, val) ? FS_ST_IO : FS_OK;
 		} else if (val && !strcmp(o, "commit_interval")) {
 			char *end;
-			unsigned long s = strtoul(val, &end, 10);
-			if (!*val || *end || s > 24 * 3600) {
+			unsigned long secs = strtoul(val, &end, 10);
+			if (!*val || *end || secs > 24 * 3600) {
 				fprintf(stderr, "fshield mount: commit_interval: not a number of seconds: %s\n", val);
-				return FS_ST_USAGE;
+				st = FS_ST_USAGE;
 			}
-			m->commit_interval = (unsigned)s;
+			m->commit_interval = (unsigned)secs;
 		} else if (!val && (!strcmp(o, "ro") || !strcmp(o, "rw"))) {
 			m->ro = o[1] == 'o';
 		} else if (!val && !strcmp(o, "allow_other")) {
 			m->allow_other = 1;
 		} else if (!val && is_one_of(o, pass_flags)) {
-			if (append(&m->extra, o))
-				return FS_ST_IO;
+			st = append(&m->extra, o) ? FS_ST_IO : FS_OK;
 		} else if (val && is_one_of(o, pass_values)) {
 			val[-1] = '=';
-			if (append(&m->extra, o))
-				return FS_ST_IO;
+			st = append(&m->extra, o) ? FS_ST_IO : FS_OK;
 		} else if (is_one_of(o, ignored) || !strncmp(o, "x-", 2) || !strcmp(o, "comment")) {
 			/* nothing to do */
 		} else if (!m->sloppy) {
 			if (val)
 				val[-1] = '=';
 			fprintf(stderr, "fshield mount: unknown option '%s'\n", o);
-			return FS_ST_USAGE;
+			st = FS_ST_USAGE;
 		}
 	}
-	return FS_OK;
+	free(copy);
+	return st;
 }
 
-/* An absolute form of a path that need not exist yet (the current directory is left later). */
-static char *absolute(const char *p)
+/* Makes *p absolute, in place (the daemon leaves the current directory). prefix is kept in front. */
+static int make_absolute(char **p, size_t prefix)
 {
 	char cwd[PATH_MAX], *s;
-	if (p[0] == '/')
-		return strdup(p);
-	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&s, "%s/%s", cwd, p) < 0)
-		return NULL;
-	return s;
+	if (!*p || (*p)[prefix] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&s, "%.*s%s/%s", (int)prefix, *p, cwd, *p + prefix) < 0)
+		return -1;
+	free(*p);
+	*p = s;
+	return 0;
 }
 
+static int mount_main(struct mount_args *m, int argc, char **argv);
+
 int cmd_mount(int argc, char **argv)
+{
+	struct mount_args m = { .commit_interval = 5 };
+	int st = mount_main(&m, argc, argv);
+	free_args(&m);
+	return st;
+}
+
+static int mount_main(struct mount_args *m, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "key-file", required_argument, NULL, 'k' },
@@ -126,20 +157,16 @@ int cmd_mount(int argc, char **argv)
 	};
 	const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	int helper = strncmp(self, "mount.", 6) == 0; /* mount.fshield, mount.fuse.fshield */
-	struct mount_args m = { .commit_interval = 5 };
 	int foreground = 0, fake = 0, c, st;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, helper ? "fsnvo:t:N:h" : "fo:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
-			m.key_file = optarg;
-			break;
 		case 'p':
-			m.passphrase_file = optarg;
-			break;
 		case 'T':
-			m.trust = optarg;
+			if (set_str(c == 'k' ? &m->key_file : c == 'p' ? &m->passphrase_file : &m->trust, optarg))
+				return FS_ST_IO;
 			break;
 		case 'f':
 			if (helper)
@@ -148,14 +175,14 @@ int cmd_mount(int argc, char **argv)
 				foreground = 1;
 			break;
 		case 's':
-			m.sloppy = 1;
+			m->sloppy = 1;
 			break;
 		case 'n':
 		case 'v':
 		case 't':
 			break;
 		case 'o':
-			if ((st = parse_options(&m, optarg)) != FS_OK)
+			if ((st = parse_options(m, optarg)) != FS_OK)
 				return st;
 			break;
 		case 'h':
@@ -172,7 +199,7 @@ int cmd_mount(int argc, char **argv)
 		print_usage(stderr, "mount");
 		return FS_ST_USAGE;
 	}
-	if (m.key_file && m.passphrase_file) {
+	if (m->key_file && m->passphrase_file) {
 		fprintf(stderr, "fshield mount: give a key file or a passphrase file, not both\n");
 		return FS_ST_USAGE;
 	}
@@ -189,30 +216,22 @@ int cmd_mount(int argc, char **argv)
 	if (fake)
 		return FS_OK;
 
+	if (make_absolute(&m->key_file, 0) || make_absolute(&m->passphrase_file, 0) ||
+	    (m->trust && !strncmp(m->trust, "file:", 5) && make_absolute(&m->trust, 5))) {
+		fprintf(stderr, "fshield mount: %s\n", strerror(errno));
+		return FS_ST_IO;
+	}
 	struct fsd_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.mountpoint = mnt;
 	cfg.foreground = foreground;
-	cfg.commit_interval = m.commit_interval;
-	cfg.allow_other = m.allow_other;
-	cfg.mount_opts = m.extra;
+	cfg.commit_interval = m->commit_interval;
+	cfg.allow_other = m->allow_other;
+	cfg.mount_opts = m->extra;
 	cfg.vol.dir = dir;
-	cfg.vol.readonly = m.ro;
-	if ((m.key_file && !(cfg.vol.key_file = absolute(m.key_file))) ||
-	    (m.passphrase_file && !(cfg.vol.passphrase_file = absolute(m.passphrase_file)))) {
-		fprintf(stderr, "fshield mount: %s\n", strerror(errno));
-		return FS_ST_IO;
-	}
-	if (m.trust && !strncmp(m.trust, "file:", 5) && m.trust[5] != '/') {
-		char *p = absolute(m.trust + 5), *uri = NULL;
-		if (!p || asprintf(&uri, "file:%s", p) < 0) {
-			fprintf(stderr, "fshield mount: %s\n", strerror(errno));
-			return FS_ST_IO;
-		}
-		free(p);
-		cfg.vol.trust_uri = uri;
-	} else {
-		cfg.vol.trust_uri = m.trust;
-	}
+	cfg.vol.readonly = m->ro;
+	cfg.vol.key_file = m->key_file;
+	cfg.vol.passphrase_file = m->passphrase_file;
+	cfg.vol.trust_uri = m->trust;
 	return fsd_run(&cfg);
 }
