@@ -89,10 +89,11 @@ expect_status 74 "$FSHIELD" umount "$MNT" 2>"$T/err"
 grep -q 'without its final commit' "$T/err" || fail "umount after kill -9: $(cat "$T/err")"
 ! is_mounted "$MNT" || fail "dead mount left behind"
 [ -z "$(ls -A "$FSHIELD_RUN_DIR")" ] || fail "the dead daemon's state file was left behind"
-fs_mount
+fs_mount -o commit_interval=0
 cmp "$T/timed" "$MNT/timed" || fail "data committed by the timer lost by kill -9"
 
-# fsync'd data survives kill -9, and the next mount is clean.
+# fsync commits at once (no timer here), fsync'd data survives kill -9, and the next mount is clean.
+v1=$(trusted_version)
 head -c 300000 /dev/urandom >"$T/synced"
 python3 - "$T/synced" "$MNT/synced" <<'EOF'
 import os, sys
@@ -102,6 +103,7 @@ os.write(fd, data)
 os.fsync(fd)
 os.close(fd)
 EOF
+[ "$(trusted_version)" -gt "$v1" ] || fail "fsync did not commit"
 pid=$(daemon_pid)
 kill -KILL "$pid"
 wait_until 10 gone "$pid" || fail "kill -9"
