@@ -90,7 +90,7 @@ static int read_chunk(fs_volume *v, struct inode *ip, const struct chunk *c, uin
 	if (rc == -ENOENT)
 		return vol_violation(v, ip, (int64_t)c->idx, "chunk data missing (pack file deleted)");
 	if (rc)
-		return rc;
+		return vol_violation(v, ip, (int64_t)c->idx, "chunk data cannot be opened");
 	uint32_t cs = v->hdr.chunk_size;
 	uint8_t *ct = v->scratch;
 	size_t got = 0;
@@ -98,8 +98,11 @@ static int read_chunk(fs_volume *v, struct inode *ip, const struct chunk *c, uin
 		ssize_t n = pread(ip->fd, ct + got, c->len - got, (off_t)(c->slot * cs + got));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -errno;
+		if (n < 0) {
+			char why[96];
+			snprintf(why, sizeof(why), "chunk data cannot be read (%s)", strerror(errno));
+			return vol_violation(v, ip, (int64_t)c->idx, why);
+		}
 		if (n == 0)
 			break;
 		got += (size_t)n;

@@ -174,7 +174,8 @@ static int dir_is_empty(int dirfd)
 	struct dirent *e;
 	int empty = 1;
 	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+		/* A freshly formatted ext4 volume has lost+found; it is left alone. */
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "lost+found"))
 			empty = 0;
 	closedir(d);
 	return empty;
@@ -233,7 +234,7 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 	int empty = dir_is_empty(v->dirfd);
 	if (empty <= 0) {
 		st = empty < 0 ? ERR(FS_ST_IO, "%s: %s", o->dir, strerror(-empty))
-			       : ERR(FS_ST_USAGE, "%s is not empty: a volume is created only in an empty directory", o->dir);
+			       : ERR(FS_ST_IO, "%s is not empty: a volume is created only in an empty directory", o->dir);
 		goto out;
 	}
 	v->hdr.format_version = FS_FORMAT_VERSION;

@@ -23,6 +23,9 @@ struct vino {
 	uint64_t subdirs;
 	char *path;
 	int has_chunks_checked;
+	/* Findings about the row or the directory, reported once paths are known. */
+	const char *row_bad, *dir_bad;
+	int64_t bucket_bad; /* bucket + 1 */
 };
 
 struct vdent {
@@ -131,7 +134,7 @@ static int inode_row(void *ctx, uint64_t ino, const uint8_t *k2, size_t k2len, c
 	vi->ino = ino;
 	vi->bucket = k2len == 8 ? fs_get_le64(k2) : UINT64_MAX;
 	if (!row) {
-		report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "inode row is malformed");
+		vi->row_bad = "inode row is malformed";
 		return 0;
 	}
 	fs_leaf_inode(vi->leaf, v->k_tree, ino, row, len);
@@ -140,13 +143,13 @@ static int inode_row(void *ctx, uint64_t ino, const uint8_t *k2, size_t k2len, c
 	fs_inode_key(key, ino);
 	uint8_t *pt = fs_row_open(v->row_aead, v->hdr.volid, FS_ROW_INODE, key, 8, row, len, &ptlen);
 	if (!pt) {
-		report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "inode row fails authentication");
+		vi->row_bad = "inode row fails authentication";
 		return 0;
 	}
 	if (fs_inode_decode(pt, ptlen, &vi->r) != 0 || vi->r.ino != ino)
-		report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "inode row is malformed");
+		vi->row_bad = "inode row is malformed";
 	else if (vi->bucket != (ino & (v->hdr.buckets - 1)))
-		report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "inode row is filed in the wrong bucket");
+		vi->row_bad = "inode row is filed in the wrong bucket";
 	else
 		vi->ok = 1;
 	free(pt);
@@ -195,10 +198,7 @@ static void check_buckets(vctx *c, uint8_t (*stored)[32])
 			continue;
 		}
 		for (size_t k = count[b]; k < count[b + 1]; k++)
-			report(c, "metadata", FS_ST_TAMPER, &c->in[order[k]], -1, 0, 0,
-			       "inode rows of bucket %u do not match the committed tree (a row changed, deleted, added "
-			       "or replayed)",
-			       b);
+			c->in[order[k]].bucket_bad = (int64_t)b + 1;
 	}
 	free(count);
 	free(order);
@@ -222,11 +222,10 @@ static void finish_dir(vctx *c)
 			fs_mac_update(&c->m, c->leaves[i], 32);
 		fs_mac_final(&c->m, d);
 		if (c->nleaves != dp->r.count || !fs_ct_eq(d, dp->r.content, 32))
-			report(c, "metadata", FS_ST_TAMPER, dp, -1, 0, 0,
-			       "directory entries do not match the committed tree (an entry changed, deleted, added, "
-			       "renamed or replayed)");
+			dp->dir_bad = "directory entries do not match the committed tree (an entry changed, deleted, "
+				      "added, renamed or replayed)";
 	} else {
-		report(c, "metadata", FS_ST_TAMPER, dp, -1, 0, 0, "directory entries fail authentication");
+		dp->dir_bad = "directory entries fail authentication";
 	}
 	c->nleaves = 0;
 	c->group_bad = 0;
@@ -317,11 +316,27 @@ static void name_inodes(vctx *c)
 			if (!ch->path)
 				continue;
 			snprintf(ch->path, n, "%s%s%s", strcmp(pp->path, "/") ? pp->path : "", "/", c->de[i].name);
-			if (S_ISDIR(ch->r.mode) && tail < c->nin)
+			if (S_ISDIR(c->de[i].mode) && tail < c->nin)
 				queue[tail++] = ch->ino;
 		}
 	}
 	free(queue);
+}
+
+static void report_deferred(vctx *c)
+{
+	for (size_t i = 0; i < c->nin; i++) {
+		struct vino *vi = &c->in[i];
+		if (vi->row_bad)
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "%s", vi->row_bad);
+		if (vi->bucket_bad)
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0,
+			       "inode rows of bucket %lld do not match the committed tree (a row changed, deleted, added "
+			       "or replayed)",
+			       (long long)vi->bucket_bad - 1);
+		if (vi->dir_bad)
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "%s", vi->dir_bad);
+	}
 }
 
 static void check_links(vctx *c)
@@ -687,6 +702,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 	fs_store_all_dirents(v->store, dirent_row, &c);
 	finish_dir(&c);
 	name_inodes(&c);
+	report_deferred(&c);
 	check_links(&c);
 	struct cfile f = { .c = &c, .fd = -1 };
 	uint32_t cs = v->hdr.chunk_size;

@@ -30,8 +30,8 @@ int cmd_init(int argc, char **argv)
 		if (c == OPT_CHUNK_SIZE) {
 			char *end;
 			unsigned long n = strtoul(optarg, &end, 0);
-			if (*end || n > (1u << 30)) {
-				fprintf(stderr, "fshield init: bad chunk size '%s'\n", optarg);
+			if (!*optarg || *end || n == 0 || n > (1u << 30)) {
+				fprintf(stderr, "fshield init: bad chunk size '%s': a power of two from 4096 to 1048576\n", optarg);
 				return FS_ST_USAGE;
 			}
 			o.chunk_size = (uint32_t)n;
