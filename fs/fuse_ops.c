@@ -403,9 +403,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (rc == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Created meanwhile by someone else: open what is there, as open(2) with O_CREAT would. */
 		rc = fsv_lookup(fs->v, parent, name, &a);
-		if (rc == 0 && S_ISDIR(a.mode)) {
+		if (rc == 0 && !S_ISREG(a.mode)) {
 			fsv_forget(fs->v, a.ino, 1);
-			rc = -EISDIR;
+			rc = S_ISDIR(a.mode) ? -EISDIR : -EEXIST;
 		}
 	} else {
 		fi->flags &= ~O_TRUNC; /* new and empty */
