@@ -206,6 +206,10 @@ static void retire(fs_volume *v)
 		for (struct inode *ip = v->bk[b].head; ip; ip = ip->bnext) {
 			for (size_t i = 0; i < ip->nchunks; i++)
 				ip->chunks[i].fresh = 0;
+			/* Give the space back; an old version left readable would only be a replay waiting to be
+			 * tried (it would fail against the tree, but there is no reason to keep it). */
+			if (ip->nretire && ip->fd < 0)
+				vol_pack_open(v, ip, 0);
 			for (size_t i = 0; i < ip->nretire; i++) {
 				vol_slot_mark(ip, ip->retire[i], 0);
 				if (ip->fd >= 0)

@@ -47,7 +47,7 @@ static int file_key(fs_volume *v, struct inode *ip)
 }
 
 /* Opens the pack file; create: make it (and its directory) if missing. */
-static int pack_open(fs_volume *v, struct inode *ip, int create)
+int vol_pack_open(fs_volume *v, struct inode *ip, int create)
 {
 	if (ip->fd >= 0)
 		return 0;
@@ -86,7 +86,7 @@ static int read_chunk(fs_volume *v, struct inode *ip, const struct chunk *c, uin
 	int rc = file_key(v, ip);
 	if (rc)
 		return rc;
-	rc = pack_open(v, ip, 0);
+	rc = vol_pack_open(v, ip, 0);
 	if (rc == -ENOENT)
 		return vol_violation(v, ip, (int64_t)c->idx, "chunk data missing (pack file deleted)");
 	if (rc)
@@ -183,7 +183,7 @@ static int seal_chunk(fs_volume *v, struct inode *ip, struct dirty_chunk *d)
 		return old ? remove_chunk(v, ip, pos) : 0;
 	int rc = file_key(v, ip);
 	if (!rc)
-		rc = pack_open(v, ip, 1);
+		rc = vol_pack_open(v, ip, 1);
 	if (rc)
 		return rc;
 	struct chunk c;

@@ -180,6 +180,8 @@ void vol_chunk_ad(fs_volume *v, uint64_t ino, uint64_t igen, uint64_t idx, uint6
 int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size);
 /* Closes pack files of files nobody has open, down to limit open ones (synced files only). */
 void vol_fd_reclaim(fs_volume *v, size_t limit);
+/* Opens the file's pack file (create: make it if missing). */
+int vol_pack_open(fs_volume *v, struct inode *ip, int create);
 #define FS_MAX_PACK_FDS 256
 
 /* vol_commit.c */

@@ -76,6 +76,22 @@ static int open_file_store(fs_anchor *a, const char *path, int create, char *err
 	}
 	chmod(path, 0600);
 	sqlite3_busy_timeout(a->db, 10000);
+	if (!create) {
+		/* An existing file that is not a trust store is refused, never turned into one. */
+		sqlite3_stmt *q;
+		int n = 0;
+		if (sqlite3_prepare_v2(a->db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
+					      "('store','volumes')",
+				       -1, &q, NULL) == SQLITE_OK) {
+			if (sqlite3_step(q) == SQLITE_ROW)
+				n = sqlite3_column_int(q, 0);
+			sqlite3_finalize(q);
+		}
+		if (n != 2) {
+			ERR("trust store %s: not an fshield trust store", path);
+			return -ENOENT;
+		}
+	}
 	if (exec(a->db, "PRAGMA journal_mode=WAL") != SQLITE_OK || exec(a->db, "PRAGMA synchronous=FULL") != SQLITE_OK ||
 	    exec(a->db, "CREATE TABLE IF NOT EXISTS store(id BLOB NOT NULL);"
 			"CREATE TABLE IF NOT EXISTS volumes(volid BLOB PRIMARY KEY, version INTEGER NOT NULL,"

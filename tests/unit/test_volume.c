@@ -284,7 +284,7 @@ START_TEST(wrong_key_and_anchor)
 	ck_assert_int_eq(fsv_open(&o, &v, err, sizeof(err)), FS_ST_ANCHOR);
 	/* init into a non-empty directory is refused and touches nothing. */
 	o = opts();
-	ck_assert_int_eq(fsv_create(&o, err, sizeof(err)), FS_ST_USAGE);
+	ck_assert_int_eq(fsv_create(&o, err, sizeof(err)), FS_ST_IO);
 	v = open_vol();
 	fsv_close(v);
 }
