@@ -32,7 +32,7 @@ BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libfshield.a
 BIN      := $(BUILD)/fshield
 
-.PHONY: all check unit e2e asan fuzz fuzz-check deps clean bench install
+.PHONY: all check unit e2e asan fuzz fuzz-check deps clean bench install demo
 all: $(BIN) $(TESTS) $(TTOOLS) $(BENCHES)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
@@ -101,6 +101,10 @@ fuzz-check: $(FUZZ_BIN)
 	       tests/fuzz/corpus/$$n >build-fuzz/check-$$n.log 2>&1; then tail -n 2 build-fuzz/check-$$n.log; \
 	  else tail -n 60 build-fuzz/check-$$n.log; echo "== $$n FAILED (log: build-fuzz/check-$$n.log)"; fail=1; fi; \
 	  done; exit $$fail
+
+# The stateful-service demo: a counter in a protected volume, then attacks on its backing store.
+demo: $(BIN)
+	tools/demo.sh $(abspath $(BIN))
 
 bench: $(BIN) $(BENCHES)
 	bench/chunk-crypto.sh $(abspath $(BIN))

@@ -84,6 +84,9 @@ int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kin
 		snprintf(path, sizeof(path), "(volume metadata)");
 	if (chunk >= 0) {
 		uint64_t a = (uint64_t)chunk * v->hdr.chunk_size, b = a + v->hdr.chunk_size - 1;
+		/* The bytes of the file the chunk holds. */
+		if (ip && S_ISREG(ip->r.mode) && ip->r.size > a && ip->r.size - 1 < b)
+			b = ip->r.size - 1;
 		fs_log(LOG_ERR, "integrity violation: %s chunk %lld (bytes %llu-%llu): %s", path, (long long)chunk,
 		       (unsigned long long)a, (unsigned long long)b, kind);
 	} else {
