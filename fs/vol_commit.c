@@ -122,6 +122,7 @@ static int seal_inode(fs_volume *v, struct inode *ip)
 			if (!d->row)
 				return -ENOMEM;
 			fs_leaf_dirent(d->leaf, v->k_tree, ip->ino, d->mac, d->row, d->rowlen);
+			d->newrow = 1;
 		}
 	}
 	if (ip->loaded && S_ISDIR(ip->r.mode)) {
@@ -173,7 +174,9 @@ static int write_inode_rows(fs_volume *v, struct inode *ip)
 		rc = fs_store_del_dirent(v->store, ip->ino, ip->rm_macs[i]);
 	if (ip->ents_dirty)
 		for (size_t i = 0; i < ip->nents && !rc; i++)
-			rc = fs_store_put_dirent(v->store, ip->ino, ip->ents[i].mac, ip->ents[i].row, ip->ents[i].rowlen);
+			if (ip->ents[i].newrow)
+				rc = fs_store_put_dirent(v->store, ip->ino, ip->ents[i].mac, ip->ents[i].row,
+							 ip->ents[i].rowlen);
 	if (!rc && ip->dirty)
 		rc = fs_store_put_inode(v->store, ip->ino, (uint32_t)(ip->ino & (v->hdr.buckets - 1)), ip->row,
 					ip->rowlen);
@@ -191,12 +194,16 @@ static void rows_written(struct inode *ip)
 	ip->dirty = 0;
 	ip->nrm = ip->nrmm = 0;
 	ip->ents_dirty = 0;
+	for (size_t i = 0; i < ip->nents; i++)
+		ip->ents[i].newrow = 0;
+	/* The prepared state now references these slots: recovery may return to it. */
 	for (size_t i = 0; i < ip->nchunks; i++)
-		ip->chunks[i].dirty = 0;
+		ip->chunks[i].dirty = ip->chunks[i].fresh = 0;
 }
 
-/* Step 4, after the anchor acknowledged: slots and pack files no state references any more. */
-static void retire(fs_volume *v)
+/* Step 4, after the anchor acknowledged version `acked`: slots and pack files that no state recovery
+ * may return to references any more. */
+static void retire(fs_volume *v, uint64_t acked)
 {
 	uint32_t cs = v->hdr.chunk_size;
 	for (uint32_t b = 0; b < v->hdr.buckets; b++) {
@@ -204,27 +211,34 @@ static void retire(fs_volume *v)
 			continue;
 		v->bk[b].retire = 0;
 		for (struct inode *ip = v->bk[b].head; ip; ip = ip->bnext) {
-			for (size_t i = 0; i < ip->nchunks; i++)
-				ip->chunks[i].fresh = 0;
 			/* Give the space back; an old version left readable would only be a replay waiting to be
 			 * tried (it would fail against the tree, but there is no reason to keep it). */
 			if (ip->nretire && ip->fd < 0)
 				vol_pack_open(v, ip, 0);
+			size_t keep = 0;
 			for (size_t i = 0; i < ip->nretire; i++) {
-				vol_slot_mark(ip, ip->retire[i], 0);
+				if (ip->retire[i].after > acked) {
+					ip->retire[keep++] = ip->retire[i];
+					v->bk[b].retire = 1;
+					continue;
+				}
+				vol_slot_mark(ip, ip->retire[i].slot, 0);
 				if (ip->fd >= 0)
 					fallocate(ip->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-						  (off_t)(ip->retire[i] * cs), cs);
+						  (off_t)(ip->retire[i].slot * cs), cs);
 			}
-			ip->nretire = 0;
+			ip->nretire = keep;
 		}
 	}
+	size_t keep = 0;
 	for (size_t i = 0; i < v->ndead; i++) {
 		char path[64];
-		if (vol_pack_path(v, v->dead[i].ino, v->dead[i].gen, path, sizeof(path)) == 0)
+		if (v->dead[i].after > acked)
+			v->dead[keep++] = v->dead[i];
+		else if (vol_pack_path(v, v->dead[i].ino, v->dead[i].gen, path, sizeof(path)) == 0)
 			unlinkat(v->dirfd, path, 0);
 	}
-	v->ndead = 0;
+	v->ndead = keep;
 }
 
 /* Step 3 and 4 for the prepared state in v->pending_row. */
@@ -235,6 +249,9 @@ static int anchor_and_finish(fs_volume *v)
 	memcpy(next.root, v->pending_row.root, 32);
 	char err[256] = "";
 	int rc = fs_anchor_cas(v->anchor, v->hdr.volid, &expect, &next, &cur, err, sizeof(err));
+	/* A retry whose first attempt went through (its answer was lost) finds its own state there. */
+	if (rc == -ESTALE && cur.version == next.version && fs_ct_eq(cur.root, next.root, 32))
+		rc = 0;
 	if (rc == -ESTALE) {
 		fs_log(LOG_ERR, "commit of version %llu refused by the trust anchor (%s): another writer, a rollback "
 				"or a fork; the volume is now read-only",
@@ -254,7 +271,7 @@ static int anchor_and_finish(fs_volume *v)
 		fs_log(LOG_WARNING, "could not mark version %llu committed in the store (%s); the next open will",
 		       (unsigned long long)next.version, fs_store_errmsg(v->store));
 	vol_crash_point(v, "marked");
-	retire(v);
+	retire(v, next.version);
 	vol_crash_point(v, "retired");
 	return 0;
 }
@@ -270,7 +287,7 @@ int vol_commit_locked(fs_volume *v)
 		return rc;
 	if (!v->changed) {
 		if (v->ndead)
-			retire(v);
+			retire(v, v->version);
 		return 0;
 	}
 	if ((rc = sync_data(v)) != 0) {

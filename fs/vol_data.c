@@ -11,6 +11,9 @@
 
 #include "fs/vol_internal.h"
 
+/* pack_open: the pack file exists but is not a regular file. */
+#define EFTYPE_PACK EMEDIUMTYPE
+
 int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size)
 {
 	(void)v;
@@ -55,7 +58,8 @@ int vol_pack_open(fs_volume *v, struct inode *ip, int create)
 	int rc = vol_pack_path(v, ip->ino, ip->r.gen, path, sizeof(path));
 	if (rc)
 		return rc;
-	int flags = (v->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW;
+	/* O_NONBLOCK: a FIFO planted as a pack file must not hang us; it is refused below. */
+	int flags = (v->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
 	if (v->nfds >= FS_MAX_PACK_FDS)
 		vol_fd_reclaim(v, FS_MAX_PACK_FDS / 2);
 	ip->fd = openat(v->dirfd, path, flags);
@@ -65,10 +69,11 @@ int vol_pack_open(fs_volume *v, struct inode *ip, int create)
 		if (mkdirat(v->dirfd, sub, 0700) == 0) {
 			/* A new directory entry in d/ must be durable too: fsync d/ now. */
 			int d = openat(v->dirfd, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (d >= 0) {
-				fsync(d);
+			int rc = d < 0 || fsync(d) != 0 ? -errno : 0;
+			if (d >= 0)
 				close(d);
-			}
+			if (rc)
+				return rc;
 		}
 		ip->fd = openat(v->dirfd, path, flags | O_CREAT | O_EXCL, 0600);
 		if (ip->fd >= 0)
@@ -76,6 +81,13 @@ int vol_pack_open(fs_volume *v, struct inode *ip, int create)
 	}
 	if (ip->fd < 0)
 		return -errno;
+	struct stat st;
+	if (fstat(ip->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(ip->fd);
+		ip->fd = -1;
+		return -EFTYPE_PACK;
+	}
+	fcntl(ip->fd, F_SETFL, fcntl(ip->fd, F_GETFL) & ~O_NONBLOCK);
 	v->nfds++;
 	return 0;
 }
@@ -89,6 +101,8 @@ static int read_chunk(fs_volume *v, struct inode *ip, const struct chunk *c, uin
 	rc = vol_pack_open(v, ip, 0);
 	if (rc == -ENOENT)
 		return vol_violation(v, ip, (int64_t)c->idx, "chunk data missing (pack file deleted)");
+	if (rc == -EFTYPE_PACK)
+		return vol_violation(v, ip, (int64_t)c->idx, "chunk data replaced by something not a regular file");
 	if (rc)
 		return vol_violation(v, ip, (int64_t)c->idx, "chunk data cannot be opened");
 	uint32_t cs = v->hdr.chunk_size;
@@ -155,10 +169,10 @@ static uint64_t alloc_slot(struct inode *ip)
  * the next commit. */
 static int release_slot(fs_volume *v, struct inode *ip, struct chunk *c)
 {
-	(void)v;
 	if (c->fresh)
 		return vol_slot_mark(ip, c->slot, 0);
-	return VEC_PUSH(ip->retire, ip->nretire, ip->capretire, c->slot);
+	/* The next prepared version (store version + 1) is the first without this slot. */
+	return VEC_PUSH(ip->retire, ip->nretire, ip->capretire, ((struct retired){ c->slot, v->version + 1 }));
 }
 
 static int remove_chunk(fs_volume *v, struct inode *ip, size_t pos)
@@ -244,10 +258,8 @@ int vol_flush_file(fs_volume *v, struct inode *ip)
 		rc = seal_chunk(v, ip, &ip->dc[i]);
 	/* Keep what failed (and everything after it) so nothing is lost. */
 	size_t keep_from = rc ? i - 1 : ip->ndc;
-	for (size_t j = 0; j < keep_from; j++) {
+	for (size_t j = 0; j < keep_from; j++)
 		free(ip->dc[j].buf);
-		v->dirty_bytes -= v->dirty_bytes >= v->hdr.chunk_size ? v->hdr.chunk_size : v->dirty_bytes;
-	}
 	memmove(ip->dc, ip->dc + keep_from, (ip->ndc - keep_from) * sizeof(ip->dc[0]));
 	ip->ndc -= keep_from;
 	return rc;
@@ -299,7 +311,6 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	d->idx = idx;
 	d->len = len;
 	d->buf = buf;
-	v->dirty_bytes += cs;
 	*out = d;
 	return 0;
 }
@@ -349,6 +360,7 @@ ssize_t fsv_write(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint
 			ip->rcache_valid = 0;
 	}
 	if (done) {
+		v->dirty_bytes += done; /* written, sealed or not, until the next commit */
 		if (off + done > ip->r.size)
 			ip->r.size = off + done;
 		vol_touch(v, ip, 3);
@@ -427,7 +439,6 @@ static int drop_chunks(fs_volume *v, struct inode *ip, uint64_t from, uint64_t t
 	for (size_t i = 0; i < ip->ndc;) {
 		if (ip->dc[i].idx >= from && ip->dc[i].idx < to) {
 			free(ip->dc[i].buf);
-			v->dirty_bytes -= v->dirty_bytes >= v->hdr.chunk_size ? v->hdr.chunk_size : v->dirty_bytes;
 			ip->dc[i] = ip->dc[--ip->ndc];
 		} else {
 			i++;
@@ -542,10 +553,8 @@ out:
 /* Forgets a file's unsaved data and closes its pack file (the inode is going away). */
 void vol_drop_file_data(fs_volume *v, struct inode *ip)
 {
-	for (size_t i = 0; i < ip->ndc; i++) {
+	for (size_t i = 0; i < ip->ndc; i++)
 		free(ip->dc[i].buf);
-		v->dirty_bytes -= v->dirty_bytes >= v->hdr.chunk_size ? v->hdr.chunk_size : v->dirty_bytes;
-	}
 	ip->ndc = 0;
 	if (ip->fd >= 0) {
 		close(ip->fd);

@@ -5,9 +5,10 @@
  *    against the bucket's digest in v->tree. Inodes are never evicted.
  *  - An inode's content (chunk map of a file, entries of a directory) is loaded whole and verified
  *    against the digest in its row before any use (ip->loaded).
- *  - A chunk's slot in the file's pack file is never overwritten while any committed state may
- *    reference it: a new version of a chunk goes to a free slot; the old slot is freed only after the
- *    commit that stopped referencing it succeeded at the trust anchor (ip->retire).
+ *  - A chunk's slot in the file's pack file is never overwritten while a state that recovery may
+ *    return to references it (the anchor's state, or a prepared one in the store): a new version of a
+ *    chunk goes to a free slot; the old slot is freed only after the trust anchor acknowledged the
+ *    first version that no longer references it (ip->retire[].after).
  */
 #ifndef FS_VOL_INTERNAL_H
 #define FS_VOL_INTERNAL_H
@@ -33,7 +34,7 @@ struct chunk {
 	uint64_t idx, cgen, slot;
 	uint32_t len;
 	uint8_t nonce[24], tag[16], leaf[32];
-	uint8_t fresh; /* slot written since the last commit: no committed state references it */
+	uint8_t fresh; /* slot written since the store's last transaction: no stored state references it */
 	uint8_t dirty; /* row to write at the next commit */
 };
 
@@ -45,6 +46,7 @@ struct dent {
 	uint8_t *row; /* sealed row as stored; NULL while dirty */
 	size_t rowlen;
 	uint8_t leaf[32];
+	uint8_t newrow; /* sealed at this commit: write it */
 };
 
 struct dirty_chunk {
@@ -81,7 +83,7 @@ struct inode {
 	int fd_unsynced;
 	uint8_t *slots; /* bitmap: 1 = in use */
 	uint64_t nslots;
-	uint64_t *retire;
+	struct retired *retire; /* old slots, each freed once the anchor acknowledged the version named */
 	size_t nretire, capretire;
 	struct dirty_chunk dc[FS_MAX_DIRTY_CHUNKS];
 	size_t ndc;
@@ -98,6 +100,12 @@ struct bucket {
 
 struct dead_file {
 	uint64_t ino, gen;
+	uint64_t after; /* removed once the anchor acknowledged this version */
+};
+
+struct retired {
+	uint64_t slot;
+	uint64_t after; /* the first version that no longer references the slot */
 };
 
 struct fs_volume {

@@ -464,7 +464,12 @@ static int open_file(vctx *c, struct cfile *f, uint64_t ino)
 	fs_key_free(k);
 	char path[64];
 	vol_pack_path(v, ino, f->vi->r.gen, path, sizeof(path));
-	f->fd = openat(v->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	f->fd = openat(v->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	if (f->fd >= 0 && (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		close(f->fd);
+		f->fd = -1; /* reported as missing data: not a regular file */
+	}
 	return 0;
 }
 
@@ -480,7 +485,8 @@ static int chunk_row(void *ctx, uint64_t ino, const fs_chunk_row *r, int malform
 	if (!f->vi)
 		return 0;
 	uint32_t cs = c->v->hdr.chunk_size;
-	if (malformed || r->len == 0 || r->len > cs || r->idx >= (f->vi->r.size + cs - 1) / cs) {
+	if (malformed || r->len == 0 || r->len > cs || r->idx >= (f->vi->r.size + cs - 1) / cs ||
+	    r->slot >= ((uint64_t)1 << 40)) {
 		report(c, "metadata", FS_ST_TAMPER, f->vi, (int64_t)r->idx, r->idx * cs, r->idx * cs + cs - 1,
 		       "malformed chunk row");
 		c->group_bad = 1;

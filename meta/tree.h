@@ -2,9 +2,9 @@
  * subkey and a domain byte:
  *   chunk leaf   = H(01, ino, igen, idx, cgen, slot, len, nonce, tag)   -- the tag binds the data
  *   file digest  = H(02, ino, igen, size, count, chunk leaves by index)
- *   dirent leaf  = H(03, parent, name_mac, sealed row)
+ *   dirent leaf  = H(03, parent, name_mac, row length, sealed row)
  *   dir digest   = H(04, ino, igen, count, dirent leaves by name_mac)
- *   inode leaf   = H(05, ino, sealed row)   -- the row carries the file or dir digest
+ *   inode leaf   = H(05, ino, row length, sealed row)   -- the row carries the file or dir digest
  *   bucket       = H(06, b, count, inode leaves by ino), inode ino lives in bucket ino mod B
  *   tree node    = H(07, level, index, up to 64 children)
  *   volume root  = H(08, volume id, version, top node)
