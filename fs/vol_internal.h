@@ -27,6 +27,7 @@
 
 #define FS_DATA_DIR "d"
 #define FS_LOCK_NAME "volume.lock"
+#define FS_INIT_MARK "init.incomplete" /* exists while init runs: a crash there is not tamper */
 #define FS_MAX_DIRTY_CHUNKS 64 /* per file, before they are sealed and written out */
 #define FS_MAX_FILE_SIZE ((uint64_t)1 << 62)
 

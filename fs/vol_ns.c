@@ -551,6 +551,14 @@ int fsv_setattr(fs_volume *v, uint64_t ino, const fs_attr *in, int valid, fs_att
 	return err;
 }
 
+int fsv_check_writable(fs_volume *v)
+{
+	pthread_mutex_lock(&v->lock);
+	int rc = vol_writable(v);
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
 int fsv_open_file(fs_volume *v, uint64_t ino)
 {
 	int err = 0;

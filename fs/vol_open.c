@@ -202,7 +202,7 @@ static int write_file_durably(int dirfd, const char *name, const uint8_t *buf, s
 static void remove_created(int dirfd)
 {
 	static const char *const names[] = { FS_HDR_NAME, FS_HDR_NAME ".tmp", FS_META_NAME, FS_META_NAME "-wal",
-					      FS_META_NAME "-shm", FS_META_NAME "-journal", FS_LOCK_NAME };
+					      FS_META_NAME "-shm", FS_META_NAME "-journal", FS_LOCK_NAME, FS_INIT_MARK };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		unlinkat(dirfd, names[i], 0);
 	unlinkat(dirfd, FS_DATA_DIR, AT_REMOVEDIR);
@@ -273,6 +273,14 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 	v->bk[FS_ROOT_INO & (nb - 1)].head = root;
 	vol_touch(v, root, 7);
 	made = 1;
+	int mark = openat(v->dirfd, FS_INIT_MARK, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (mark < 0 || fsync(mark) != 0 || fsync(v->dirfd) != 0) {
+		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(errno));
+		if (mark >= 0)
+			close(mark);
+		goto out;
+	}
+	close(mark);
 	if (mkdirat(v->dirfd, FS_DATA_DIR, 0700) != 0) {
 		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_DATA_DIR, strerror(errno));
 		goto out;
@@ -331,6 +339,10 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 		st = ERR(FS_ST_ANCHOR, "%s", aerr);
 		goto out;
 	}
+	if (unlinkat(v->dirfd, FS_INIT_MARK, 0) != 0 || fsync(v->dirfd) != 0) {
+		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(errno));
+		goto out;
+	}
 	if (fs_anchor_is_none(v->anchor))
 		fs_log(LOG_WARNING, "volume created without a trust anchor: rollback of the whole volume will "
 				    "not be detected");
@@ -352,8 +364,12 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 		return ERR(FS_ST_IO, "%s: %s", o->dir, strerror(errno));
 	if (keys_alloc(v) != 0)
 		return ERR(FS_ST_IO, "out of memory");
+	if (faccessat(v->dirfd, FS_INIT_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return ERR(FS_ST_IO, "the creation of the volume in %s was interrupted: empty the directory and run "
+				     "init again",
+			   o->dir);
 	uint8_t raw[FS_HDR_BYTES + 1];
-	int fd = openat(v->dirfd, FS_HDR_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(v->dirfd, FS_HDR_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		int e = errno;
 		if (e == ENOENT && faccessat(v->dirfd, FS_META_NAME, F_OK, 0) == 0)

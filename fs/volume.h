@@ -98,6 +98,9 @@ int fsv_setattr(fs_volume *v, uint64_t ino, const fs_attr *in, int valid, fs_att
 
 /* File data. open/release keep an unlinked but open file alive. */
 int fsv_open_file(fs_volume *v, uint64_t ino);
+/* 0, or -EROFS when the volume is read-only (opened so, or after an integrity violation): for opens
+ * that intend to write, which the kernel's page cache would otherwise accept. */
+int fsv_check_writable(fs_volume *v);
 void fsv_release(fs_volume *v, uint64_t ino);
 /* Returns bytes read (short only at end of file) or -errno. */
 ssize_t fsv_read(fs_volume *v, uint64_t ino, void *buf, size_t size, uint64_t off);
