@@ -355,22 +355,16 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		reply_entry(req, &a);
 }
 
-/* Whether the volume has turned read-only after a failure. With the writeback cache a write(2) only fills
- * the kernel's cache and fails later, at writeback, unseen by most programs: so once the volume is
- * read-only, opening for writing fails at once, as on any read-only file system. */
-static int volume_failed(struct fsd_fs *fs)
-{
-	fs_volume_info info;
-	fsv_info(fs->v, &info);
-	return info.failed;
-}
-
 /* Opens ino for fi; truncates it when asked (atomic O_TRUNC). On failure nothing stays open. */
 static int open_file(struct fsd_fs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
-	if (((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) && volume_failed(fs))
-		return -EROFS;
-	int rc = fsv_open_file(fs->v, ino);
+	/* With the writeback cache a write(2) only fills the kernel's cache and would fail later, at writeback,
+	 * unseen by most programs: on a read-only volume (after a violation) opening for writing fails at once,
+	 * as on any read-only file system. */
+	int rc = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) ? fsv_check_writable(fs->v) : 0;
+	if (rc < 0)
+		return rc;
+	rc = fsv_open_file(fs->v, ino);
 	if (rc < 0)
 		return rc;
 	if (fi->flags & O_TRUNC) { /* Linux truncates even when opened for reading only */
