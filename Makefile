@@ -46,6 +46,7 @@ $(LIB): $(LIB_OBJ)
 $(BIN): $(TOOL_OBJ) $(FUSE_OBJ) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $(TOOL_OBJ) $(FUSE_OBJ) $(LIB) $(LDLIBS)
 	ln -sf fshield $(BUILD)/mount.fshield
+	ln -sf fshield $(BUILD)/mount.fuse.fshield
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
@@ -120,6 +121,7 @@ install: $(BIN)
 	install -m 0755 $(BIN) /usr/local/bin/fshield
 	ln -sf fshield /usr/local/bin/mount.fshield
 	ln -sf /usr/local/bin/fshield /sbin/mount.fshield
+	ln -sf /usr/local/bin/fshield /sbin/mount.fuse.fshield
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -256,7 +256,7 @@ static int anchor_and_finish(fs_volume *v)
 		fs_log(LOG_ERR, "commit of version %llu refused by the trust anchor (%s): another writer, a rollback "
 				"or a fork; the volume is now read-only",
 		       (unsigned long long)next.version, err);
-		v->failed = 1;
+		v->failed = FS_ST_FORK;
 		return -EIO;
 	}
 	if (rc) {

@@ -123,7 +123,8 @@ struct fs_volume {
 	struct bucket *bk;
 	uint64_t version;
 	uint8_t root[32];
-	int readonly, failed;
+	int readonly;
+	int failed; /* 0, or the fs_status that turned the volume read-only */
 	int pending; /* the store holds a prepared commit the anchor has not acknowledged */
 	fs_volume_row pending_row;
 	uint64_t dirty_bytes, dirty_limit;

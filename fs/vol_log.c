@@ -94,7 +94,7 @@ int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kin
 	}
 	if (!v->failed)
 		fs_log(LOG_ERR, "volume %s is now read-only until it is mounted again", v->dir);
-	v->failed = 1;
+	v->failed = FS_ST_TAMPER;
 	return -EIO;
 }
 

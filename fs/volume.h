@@ -130,7 +130,8 @@ typedef struct {
 	uint8_t root[32];
 	uint32_t chunk_size;
 	int aead_alg;
-	int failed;      /* an integrity violation was seen: read-only until reopened */
+	int failed;      /* 0, or the fs_status of what made the volume read-only until reopened:
+	                    FS_ST_TAMPER (an integrity violation) or FS_ST_FORK (the anchor refused a commit) */
 	int anchor_none; /* no rollback protection */
 	uint64_t inodes, chunks; /* rows in the store */
 } fs_volume_info;

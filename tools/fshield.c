@@ -50,9 +50,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fshield: cannot initialise the crypto library\n");
 		return FS_ST_IO;
 	}
-	/* As mount.fshield, behave as "fshield mount" called by mount(8). */
+	/* As mount.fshield (mount -t fshield) or mount.fuse.fshield (mount -t fuse.fshield, fstab), behave as
+	 * "fshield mount" called by mount(8). */
 	const char *self = basename(argv[0]);
-	if (strcmp(self, "mount.fshield") == 0 && find("mount"))
+	if ((!strcmp(self, "mount.fshield") || !strcmp(self, "mount.fuse.fshield")) && find("mount"))
 		return find("mount")->run(argc, argv);
 	if (argc < 2) {
 		overview(stderr);
