@@ -32,7 +32,7 @@ BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libfshield.a
 BIN      := $(BUILD)/fshield
 
-.PHONY: all check unit e2e asan fuzz fuzz-check deps clean bench install demo
+.PHONY: all check unit e2e asan valgrind fuzz fuzz-check deps clean bench install demo
 all: $(BIN) $(TESTS) $(TTOOLS) $(BENCHES)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
@@ -72,6 +72,11 @@ e2e: $(BIN) $(TTOOLS)
 
 asan:
 	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+
+# The unit runners under valgrind (no fork, so every test runs in the checked process).
+valgrind: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== valgrind $$t"; \
+	  CK_FORK=no valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite $$t; done
 
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_LIB := build-fuzz/libfshield.a
