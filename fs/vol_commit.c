@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs/vol_internal.h"
@@ -65,6 +66,21 @@ static int sync_data(fs_volume *v)
 			if (rc)
 				return rc;
 			unsynced += ip->fd_unsynced;
+		}
+	}
+	/* A pack file deleted or renamed under our open descriptor would take acknowledged data with it. */
+	for (uint32_t b = 0; b < v->hdr.buckets; b++) {
+		if (!v->bk[b].dirty)
+			continue;
+		for (struct inode *ip = v->bk[b].head; ip; ip = ip->bnext) {
+			if (ip->unlinked || !ip->fd_unsynced)
+				continue;
+			char path[64];
+			struct stat a, p;
+			vol_pack_path(v, ip->ino, ip->r.gen, path, sizeof(path));
+			if (fstat(ip->fd, &a) != 0 || fstatat(v->dirfd, path, &p, AT_SYMLINK_NOFOLLOW) != 0 ||
+			    a.st_ino != p.st_ino || a.st_dev != p.st_dev || a.st_nlink == 0)
+				return vol_violation(v, ip, -1, "chunk data file removed or replaced while in use");
 		}
 	}
 	int whole = unsynced > SYNCFS_THRESHOLD;

@@ -135,11 +135,13 @@ static int load_bucket(fs_volume *v, uint32_t b)
 	}
 	if (rc)
 		return rc;
-	char what[160];
+	char what[200];
 	if (L.bad_ino)
 		snprintf(what, sizeof(what), "inode %llu (bucket %u): %s", (unsigned long long)L.bad_ino, b, L.bad);
 	else
 		snprintf(what, sizeof(what), "bucket %u: %s", b, L.bad);
+	if (v->lookup_dir) /* a lookup brought us here: name what it looked for */
+		return vol_violation_at(v, v->lookup_dir, v->lookup_name, what);
 	return vol_violation(v, NULL, -1, what);
 }
 

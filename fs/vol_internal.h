@@ -136,6 +136,9 @@ struct fs_volume {
 	uint8_t *scratch; /* chunk_size + 16 bytes for sealing and reading */
 	const char *crash_at;
 	int naming; /* vol_path is loading a directory to name a file */
+	/* The entry being looked up, to name the file when its inode row fails verification. */
+	struct inode *lookup_dir;
+	const char *lookup_name;
 	uint8_t new_packs[32]; /* d/XX directories with new pack files since the last commit */
 	size_t nfds;           /* open pack files */
 };
@@ -143,6 +146,8 @@ struct fs_volume {
 /* vol_log.c */
 int vol_path(fs_volume *v, struct inode *ip, char *buf, size_t size);
 int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kind);
+/* The same for the entry name in directory dir (its inode could not be loaded). */
+int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const char *kind);
 void vol_now(struct timespec *ts);
 void vol_crash_point(fs_volume *v, const char *name);
 #define VEC_PUSH(arr, n, cap, val)                                                         \

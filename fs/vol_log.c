@@ -106,6 +106,19 @@ void fs_test_set_clock(void (*fn)(struct timespec *))
 	clock_override = fn;
 }
 
+int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const char *kind)
+{
+	char path[4096];
+	vol_path(v, dir, path, sizeof(path));
+	size_t n = strlen(path);
+	snprintf(path + n, sizeof(path) - n, "%s%s", n > 1 ? "/" : "", name);
+	fs_log(LOG_ERR, "integrity violation: %s: %s", path, kind);
+	if (!v->failed)
+		fs_log(LOG_ERR, "volume %s is now read-only until it is mounted again", v->dir);
+	v->failed = FS_ST_TAMPER;
+	return -EIO;
+}
+
 void vol_now(struct timespec *ts)
 {
 	if (clock_override)

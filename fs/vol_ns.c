@@ -48,7 +48,11 @@ static struct dent *find_entry(fs_volume *v, struct inode *dp, const char *name,
 		return NULL;
 	}
 	if (child) {
+		v->lookup_dir = dp;
+		v->lookup_name = name;
 		*child = vol_iget(v, d->ino, err);
+		v->lookup_dir = NULL;
+		v->lookup_name = NULL;
 		if (!*child) {
 			if (*err == -ENOENT)
 				*err = vol_violation(v, dp, -1, "a directory entry names an inode that does not exist");
