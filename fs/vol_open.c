@@ -141,8 +141,11 @@ static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char 
 	int st = 0;
 	if (creating) {
 		v->hdr.key_source = FS_KEYSRC_PASSPHRASE;
-		if (!v->hdr.kdf.opslimit)
-			fs_kdf_params_default(&v->hdr.kdf);
+		fs_kdf_params_default(&v->hdr.kdf);
+		if (o->kdf_ops)
+			v->hdr.kdf.opslimit = o->kdf_ops;
+		if (o->kdf_mem)
+			v->hdr.kdf.memlimit = o->kdf_mem;
 		randombytes_buf(v->k_master, 32);
 	}
 	if (fs_passphrase_kek(kek, pass, plen, &v->hdr.kdf) != 0)

@@ -37,6 +37,7 @@ typedef struct {
 	uint32_t chunk_size;         /* 0: default (FS_DEFAULT_CHUNK) */
 	int aead_alg;                /* 0: AES-256-GCM where the CPU has AES instructions */
 	uint32_t buckets;            /* 0: default (FS_DEFAULT_BUCKETS) */
+	uint64_t kdf_ops, kdf_mem;   /* Argon2id cost for a passphrase; 0: libsodium's "moderate" (3, 256 MiB) */
 	/* open only */
 	uint64_t dirty_limit;        /* commit once this many bytes are waiting; 0: default 64 MiB */
 } fs_volume_opts;

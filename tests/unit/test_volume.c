@@ -290,6 +290,43 @@ START_TEST(wrong_key_and_anchor)
 }
 END_TEST
 
+START_TEST(passphrase_volume)
+{
+	char pf[600], bad[600], kf[600];
+	snprintf(pf, sizeof(pf), "%s/pass", tmp);
+	snprintf(bad, sizeof(bad), "%s/bad", tmp);
+	snprintf(kf, sizeof(kf), "%s/key", tmp);
+	FILE *f = fopen(pf, "w");
+	fputs("correct horse battery staple\n", f);
+	fclose(f);
+	f = fopen(bad, "w");
+	fputs("correct horse battery stapler\n", f);
+	fclose(f);
+	ck_assert_int_eq(fs_key_generate_file(kf), 0);
+	fs_volume_opts o = { .dir = dir, .passphrase_file = pf, .trust_uri = trust, .kdf_ops = 1, .kdf_mem = 8192 * 1024 };
+	char err[256] = "";
+	ck_assert_msg(fsv_create(&o, err, sizeof(err)) == 0, "%s", err);
+	fs_volume *v = NULL;
+	ck_assert_msg(fsv_open(&o, &v, err, sizeof(err)) == 0, "%s", err);
+	uint64_t fi = mkfile(v, FS_ROOT_INO, "secret");
+	ck_assert_int_eq(fsv_write(v, fi, "x", 1, 0), 1);
+	ck_assert_int_eq(fsv_close(v), 0);
+	o.passphrase_file = bad;
+	ck_assert_int_eq(fsv_open(&o, &v, err, sizeof(err)), FS_ST_WRONG_KEY);
+	ck_assert_msg(strstr(err, "wrong passphrase"), "%s", err);
+	o.passphrase_file = NULL;
+	o.key_file = kf;
+	ck_assert_int_eq(fsv_open(&o, &v, err, sizeof(err)), FS_ST_WRONG_KEY);
+	o.key_file = NULL;
+	o.passphrase_file = pf;
+	ck_assert_msg(fsv_open(&o, &v, err, sizeof(err)) == 0, "%s", err);
+	char b;
+	ck_assert_int_eq(fsv_read(v, fi, &b, 1, 0), 1);
+	ck_assert_int_eq(b, 'x');
+	fsv_close(v);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("volume");
@@ -302,6 +339,7 @@ static Suite *suite(void)
 	tcase_add_test(t, tampered_chunk_reads_eio);
 	tcase_add_test(t, rollback_and_second_writer);
 	tcase_add_test(t, wrong_key_and_anchor);
+	tcase_add_test(t, passphrase_volume);
 	suite_add_tcase(s, t);
 	return s;
 }
