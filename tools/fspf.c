@@ -1,0 +1,451 @@
+/* fshield fspf: build, seal, show and check a file system protection file (meta/fspf.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/keys.h"
+#include "fs/status.h"
+#include "meta/fspf.h"
+#include "tools/commands.h"
+#include "tools/keyopts.h"
+
+const char usage_fspf[] =
+	"fspf SUBCOMMAND ...\n"
+	"  fspf create [--aead aes-256-gcm|xchacha20-poly1305] FSPF\n"
+	"      a new, empty manifest with a fresh random key (kept in FSPF, mode 0600, until encrypt)\n"
+	"  fspf addr FSPF PATH (--encrypted | --authenticated | --not-protected) [--chunk-size N]\n"
+	"      a region: files under PATH (the longest matching region wins) get this protection\n"
+	"  fspf addf FSPF PATH SOURCE_DIR [OUTPUT_DIR]\n"
+	"      adds the tree SOURCE_DIR as PATH; encrypted files are written as ciphertext to OUTPUT_DIR,\n"
+	"      which must be missing or empty (and is then the tree's PATH when mounted)\n"
+	"  fspf encrypt [--json] FSPF\n"
+	"      seals the manifest and prints its key and tag, for the deployment policy\n"
+	"  fspf show [--tag] FSPF [KEY]\n"
+	"      prints regions and entries (KEY: 64 hex digits, for an encrypted fspf); --tag prints its tag\n"
+	"  fspf verify --key KEY --tag TAG [--json] FSPF ROOT\n"
+	"      checks every file of the protected tree ROOT against the manifest, offline; lists every finding\n"
+	"  Exit: 0 ok, 1 tamper (tag mismatch, changed files), 5 wrong key, 64 usage, 74 I/O.\n";
+
+static int usage_err(const char *msg)
+{
+	if (msg)
+		fprintf(stderr, "fshield fspf: %s\n", msg);
+	print_usage(stderr, "fspf");
+	return FS_ST_USAGE;
+}
+
+static int load(const char *path, const uint8_t *key, const uint8_t *tag, fspf **m)
+{
+	char err[4600];
+	int st = fspf_load(path, key, tag, m, err, sizeof(err));
+	if (st != FS_OK)
+		fprintf(stderr, "fshield fspf: %s\n", err);
+	return st;
+}
+
+/* Loads a working (not yet encrypted) fspf for a change. */
+static int load_working(const char *path, fspf **m)
+{
+	int st = load(path, NULL, NULL, m);
+	if (st == FS_ST_USAGE)
+		fprintf(stderr, "fshield fspf: %s is already encrypted; build a new one to change it\n", path);
+	return st;
+}
+
+static int save_working(const fspf *m, const char *path)
+{
+	size_t n;
+	char err[4600];
+	uint8_t *b = fspf_encode_working(m, &n);
+	if (!b) {
+		fprintf(stderr, "fshield fspf: out of memory\n");
+		return FS_ST_IO;
+	}
+	int st = fspf_write_file(path, b, n, err, sizeof(err));
+	sodium_memzero(b, n);
+	free(b);
+	if (st != FS_OK)
+		fprintf(stderr, "fshield fspf: %s\n", err);
+	return st;
+}
+
+static int parse_hex_arg(uint8_t *out, size_t n, const char *arg, const char *what)
+{
+	if (fs_unhex(out, n, arg) != 0) {
+		fprintf(stderr, "fshield fspf: %s takes %zu hex digits\n", what, 2 * n);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	static const struct option lo[] = { { "aead", required_argument, NULL, 'a' }, { 0 } };
+	int c, alg = 0;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c == 'a' && !strcmp(optarg, "aes-256-gcm"))
+			alg = FS_AEAD_AES256GCM;
+		else if (c == 'a' && !strcmp(optarg, "xchacha20-poly1305"))
+			alg = FS_AEAD_XCHACHA20POLY1305;
+		else
+			return usage_err(c == 'a' ? "--aead: aes-256-gcm or xchacha20-poly1305" : NULL);
+	}
+	if (argc - optind != 1)
+		return usage_err("create takes FSPF");
+	const char *path = argv[optind];
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		fprintf(stderr, "fshield fspf: %s exists; create never overwrites\n", path);
+		return FS_ST_USAGE;
+	}
+	fspf *m = fspf_new(alg);
+	if (!m) {
+		fprintf(stderr, "fshield fspf: out of memory\n");
+		return FS_ST_IO;
+	}
+	int rc = save_working(m, path);
+	if (rc == FS_OK)
+		printf("Created file system protection file %s (%s)\n", path, fs_aead_alg_name(m->data_aead));
+	fspf_free(m);
+	return rc;
+}
+
+static int cmd_addr(int argc, char **argv)
+{
+	static const struct option lo[] = { { "encrypted", no_argument, NULL, 'e' },
+					    { "authenticated", no_argument, NULL, 'a' },
+					    { "not-protected", no_argument, NULL, 'n' },
+					    { "chunk-size", required_argument, NULL, 'c' },
+					    { 0 } };
+	int c, kind = 0, kinds = 0;
+	uint32_t cs = 0;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'e': kind = FSPF_ENCRYPTED; kinds++; break;
+		case 'a': kind = FSPF_AUTHENTICATED; kinds++; break;
+		case 'n': kind = FSPF_NOT_PROTECTED; kinds++; break;
+		case 'c': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 0);
+			if (!*optarg || *end || v > (1u << 20))
+				return usage_err("--chunk-size: a power of two from 4096 to 1048576");
+			cs = (uint32_t)v;
+			break;
+		}
+		default: return usage_err(NULL);
+		}
+	}
+	if (argc - optind != 2 || kinds != 1)
+		return usage_err("addr takes FSPF PATH and one of --encrypted, --authenticated, --not-protected");
+	fspf *m;
+	int st = load_working(argv[optind], &m);
+	if (st != FS_OK)
+		return st;
+	char err[4600];
+	st = fspf_add_region(m, argv[optind + 1], kind, cs, err, sizeof(err));
+	if (st != FS_OK)
+		fprintf(stderr, "fshield fspf: %s\n", err);
+	else
+		st = save_working(m, argv[optind]);
+	if (st == FS_OK)
+		printf("Added region %s (%s)\n", argv[optind + 1], fspf_kind_name(kind));
+	fspf_free(m);
+	return st;
+}
+
+static int cmd_addf(int argc, char **argv)
+{
+	static const struct option lo[] = { { 0 } };
+	int c;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1)
+		return usage_err(NULL);
+	if (argc - optind != 3 && argc - optind != 4)
+		return usage_err("addf takes FSPF PATH SOURCE_DIR [OUTPUT_DIR]");
+	fspf *m;
+	int st = load_working(argv[optind], &m);
+	if (st != FS_OK)
+		return st;
+	char err[4600];
+	fspf_add_opts o = { 0 };
+	st = fspf_add_tree(m, argv[optind + 1], argv[optind + 2], argc - optind == 4 ? argv[optind + 3] : NULL, &o, err,
+			   sizeof(err));
+	if (st != FS_OK)
+		fprintf(stderr, "fshield fspf: addf: %s (nothing was added)\n", err);
+	else
+		st = save_working(m, argv[optind]);
+	if (st == FS_OK)
+		printf("Added %s: %llu files (%llu bytes), %llu directories, %llu symbolic links\n", argv[optind + 1],
+		       (unsigned long long)o.files, (unsigned long long)o.bytes, (unsigned long long)o.dirs,
+		       (unsigned long long)o.links);
+	fspf_free(m);
+	return st;
+}
+
+static int cmd_encrypt(int argc, char **argv)
+{
+	static const struct option lo[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+	int c, json = 0;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c != 'j')
+			return usage_err(NULL);
+		json = 1;
+	}
+	if (argc - optind != 1)
+		return usage_err("encrypt takes FSPF");
+	const char *path = argv[optind];
+	fspf *m;
+	int st = load_working(path, &m);
+	if (st != FS_OK)
+		return st;
+	size_t n;
+	uint8_t tag[FSPF_TAG_BYTES];
+	uint8_t *b = fspf_encode_sealed(m, &n, tag);
+	char err[4600], khex[65], thex[65];
+	if (!b) {
+		fspf_free(m);
+		fprintf(stderr, "fshield fspf: out of memory\n");
+		return FS_ST_IO;
+	}
+	st = fspf_write_file(path, b, n, err, sizeof(err));
+	free(b);
+	if (st != FS_OK) {
+		fprintf(stderr, "fshield fspf: %s\n", err);
+		fspf_free(m);
+		return st;
+	}
+	fs_hex(khex, m->key, 32);
+	fs_hex(thex, tag, 32);
+	if (json) {
+		printf("{\"fspf\": ");
+		json_str(path);
+		printf(", \"key\": \"%s\", \"tag\": \"%s\"}\n", khex, thex);
+	} else {
+		printf("Encrypted file system protection file %s key: %s tag: %s\n", path, khex, thex);
+	}
+	sodium_memzero(khex, sizeof(khex));
+	fspf_free(m);
+	return FS_OK;
+}
+
+static int read_all(const char *path, uint8_t **out, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 0, len = 0;
+	uint8_t *b = NULL;
+	if (!f)
+		return -1;
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? 2 * cap : 65536;
+			if (cap > FSPF_MAX_BODY + 4096) {
+				break;
+			}
+			uint8_t *nb = realloc(b, cap);
+			if (!nb)
+				break;
+			b = nb;
+		}
+		size_t r = fread(b + len, 1, cap - len, f);
+		len += r;
+		if (r == 0)
+			break;
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(b);
+		return -1;
+	}
+	*out = b;
+	*n = len;
+	return 0;
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	static const struct option lo[] = { { "tag", no_argument, NULL, 't' }, { 0 } };
+	int c, tag_only = 0;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c != 't')
+			return usage_err(NULL);
+		tag_only = 1;
+	}
+	if (argc - optind != 1 && argc - optind != 2)
+		return usage_err("show takes FSPF [KEY]");
+	const char *path = argv[optind];
+	uint8_t key[32], *kp = NULL;
+	if (argc - optind == 2) {
+		if (parse_hex_arg(key, 32, argv[optind + 1], "KEY") != 0)
+			return FS_ST_USAGE;
+		kp = key;
+	}
+	fspf *m;
+	int st = load(path, kp, NULL, &m);
+	if (st != FS_OK)
+		return st;
+	if (tag_only) {
+		uint8_t *b, tag[32];
+		size_t n;
+		char thex[65];
+		if (!m->sealed) {
+			fprintf(stderr, "fshield fspf: %s is not encrypted yet: it has no tag\n", path);
+			fspf_free(m);
+			return FS_ST_USAGE;
+		}
+		if (read_all(path, &b, &n) != 0) {
+			fprintf(stderr, "fshield fspf: %s: %s\n", path, strerror(errno));
+			fspf_free(m);
+			return FS_ST_IO;
+		}
+		fspf_tag_of(b, n, m->key, tag);
+		free(b);
+		fs_hex(thex, tag, 32);
+		printf("%s\n", thex);
+		fspf_free(m);
+		return FS_OK;
+	}
+	char id[33];
+	fs_hex(id, m->id, 16);
+	printf("fspf %s: %s, id %s, file cipher %s, %u regions, %u entries\n", path,
+	       m->sealed ? "encrypted" : "not encrypted yet", id, fs_aead_alg_name(m->data_aead), m->nregions,
+	       m->nentries);
+	for (uint32_t i = 0; i < m->nregions; i++)
+		printf("region %s %s chunk %u\n", m->regions[i].path, fspf_kind_name(m->regions[i].kind),
+		       m->regions[i].chunk_size);
+	for (uint32_t i = 0; i < m->nentries; i++) {
+		const fspf_entry *e = &m->entries[i];
+		char t = S_ISDIR(e->mode) ? 'd' : S_ISLNK(e->mode) ? 'l' : 'f';
+		printf("%c %04o %u:%u", t, e->mode & 07777, e->uid, e->gid);
+		if (S_ISREG(e->mode))
+			printf(" %llu %s %llu chunks", (unsigned long long)e->size, fspf_kind_name(e->kind),
+			       (unsigned long long)(fspf_protected(e) ? fspf_nchunks(e) : 0));
+		printf(" %s", e->path);
+		if (S_ISLNK(e->mode))
+			printf(" -> %s", e->target);
+		printf("\n");
+	}
+	fspf_free(m);
+	return FS_OK;
+}
+
+struct vout {
+	int json, n;
+};
+
+static void on_finding(void *ctx, const fspf_finding *f)
+{
+	struct vout *o = ctx;
+	o->n++;
+	if (!o->json) {
+		printf("%s\n", f->message);
+		return;
+	}
+	printf("%s\n    {\"kind\": ", o->n > 1 ? "," : "");
+	json_str(f->kind);
+	printf(", \"path\": ");
+	json_str(f->path);
+	if (f->chunk >= 0)
+		printf(", \"chunk\": %lld, \"bytes\": [%llu, %llu]", (long long)f->chunk, (unsigned long long)f->byte_a,
+		       (unsigned long long)f->byte_b);
+	else
+		printf(", \"chunk\": null, \"bytes\": null");
+	printf(", \"message\": ");
+	json_str(f->message);
+	printf("}");
+}
+
+static int cmd_fverify(int argc, char **argv)
+{
+	static const struct option lo[] = { { "key", required_argument, NULL, 'k' },
+					    { "tag", required_argument, NULL, 't' },
+					    { "json", no_argument, NULL, 'j' },
+					    { 0 } };
+	uint8_t key[32], tag[32];
+	int c, have_k = 0, have_t = 0;
+	struct vout out = { 0 };
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c == 'k') {
+			if (parse_hex_arg(key, 32, optarg, "--key") != 0)
+				return FS_ST_USAGE;
+			have_k = 1;
+		} else if (c == 't') {
+			if (parse_hex_arg(tag, 32, optarg, "--tag") != 0)
+				return FS_ST_USAGE;
+			have_t = 1;
+		} else if (c == 'j') {
+			out.json = 1;
+		} else {
+			return usage_err(NULL);
+		}
+	}
+	if (argc - optind != 2 || !have_k || !have_t)
+		return usage_err("verify takes --key KEY --tag TAG FSPF ROOT");
+	const char *path = argv[optind], *root = argv[optind + 1];
+	fspf *m;
+	char err[4600];
+	int st = fspf_load(path, key, tag, &m, err, sizeof(err));
+	if (st == FS_OK && !m->sealed) {
+		snprintf(err, sizeof(err), "%s is not encrypted: it protects nothing (run 'fshield fspf encrypt')", path);
+		fspf_free(m);
+		st = FS_ST_USAGE;
+	}
+	if (st != FS_OK) {
+		if (out.json) {
+			printf("{\"findings\": [\n    {\"kind\": \"%s\", \"path\": null, \"chunk\": null, \"bytes\": null, "
+			       "\"message\": ", fs_status_name(st));
+			json_str(err);
+			printf("}],\n \"status\": %d, \"status_name\": \"%s\"}\n", st, fs_status_name(st));
+		} else {
+			printf("%s\nfspf verify: 1 finding: %s (%d)\n", err, fs_status_name(st), st);
+		}
+		return st;
+	}
+	if (out.json)
+		printf("{\"findings\": [");
+	fspf_verify_result res;
+	st = fspf_verify_tree(m, root, on_finding, &out, &res);
+	if (out.json) {
+		printf("%s],\n \"status\": %d, \"status_name\": \"%s\", \"files\": %llu, \"directories\": %llu, "
+		       "\"links\": %llu, \"chunks\": %llu, \"bytes\": %llu}\n",
+		       out.n ? "\n" : "", st, fs_status_name(st), (unsigned long long)res.files,
+		       (unsigned long long)res.dirs, (unsigned long long)res.links, (unsigned long long)res.chunks,
+		       (unsigned long long)res.bytes);
+	} else if (st == FS_OK) {
+		printf("fspf verify: ok: %s (%llu files, %llu directories, %llu links, %llu chunks, %llu bytes)\n", root,
+		       (unsigned long long)res.files, (unsigned long long)res.dirs, (unsigned long long)res.links,
+		       (unsigned long long)res.chunks, (unsigned long long)res.bytes);
+	} else {
+		printf("fspf verify: %d finding%s: %s (%d)\n", out.n, out.n == 1 ? "" : "s", fs_status_name(st), st);
+	}
+	fspf_free(m);
+	return st;
+}
+
+int cmd_fspf(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_err(NULL);
+	const char *sub = argv[1];
+	if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
+		print_usage(stdout, "fspf");
+		return 0;
+	}
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} subs[] = { { "create", cmd_create }, { "addr", cmd_addr },   { "addf", cmd_addf },
+		     { "encrypt", cmd_encrypt }, { "show", cmd_show }, { "verify", cmd_fverify } };
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (!strcmp(sub, subs[i].name)) {
+			optind = 1;
+			return subs[i].fn(argc - 1, argv + 1);
+		}
+	fprintf(stderr, "fshield fspf: unknown subcommand '%s'\n", sub);
+	return usage_err(NULL);
+}
