@@ -25,6 +25,7 @@
 
 #include "crypto/keys.h"
 #include "fs/fuse_daemon.h"
+#include "fs/fuse_image.h"
 #include "fs/fuse_ops.h"
 
 /* How long the kernel may cache entries and attributes: nothing changes the volume behind its back. */
@@ -312,14 +313,20 @@ static int serve(const struct fsd_config *c, int ready_fd)
 	}
 
 	fs_volume *v = NULL;
-	status = fsv_open(&c->vol, &v, err, sizeof(err));
+	struct fsi_image *img = NULL;
+	if (c->fspf)
+		status = fsi_open(c->vol.dir, c->fspf, c->fspf_key, c->fspf_tag, &img, err, sizeof(err));
+	else
+		status = fsv_open(&c->vol, &v, err, sizeof(err));
 	if (status != FS_OK) {
 		fprintf(stderr, "fshield mount: %s\n", err[0] ? err : fs_status_name(status));
 		state_close(&d, -1);
 		return status;
 	}
 	fs_volume_info info;
-	fsv_info(v, &info);
+	memset(&info, 0, sizeof(info));
+	if (v)
+		fsv_info(v, &info);
 	d.fs.v = v;
 	d.fs.ro = c->vol.readonly;
 	d.fs.timeout = CACHE_SECONDS;
@@ -331,7 +338,10 @@ static int serve(const struct fsd_config *c, int ready_fd)
 		status = FS_ST_IO;
 		goto close_volume;
 	}
-	d.se = fuse_session_new(&args, &fsd_ops, sizeof(fsd_ops), &d.fs);
+	if (img)
+		d.se = fuse_session_new(&args, &fsi_ops, sizeof(fsi_ops), img);
+	else
+		d.se = fuse_session_new(&args, &fsd_ops, sizeof(fsd_ops), &d.fs);
 	fuse_opt_free_args(&args);
 	if (!d.se) {
 		fprintf(stderr, "fshield mount: invalid mount options\n");
@@ -353,8 +363,12 @@ static int serve(const struct fsd_config *c, int ready_fd)
 		}
 		close(ready_fd);
 	}
-	fs_log(LOG_INFO, "%s: serving %s (version %llu)%s", c->mountpoint, c->vol.dir,
-	       (unsigned long long)info.version, c->vol.readonly ? ", read-only" : "");
+	if (img)
+		fs_log(LOG_INFO, "%s: serving the protected tree %s (fspf %s, %u entries), read-only", c->mountpoint,
+		       c->vol.dir, c->fspf, fsi_entries(img));
+	else
+		fs_log(LOG_INFO, "%s: serving %s (version %llu)%s", c->mountpoint, c->vol.dir,
+		       (unsigned long long)info.version, c->vol.readonly ? ", read-only" : "");
 
 	pthread_t sig_thread, timer_thread;
 	int have_sig = pthread_create(&sig_thread, NULL, signal_main, &d) == 0;
@@ -391,6 +405,19 @@ static int serve(const struct fsd_config *c, int ready_fd)
 destroy_session:
 	fuse_session_destroy(d.se);
 close_volume:
+	if (img) {
+		int fst = fsi_close(img);
+		if (fst && status == FS_OK) {
+			fs_log(LOG_ERR, "%s: integrity violations were found while serving", c->mountpoint);
+			status = fst;
+		}
+		if (status == FS_OK)
+			fs_log(LOG_INFO, "%s: unmounted", c->mountpoint);
+		state_close(&d, status);
+		pthread_cond_destroy(&d.cv);
+		pthread_mutex_destroy(&d.mu);
+		return status;
+	}
 	fsv_info(v, &info);
 	int crc = fsv_close(v);
 	if (crc < 0) {

@@ -4,6 +4,7 @@
 #ifndef FS_FUSE_DAEMON_H
 #define FS_FUSE_DAEMON_H
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fs/volume.h"
 
@@ -14,6 +15,11 @@ struct fsd_config {
 	unsigned commit_interval;   /* seconds between timer commits; 0: only fsync, the dirty limit, unmount */
 	int allow_other;
 	const char *mount_opts;     /* further comma-separated options for libfuse and the kernel, or NULL */
+	/* Image mode (fs/fuse_image.h): serve vol.dir read-only as the protected tree this sealed fspf describes.
+	 * vol.readonly must be set; the key and trust options of vol are not used. */
+	const char *fspf;           /* absolute path, or NULL for a volume */
+	const uint8_t *fspf_key;    /* 32 bytes */
+	const uint8_t *fspf_tag;    /* 32 bytes */
 };
 
 /* Opens the volume, mounts it and serves it until it is unmounted or the daemon gets SIGTERM, SIGINT or

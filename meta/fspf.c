@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/keys.h"
@@ -181,6 +182,7 @@ fspf *fspf_new(int data_aead)
 		goto fail;
 	m->nentries = m->cap = 1;
 	m->entries[0].mode = S_IFDIR | 0755;
+	m->entries[0].mtime_s = (int64_t)time(NULL);
 	if (fspf_index(m) != 0)
 		goto fail;
 	return m;

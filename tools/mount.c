@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/keys.h"
 #include "fs/fuse_daemon.h"
 #include "fs/status.h"
 #include "tools/commands.h"
@@ -19,7 +20,10 @@ const char usage_mount[] =
 	"    key_file=FILE, passphrase_file=FILE, trust=URI   as the long options\n"
 	"    commit_interval=SECONDS   commit what is pending this often (5; 0: on fsync and unmount only)\n"
 	"    ro, allow_other, and the mount flags nodev, nosuid, noexec, noatime, sync, dirsync, ...\n"
-	"  As mount.fshield it takes mount(8)'s form: DIR MOUNTPOINT [-sfnv] [-o OPTIONS].\n";
+	"  As mount.fshield it takes mount(8)'s form: DIR MOUNTPOINT [-sfnv] [-o OPTIONS].\n"
+	"mount --fspf FSPF --fspf-key KEY --fspf-tag TAG [-f] [-o OPTIONS] ROOT MOUNTPOINT\n"
+	"  Serves the protected tree ROOT read-only as the encrypted fspf FSPF describes it (KEY and TAG as\n"
+	"  printed by 'fshield fspf encrypt'); also as -o fspf=FSPF,fspf_key=KEY,fspf_tag=TAG.\n";
 
 /* The strings are owned (freed by free_args). */
 struct mount_args {
@@ -27,6 +31,7 @@ struct mount_args {
 	unsigned commit_interval;
 	int ro, allow_other, sloppy;
 	char *extra; /* options for libfuse and the kernel */
+	char *fspf, *fspf_key, *fspf_tag; /* image mode */
 };
 
 static int set_str(char **dst, const char *val)
@@ -44,6 +49,9 @@ static void free_args(struct mount_args *m)
 	free(m->key_file);
 	free(m->passphrase_file);
 	free(m->trust);
+	free(m->fspf);
+	free(m->fspf_key);
+	free(m->fspf_tag);
 	free(m->extra);
 }
 
@@ -93,6 +101,8 @@ static int parse_options(struct mount_args *m, const char *list)
 			st = set_str(&m->passphrase_file, val) ? FS_ST_IO : FS_OK;
 		} else if (val && !strcmp(o, "trust")) {
 			st = set_str(&m->trust, val) ? FS_ST_IO : FS_OK;
+		} else if (val && (!strcmp(o, "fspf") || !strcmp(o, "fspf_key") || !strcmp(o, "fspf_tag"))) {
+			st = set_str(!o[4] ? &m->fspf : o[5] == 'k' ? &m->fspf_key : &m->fspf_tag, val) ? FS_ST_IO : FS_OK;
 		} else if (val && !strcmp(o, "commit_interval")) {
 			char *end;
 			unsigned long secs = strtoul(val, &end, 10);
@@ -152,6 +162,9 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		{ "key-file", required_argument, NULL, 'k' },
 		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "trust", required_argument, NULL, 'T' },
+		{ "fspf", required_argument, NULL, 1001 },
+		{ "fspf-key", required_argument, NULL, 1002 },
+		{ "fspf-tag", required_argument, NULL, 1003 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -166,6 +179,12 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		case 'p':
 		case 'T':
 			if (set_str(c == 'k' ? &m->key_file : c == 'p' ? &m->passphrase_file : &m->trust, optarg))
+				return FS_ST_IO;
+			break;
+		case 1001:
+		case 1002:
+		case 1003:
+			if (set_str(c == 1001 ? &m->fspf : c == 1002 ? &m->fspf_key : &m->fspf_tag, optarg))
 				return FS_ST_IO;
 			break;
 		case 'f':
@@ -233,5 +252,27 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	cfg.vol.key_file = m->key_file;
 	cfg.vol.passphrase_file = m->passphrase_file;
 	cfg.vol.trust_uri = m->trust;
+	/* Image mode: a protected tree and its fspf, always read-only; no volume key or trust anchor. */
+	uint8_t fkey[32], ftag[32];
+	char fspf_abs[PATH_MAX];
+	if (m->fspf || m->fspf_key || m->fspf_tag) {
+		if (!m->fspf || !m->fspf_key || !m->fspf_tag || m->key_file || m->passphrase_file || m->trust) {
+			fprintf(stderr, "fshield mount: --fspf, --fspf-key and --fspf-tag go together, without a volume key "
+					"or trust anchor\n");
+			return FS_ST_USAGE;
+		}
+		if (fs_unhex(fkey, 32, m->fspf_key) != 0 || fs_unhex(ftag, 32, m->fspf_tag) != 0) {
+			fprintf(stderr, "fshield mount: --fspf-key and --fspf-tag take 64 hex digits each\n");
+			return FS_ST_USAGE;
+		}
+		if (!realpath(m->fspf, fspf_abs)) {
+			fprintf(stderr, "fshield mount: %s: %s\n", m->fspf, strerror(errno));
+			return FS_ST_IO;
+		}
+		cfg.fspf = fspf_abs;
+		cfg.fspf_key = fkey;
+		cfg.fspf_tag = ftag;
+		cfg.vol.readonly = 1;
+	}
 	return fsd_run(&cfg);
 }
