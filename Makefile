@@ -8,7 +8,7 @@
 #   tests/fuzz/fuzz_*.c             -> libFuzzer harnesses (make fuzz)
 #   bench/*.c                       -> benchmark programs (build/bench/), run by make bench
 CC      ?= cc
-PKGS    := fuse3 libsodium openssl sqlite3 libarchive
+PKGS    := fuse3 libsodium openssl sqlite3 libmicrohttpd gnutls libcurl jansson yaml-0.1 libarchive
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lpthread
@@ -120,7 +120,8 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	  build-essential pkg-config libfuse3-dev fuse3 libsodium-dev libssl-dev libsqlite3-dev libarchive-dev check \
-	  clang libclang-rt-14-dev sqlite3 python3 valgrind
+	  libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
+	  clang libclang-rt-14-dev sqlite3 python3 valgrind openssl
 
 install: $(BIN)
 	install -m 0755 $(BIN) /usr/local/bin/fshield

@@ -101,15 +101,35 @@ fs_volume *vol_new(void)
 	return v;
 }
 
+/* With no key option and a cas:// trust anchor, the CAS releases the key: the anchor is opened here,
+ * before the header is authenticated, and kept for the rest of the open. */
+static int key_from_anchor(fs_volume *v, const char *uri, int creating, char *err, size_t errlen)
+{
+	char aerr[256];
+	if (!v->anchor && fs_anchor_open(uri, creating, &v->anchor, aerr, sizeof(aerr)) != 0)
+		return ERR(FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
+	if (fs_anchor_get_key(v->anchor, v->k_master, aerr, sizeof(aerr)) != 0)
+		return ERR(FS_ST_ANCHOR, "trust anchor: %s", aerr);
+	if (creating)
+		v->hdr.key_source = FS_KEYSRC_RAW;
+	else if (v->hdr.key_source != FS_KEYSRC_RAW)
+		return ERR(FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key the CAS releases");
+	return 0;
+}
+
 /* The master key from the options: key file, raw key, or passphrase (unwrapped with the header's
- * parameters; hdr NULL at init, when wrapped is filled instead). */
+ * parameters; hdr NULL at init, when wrapped is filled instead); with none of them, from a cas:// anchor. */
 static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char *err, size_t errlen)
 {
 	const char *why = NULL;
 	int n = !!o->key_file + !!o->passphrase_file + !!o->key;
+	const char *uri = fs_anchor_default_uri(o->trust_uri);
+	if (n == 0 && strncmp(uri, "cas://", 6) == 0)
+		return key_from_anchor(v, uri, creating, err, errlen);
 	if (n != 1)
 		return ERR(FS_ST_USAGE, n ? "give only one of a key file, a passphrase file or a key"
-					  : "a key is needed: --key-file F or --passphrase-file F");
+					  : "a key is needed: --key-file F or --passphrase-file F (or a cas:// trust "
+					    "anchor that releases it)");
 	if (o->key) {
 		memcpy(v->k_master, o->key, 32);
 		if (creating)
@@ -250,7 +270,7 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 		goto out;
 	const char *uri = fs_anchor_default_uri(o->trust_uri);
 	char aerr[256];
-	if (fs_anchor_open(uri, 1, &v->anchor, aerr, sizeof(aerr)) != 0) {
+	if (!v->anchor && fs_anchor_open(uri, 1, &v->anchor, aerr, sizeof(aerr)) != 0) {
 		st = ERR(FS_ST_ANCHOR, "%s", aerr);
 		goto out;
 	}
@@ -407,7 +427,7 @@ int vol_open_anchor(fs_volume *v, const char *trust_uri, char *err, size_t errle
 {
 	const char *uri = fs_anchor_default_uri(trust_uri);
 	char aerr[256];
-	if (fs_anchor_open(uri, 0, &v->anchor, aerr, sizeof(aerr)) != 0)
+	if (!v->anchor && fs_anchor_open(uri, 0, &v->anchor, aerr, sizeof(aerr)) != 0)
 		return ERR(FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
 	uint8_t id[16];
 	fs_anchor_id(v->anchor, id);

@@ -30,8 +30,10 @@ typedef struct {
 	const char *dir;             /* backing directory */
 	const char *key_file;        /* 64 hex digits; or: */
 	const char *passphrase_file; /* first line; Argon2id */
-	const uint8_t *key;          /* or a raw 32-byte key (tests, future key release) */
-	const char *trust_uri;       /* NULL: $FSHIELD_TRUST, else the default local trust store */
+	const uint8_t *key;          /* or a raw 32-byte key (tests); none of the three with a cas://
+	                                trust_uri: the CAS releases the key (docs/CAS.md) */
+	const char *trust_uri;       /* NULL: $FSHIELD_TRUST, else the default local trust store;
+	                                cas://: TLS files from $FSHIELD_TLS_CERT, _KEY, $FSHIELD_CA */
 	int readonly;                /* open without changing anything, not even a pending commit */
 	/* init only */
 	uint32_t chunk_size;         /* 0: default (FS_DEFAULT_CHUNK) */

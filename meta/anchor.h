@@ -17,15 +17,22 @@ typedef struct {
 /* The URI to use: explicit one, else $FSHIELD_TRUST, else FS_DEFAULT_TRUST. */
 const char *fs_anchor_default_uri(const char *explicit_uri);
 
-/* "file:PATH" (local trust store, created on first use when create is set) or "none".
+/* "file:PATH" (local trust store, created on first use when create is set), "none", or
+ * "cas://HOST:PORT/NAMESPACE/SESSION/VOLUME" (a CAS volume, docs/CAS.md: TLS files from FSHIELD_TLS_CERT,
+ * FSHIELD_TLS_KEY, FSHIELD_CA, time per request from FSHIELD_CAS_TIMEOUT; opening asks the CAS for the
+ * volume's policy and key, so it fails when the CAS is unreachable or refuses this client).
  * Returns 0 or -errno with a one-line reason in err. */
 int fs_anchor_open(const char *uri, int create, fs_anchor **out, char *err, size_t errlen);
 void fs_anchor_close(fs_anchor *a);
 const char *fs_anchor_uri(const fs_anchor *a);
+/* No rollback protection: "none", or a CAS volume under update_policy no_rollback_protection. */
 int fs_anchor_is_none(const fs_anchor *a);
-/* A stable random identity of the trust store, recorded in the volume header at init so that a volume
- * presented to another anchor is refused. All zero for "none". */
+/* A stable identity of the trust store, recorded in the volume header at init so that a volume
+ * presented to another anchor is refused. All zero for "none". For cas://: the first 16 bytes of
+ * SHA-256("HOST:PORT/NAMESPACE/SESSION/VOLUME" || SHA-256 of the server's certificate). */
 void fs_anchor_id(const fs_anchor *a, uint8_t id[16]);
+/* The volume key the anchor releases (cas:// only; -ENOTSUP for the others). */
+int fs_anchor_get_key(fs_anchor *a, uint8_t key[32], char *err, size_t errlen);
 
 /* -EEXIST if the volume is registered already. */
 int fs_anchor_register(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *st, char *err, size_t errlen);

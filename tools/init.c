@@ -13,9 +13,11 @@
 
 const char usage_init[] =
 	"init (--key-file F | --passphrase-file F) [--trust URI] [--chunk-size N] DIR\n"
+	"   or: fshield init --trust cas://HOST:PORT/NS/SESSION/VOLUME [--tls-cert F --tls-key F --ca F] [--chunk-size N] DIR\n"
 	"  Creates a protected volume in the empty directory DIR and registers version 0 with the trust\n"
 	"  anchor (default file:/var/lib/fshield/trust.db, or $FSHIELD_TRUST; 'none' opts out of rollback\n"
-	"  protection). Chunk size: a power of two from 4096 to 1048576 (default 65536).\n";
+	"  protection). Chunk size: a power of two from 4096 to 1048576 (default 65536). With a cas://\n"
+	"  anchor and no key option, the CAS generates and releases the volume key (docs/CAS.md).\n";
 
 int cmd_init(int argc, char **argv)
 {

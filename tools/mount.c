@@ -14,10 +14,13 @@
 #include "tools/commands.h"
 
 const char usage_mount[] =
-	"mount [--key-file FILE | --passphrase-file FILE] [--trust URI] [-f] [-o OPTIONS] DIR MOUNTPOINT\n"
+	"mount [--key-file FILE | --passphrase-file FILE] [--trust URI] [--tls-cert F --tls-key F --ca F]\n"
+	"      [-f] [-o OPTIONS] DIR MOUNTPOINT\n"
 	"  Mounts the volume in DIR at MOUNTPOINT and returns once the mount is ready; -f stays in the\n"
 	"  foreground and logs to standard error (otherwise to syslog). OPTIONS, comma separated:\n"
 	"    key_file=FILE, passphrase_file=FILE, trust=URI   as the long options\n"
+	"    tls_cert=FILE, tls_key=FILE, ca=FILE   TLS files for a cas:// trust anchor (which releases the\n"
+	"                                           key when no key option is given)\n"
 	"    commit_interval=SECONDS   commit what is pending this often (5; 0: on fsync and unmount only)\n"
 	"    ro, allow_other, and the mount flags nodev, nosuid, noexec, noatime, sync, dirsync, ...\n"
 	"  As mount.fshield it takes mount(8)'s form: DIR MOUNTPOINT [-sfnv] [-o OPTIONS].\n"
@@ -27,7 +30,7 @@ const char usage_mount[] =
 
 /* The strings are owned (freed by free_args). */
 struct mount_args {
-	char *key_file, *passphrase_file, *trust;
+	char *key_file, *passphrase_file, *trust, *tls_cert, *tls_key, *ca;
 	unsigned commit_interval;
 	int ro, allow_other, sloppy;
 	char *extra; /* options for libfuse and the kernel */
@@ -49,6 +52,9 @@ static void free_args(struct mount_args *m)
 	free(m->key_file);
 	free(m->passphrase_file);
 	free(m->trust);
+	free(m->tls_cert);
+	free(m->tls_key);
+	free(m->ca);
 	free(m->fspf);
 	free(m->fspf_key);
 	free(m->fspf_tag);
@@ -101,6 +107,8 @@ static int parse_options(struct mount_args *m, const char *list)
 			st = set_str(&m->passphrase_file, val) ? FS_ST_IO : FS_OK;
 		} else if (val && !strcmp(o, "trust")) {
 			st = set_str(&m->trust, val) ? FS_ST_IO : FS_OK;
+		} else if (val && (!strcmp(o, "tls_cert") || !strcmp(o, "tls_key") || !strcmp(o, "ca"))) {
+			st = set_str(o[0] == 'c' ? &m->ca : o[4] == 'c' ? &m->tls_cert : &m->tls_key, val) ? FS_ST_IO : FS_OK;
 		} else if (val && (!strcmp(o, "fspf") || !strcmp(o, "fspf_key") || !strcmp(o, "fspf_tag"))) {
 			st = set_str(!o[4] ? &m->fspf : o[5] == 'k' ? &m->fspf_key : &m->fspf_tag, val) ? FS_ST_IO : FS_OK;
 		} else if (val && !strcmp(o, "commit_interval")) {
@@ -162,6 +170,9 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		{ "key-file", required_argument, NULL, 'k' },
 		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "trust", required_argument, NULL, 'T' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
+		{ "ca", required_argument, NULL, 'A' },
 		{ "fspf", required_argument, NULL, 1001 },
 		{ "fspf-key", required_argument, NULL, 1002 },
 		{ "fspf-tag", required_argument, NULL, 1003 },
@@ -179,6 +190,12 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		case 'p':
 		case 'T':
 			if (set_str(c == 'k' ? &m->key_file : c == 'p' ? &m->passphrase_file : &m->trust, optarg))
+				return FS_ST_IO;
+			break;
+		case 'C':
+		case 'K':
+		case 'A':
+			if (set_str(c == 'C' ? &m->tls_cert : c == 'K' ? &m->tls_key : &m->ca, optarg))
 				return FS_ST_IO;
 			break;
 		case 1001:
@@ -236,7 +253,14 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		return FS_OK;
 
 	if (make_absolute(&m->key_file, 0) || make_absolute(&m->passphrase_file, 0) ||
-	    (m->trust && !strncmp(m->trust, "file:", 5) && make_absolute(&m->trust, 5))) {
+	    (m->trust && !strncmp(m->trust, "file:", 5) && make_absolute(&m->trust, 5)) ||
+	    make_absolute(&m->tls_cert, 0) || make_absolute(&m->tls_key, 0) || make_absolute(&m->ca, 0)) {
+		fprintf(stderr, "fshield mount: %s\n", strerror(errno));
+		return FS_ST_IO;
+	}
+	/* The cas:// anchor in the library reads its TLS files from the environment. */
+	if ((m->tls_cert && setenv("FSHIELD_TLS_CERT", m->tls_cert, 1)) ||
+	    (m->tls_key && setenv("FSHIELD_TLS_KEY", m->tls_key, 1)) || (m->ca && setenv("FSHIELD_CA", m->ca, 1))) {
 		fprintf(stderr, "fshield mount: %s\n", strerror(errno));
 		return FS_ST_IO;
 	}

@@ -12,6 +12,7 @@
 const char usage_verify[] =
 	"verify (--key-file F | --passphrase-file F) [--trust URI | --expect-version V --expect-root HEX]\n"
 	"       [--json] DIR\n"
+	"   or: fshield verify --trust cas://HOST:PORT/NS/SESSION/VOLUME [--tls-cert F --tls-key F --ca F] [--json] DIR\n"
 	"  Checks a backing directory without changing it: header, key, freshness against the trust anchor\n"
 	"  (or the given version and root), every metadata row and every chunk. Lists every finding.\n"
 	"  Exit: 0 ok, 1 tamper, 2 rollback, 3 fork, 4 pending commit, 5 wrong key, 6 trust anchor,\n"
@@ -92,8 +93,9 @@ int cmd_verify(int argc, char **argv)
 		print_usage(stderr, "verify");
 		return FS_ST_USAGE;
 	}
-	if (!o.key_file && !o.passphrase_file) {
-		fprintf(stderr, "fshield verify: a key is needed: --key-file F or --passphrase-file F\n");
+	if (!o.key_file && !o.passphrase_file && (have_v || !keyopts_trust_is_cas(o.trust_uri))) {
+		fprintf(stderr, "fshield verify: a key is needed: --key-file F or --passphrase-file F (or a cas:// "
+				"trust anchor that releases it)\n");
 		return FS_ST_USAGE;
 	}
 	vo.use_expect = have_v;

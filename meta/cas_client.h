@@ -1,0 +1,30 @@
+/* HTTPS client of the CAS (libcurl): mutual TLS 1.3, the server checked against a CA file, bounded
+ * time per request. One client is used by one thread at a time. */
+#ifndef FS_CAS_CLIENT_H
+#define FS_CAS_CLIENT_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cas_client cas_client;
+
+typedef struct {
+	const char *cert, *key, *ca; /* PEM files: client certificate and its key, CA of the server */
+	long timeout_ms;             /* per request, connecting included; 0: default */
+} cas_tls;
+
+#define CAS_DEFAULT_TIMEOUT_MS 5000
+
+/* TLS settings from the environment: FSHIELD_TLS_CERT, FSHIELD_TLS_KEY, FSHIELD_CA,
+ * FSHIELD_CAS_TIMEOUT (seconds, may be fractional). -EINVAL with a reason if one is missing or bad. */
+int cas_tls_from_env(cas_tls *t, char *err, size_t errlen);
+
+int cas_client_new(const char *authority, const cas_tls *tls, cas_client **out, char *err, size_t errlen);
+void cas_client_free(cas_client *c);
+
+/* One request. Returns 0 with the HTTP status and the body (malloc'd, NUL-terminated), or -ETIMEDOUT /
+ * -ECONNREFUSED / -EPROTO (TLS) / -EIO with a reason: no answer. */
+int cas_client_request(cas_client *c, const char *method, const char *path, const char *ctype, const char *body,
+		       size_t len, long *status, char **resp, size_t *resplen, char *err, size_t errlen);
+/* SHA-256 of the server's certificate, as seen on the last new connection; -1 if none was seen. */
+int cas_client_server_fp(cas_client *c, uint8_t fp[32]);
+#endif

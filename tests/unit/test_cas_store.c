@@ -1,0 +1,493 @@
+/* The CAS's store (meta/cas_store.c), sessions (meta/cas_session.c) and protocol bodies
+ * (meta/cas_proto.c): register, get, compare-and-swap and its races across handles and threads, the
+ * key generated once, session ownership and access rules, the audit log, nonce replay, and strict
+ * decoding of YAML and JSON. */
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+
+#include "meta/cas_proto.h"
+#include "meta/cas_session.h"
+#include "meta/cas_store.h"
+#include "testutil.h"
+
+static char *dir;
+static char spec[512];
+
+static void scratch_setup(void) { dir = test_tmpdir("cas"); }
+static void scratch_teardown(void)
+{
+	test_rmrf(dir);
+	free(dir);
+}
+
+/* A new store file per test (tests may run in forked children: the name is random, not counted). */
+static cas_store *new_store(void)
+{
+	snprintf(spec, sizeof(spec), "sqlite:%s/cas-%08x.db", dir, randombytes_random());
+	cas_store *s = NULL;
+	char err[256] = "";
+	int rc = cas_store_open(spec, &s, err, sizeof(err));
+	ck_assert_msg(rc == 0, "open %s: %d %s", spec, rc, err);
+	return s;
+}
+
+static cas_store *reopen(void)
+{
+	cas_store *s = NULL;
+	char err[256] = "";
+	ck_assert_int_eq(cas_store_open(spec, &s, err, sizeof(err)), 0);
+	return s;
+}
+
+static void rnd_state(cas_state *s, uint64_t v)
+{
+	s->version = v;
+	randombytes_buf(s->root, 32);
+}
+
+static void state_eq(const cas_state *a, const cas_state *b)
+{
+	ck_assert_uint_eq(a->version, b->version);
+	ck_assert_mem_eq(a->root, b->root, 32);
+}
+
+static const uint8_t client_a[32] = { 0xaa }, client_b[32] = { 0xbb };
+
+START_TEST(register_get_cas)
+{
+	cas_store *s = new_store();
+	uint8_t volid[16], got_id[16];
+	randombytes_buf(volid, 16);
+	cas_state v0, v1, v2, got, cur;
+	rnd_state(&v0, 0);
+	rnd_state(&v1, 1);
+	rnd_state(&v2, 2);
+	ck_assert_int_eq(cas_store_get(s, "ns/s/v", got_id, &got), -ENOENT);
+	ck_assert_int_eq(cas_store_register(s, "ns/s/v", client_a, volid, &v0, &cur), 0);
+	ck_assert_int_eq(cas_store_get(s, "ns/s/v", got_id, &got), 0);
+	state_eq(&got, &v0);
+	ck_assert_mem_eq(got_id, volid, 16);
+	/* register again: refused, whatever the volume id */
+	ck_assert_int_eq(cas_store_register(s, "ns/s/v", client_a, volid, &v0, &cur), -EEXIST);
+	state_eq(&cur, &v0);
+	ck_assert_int_eq(cas_store_cas(s, "ns/s/v", client_a, volid, &v0, &v1, 1, &cur), 0);
+	state_eq(&cur, &v1);
+	/* a stale expectation: refused, current state returned */
+	ck_assert_int_eq(cas_store_cas(s, "ns/s/v", client_a, volid, &v0, &v2, 1, &cur), -ESTALE);
+	state_eq(&cur, &v1);
+	/* the right version with another root is stale as well */
+	cas_state fake = v1;
+	fake.root[0] ^= 1;
+	ck_assert_int_eq(cas_store_cas(s, "ns/s/v", client_a, volid, &fake, &v2, 1, &cur), -ESTALE);
+	/* another volume id under that name */
+	uint8_t other[16];
+	memcpy(other, volid, 16);
+	other[15] ^= 1;
+	ck_assert_int_eq(cas_store_cas(s, "ns/s/v", client_a, other, &v1, &v2, 1, &cur), -EXDEV);
+	ck_assert_int_eq(cas_store_cas(s, "ns/s/none", client_a, volid, &v1, &v2, 1, &cur), -ENOENT);
+	ck_assert_int_eq(cas_store_cas(s, "ns/s/v", client_a, volid, &v1, &v2, 1, &cur), 0);
+	/* durable: another handle sees it */
+	cas_store_close(s);
+	s = reopen();
+	ck_assert_int_eq(cas_store_get(s, "ns/s/v", got_id, &got), 0);
+	state_eq(&got, &v2);
+	/* without enforcement (no_rollback_protection) any successor is taken */
+	cas_state v9;
+	rnd_state(&v9, 9);
+	ck_assert_int_eq(cas_store_cas(s, "ns/s/v", client_a, volid, &v0, &v9, 0, &cur), 0);
+	ck_assert_int_eq(cas_store_get(s, "ns/s/v", got_id, &got), 0);
+	state_eq(&got, &v9);
+	cas_store_close(s);
+}
+END_TEST
+
+START_TEST(key_generated_once)
+{
+	cas_store *s = new_store();
+	uint8_t k1[32], k2[32], k3[32], zero[32] = { 0 }, kans[32], want[32];
+	int exists, reg;
+	ck_assert_int_eq(cas_store_volume_status(s, "ns/s/v", &exists, &reg), 0);
+	ck_assert_int_eq(exists, 0);
+	ck_assert_int_eq(cas_store_answer_key(s, "ns/s/v", kans), -ENOENT);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, k1), 0);
+	ck_assert(memcmp(k1, zero, 32) != 0);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_b, k2), 0);
+	ck_assert_mem_eq(k1, k2, 32);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/w", client_a, k3), 0);
+	ck_assert(memcmp(k1, k3, 32) != 0);
+	ck_assert_int_eq(cas_store_volume_status(s, "ns/s/v", &exists, &reg), 0);
+	ck_assert_int_eq(exists, 1);
+	ck_assert_int_eq(reg, 0);
+	ck_assert_int_eq(cas_store_answer_key(s, "ns/s/v", kans), 0);
+	cas_answer_key(want, k1);
+	ck_assert_mem_eq(kans, want, 32);
+	ck_assert(memcmp(kans, k1, 32) != 0);
+	/* register keeps the key */
+	uint8_t volid[16] = { 1 };
+	cas_state v0;
+	rnd_state(&v0, 0);
+	ck_assert_int_eq(cas_store_register(s, "ns/s/v", client_a, volid, &v0, NULL), 0);
+	cas_store_close(s);
+	s = reopen();
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, k2), 0);
+	ck_assert_mem_eq(k1, k2, 32);
+	cas_store_close(s);
+}
+END_TEST
+
+struct racer {
+	cas_store *s;
+	pthread_barrier_t *go;
+	const uint8_t *volid;
+	cas_state expect, next, cur;
+	int rc;
+};
+
+static void *race(void *p)
+{
+	struct racer *r = p;
+	pthread_barrier_wait(r->go);
+	r->rc = cas_store_cas(r->s, "ns/s/v", client_a, r->volid, &r->expect, &r->next, 1, &r->cur);
+	return NULL;
+}
+
+/* Four racers (two threads on each of two handles, i.e. two connections to the file) from the same
+ * expected state: exactly one wins each round, the others see the winner's state. */
+START_TEST(cas_races)
+{
+	cas_store *a = new_store(), *b = reopen();
+	uint8_t volid[16];
+	randombytes_buf(volid, 16);
+	cas_state state, got;
+	rnd_state(&state, 0);
+	ck_assert_int_eq(cas_store_register(a, "ns/s/v", client_a, volid, &state, NULL), 0);
+	for (int round = 0; round < 40; round++) {
+		pthread_barrier_t go;
+		pthread_barrier_init(&go, NULL, 4);
+		struct racer r[4];
+		pthread_t t[4];
+		for (int i = 0; i < 4; i++) {
+			memset(&r[i], 0, sizeof(r[i]));
+			r[i].s = i % 2 ? b : a;
+			r[i].go = &go;
+			r[i].volid = volid;
+			r[i].expect = state;
+			rnd_state(&r[i].next, state.version + 1);
+			ck_assert_int_eq(pthread_create(&t[i], NULL, race, &r[i]), 0);
+		}
+		for (int i = 0; i < 4; i++)
+			pthread_join(t[i], NULL);
+		pthread_barrier_destroy(&go);
+		int w = -1, stale = 0;
+		for (int i = 0; i < 4; i++) {
+			if (r[i].rc == 0) {
+				ck_assert_msg(w < 0, "round %d: two winners", round);
+				w = i;
+			} else {
+				ck_assert_int_eq(r[i].rc, -ESTALE);
+				stale++;
+			}
+		}
+		ck_assert_msg(w >= 0, "round %d: no winner", round);
+		ck_assert_int_eq(stale, 3);
+		for (int i = 0; i < 4; i++)
+			if (i != w)
+				state_eq(&r[i].cur, &r[w].next);
+		uint8_t id[16];
+		ck_assert_int_eq(cas_store_get(b, "ns/s/v", id, &got), 0);
+		state_eq(&got, &r[w].next);
+		state = r[w].next;
+	}
+	ck_assert_uint_eq(state.version, 40);
+	cas_store_close(a);
+	cas_store_close(b);
+}
+END_TEST
+
+START_TEST(audit_log)
+{
+	cas_store *s = new_store();
+	uint8_t volid[16] = { 7 }, key[32];
+	cas_state v0, v1, v2, cur;
+	rnd_state(&v0, 0);
+	rnd_state(&v1, 1);
+	rnd_state(&v2, 2);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, key), 0);
+	ck_assert_int_eq(cas_store_register(s, "ns/s/v", client_a, volid, &v0, NULL), 0);
+	ck_assert_int_eq(cas_store_cas(s, "ns/s/v", client_b, volid, &v0, &v1, 1, &cur), 0);
+	ck_assert_int_eq(cas_store_cas(s, "ns/s/v", client_a, volid, &v0, &v2, 1, &cur), -ESTALE);
+	ck_assert_int_eq(cas_store_register(s, "ns/s/v", client_b, volid, &v0, NULL), -EEXIST);
+	ck_assert_int_eq(cas_store_register(s, "ns/other/v", client_b, volid, &v0, NULL), 0);
+	cas_audit_rec *r;
+	size_t n;
+	ck_assert_int_eq(cas_store_audit_list(s, "ns/s/", 0, &r, &n), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(r[0].op, "key");
+	ck_assert_str_eq(r[1].op, "register");
+	ck_assert_str_eq(r[1].result, "ok");
+	state_eq(&r[1].new_state, &v0);
+	ck_assert_str_eq(r[2].op, "cas");
+	ck_assert_str_eq(r[2].result, "ok");
+	ck_assert_mem_eq(r[2].client, client_b, 32);
+	ck_assert_int_eq(r[2].have_old, 1);
+	state_eq(&r[2].old_state, &v0);
+	state_eq(&r[2].new_state, &v1);
+	ck_assert_str_eq(r[3].result, "conflict");
+	state_eq(&r[3].old_state, &v1); /* what it held */
+	state_eq(&r[3].new_state, &v2); /* what was asked for */
+	ck_assert_str_eq(r[4].op, "register");
+	ck_assert_str_eq(r[4].result, "exists");
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(r[i].volume, "ns/s/v");
+	uint64_t after = r[2].seq;
+	free(r);
+	ck_assert_int_eq(cas_store_audit_list(s, "ns/s/", after, &r, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	free(r);
+	/* a prefix is a prefix, not a pattern: "_" matches only itself */
+	ck_assert_int_eq(cas_store_audit_list(s, "ns/_/", 0, &r, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(r);
+	cas_store_close(s);
+}
+END_TEST
+
+START_TEST(nonces)
+{
+	cas_store *s = new_store();
+	uint8_t n1[32], n2[32];
+	randombytes_buf(n1, 32);
+	randombytes_buf(n2, 32);
+	ck_assert_int_eq(cas_store_nonce_use(s, n1, 1000), 0);
+	ck_assert_int_eq(cas_store_nonce_use(s, n2, 1000), 0);
+	ck_assert_int_eq(cas_store_nonce_use(s, n1, 1001), -EALREADY);
+	cas_store_close(s);
+	s = reopen(); /* durable across a restart */
+	ck_assert_int_eq(cas_store_nonce_use(s, n2, 1002), -EALREADY);
+	cas_store_close(s);
+}
+END_TEST
+
+static const char *fp_hex_a = "aa00000000000000000000000000000000000000000000000000000000000000";
+
+START_TEST(sessions_owner)
+{
+	cas_store *s = new_store();
+	char *doc = NULL;
+	uint8_t creator[32];
+	ck_assert_int_eq(cas_store_session_get(s, "ns/s", creator, &doc), -ENOENT);
+	ck_assert_int_eq(cas_store_session_put(s, "ns/s", client_a, "{\"v\":1}", 1), 0);
+	ck_assert_int_eq(cas_store_session_put(s, "ns/s", client_b, "{\"v\":2}", 1), -EEXIST);
+	ck_assert_int_eq(cas_store_session_put(s, "ns/s", client_a, "{\"v\":3}", 1), -EEXIST);
+	/* only the creator updates */
+	ck_assert_int_eq(cas_store_session_put(s, "ns/s", client_b, "{\"v\":4}", 0), -EACCES);
+	ck_assert_int_eq(cas_store_session_put(s, "ns/t", client_a, "{\"v\":5}", 0), -ENOENT);
+	ck_assert_int_eq(cas_store_session_put(s, "ns/s", client_a, "{\"v\":6}", 0), 0);
+	ck_assert_int_eq(cas_store_session_get(s, "ns/s", creator, &doc), 0);
+	ck_assert_str_eq(doc, "{\"v\":6}");
+	ck_assert_mem_eq(creator, client_a, 32);
+	free(doc);
+	cas_store_close(s);
+}
+END_TEST
+
+static int parse(const char *yaml, cas_session *s, char *err, size_t errlen)
+{
+	return cas_session_from_yaml(yaml, strlen(yaml), s, err, errlen);
+}
+
+START_TEST(session_yaml_and_acl)
+{
+	char yaml[2048], err[512];
+	snprintf(yaml, sizeof(yaml),
+		 "name: ns-1/python-session\nversion: \"0.3\"\n"
+		 "volumes:\n"
+		 "  - name: V1\n    update_policy: rollback_protected\n    clients: [%s]\n"
+		 "    measurements:\n      - %s\n"
+		 "  - name: V2\n    update_policy: no_rollback_protection\n"
+		 "    clients:\n      - \"AA:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00\"\n",
+		 fp_hex_a, "bb00000000000000000000000000000000000000000000000000000000000000");
+	cas_session s;
+	ck_assert_msg(parse(yaml, &s, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(s.name, "ns-1/python-session");
+	ck_assert_uint_eq(s.nvolumes, 2);
+	const cas_session_volume *v1 = cas_session_find(&s, "V1"), *v2 = cas_session_find(&s, "V2");
+	ck_assert_ptr_nonnull(v1);
+	ck_assert_ptr_nonnull(v2);
+	ck_assert_ptr_null(cas_session_find(&s, "V3"));
+	ck_assert_int_eq(v1->policy, CAS_POLICY_ROLLBACK_PROTECTED);
+	ck_assert_int_eq(v2->policy, CAS_POLICY_NO_ROLLBACK_PROTECTION);
+	ck_assert_mem_eq(v2->clients[0], client_a, 32);
+	uint8_t good_m[32] = { 0xbb }, bad_m[32] = { 0xcc };
+	/* V1: client a with the listed measurement only */
+	ck_assert_int_eq(cas_session_allows(v1, client_a, good_m, err, sizeof(err)), 0);
+	ck_assert_int_eq(cas_session_allows(v1, client_a, bad_m, err, sizeof(err)), -EACCES);
+	ck_assert_int_eq(cas_session_allows(v1, client_a, NULL, err, sizeof(err)), -EACCES);
+	ck_assert_int_eq(cas_session_allows(v1, client_b, good_m, err, sizeof(err)), -EACCES);
+	/* V2: no measurements listed, any or none is fine for client a */
+	ck_assert_int_eq(cas_session_allows(v2, client_a, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(cas_session_allows(v2, client_a, bad_m, err, sizeof(err)), 0);
+	ck_assert_int_eq(cas_session_allows(v2, client_b, NULL, err, sizeof(err)), -EACCES);
+	/* JSON round trip */
+	char *j = cas_session_to_json(&s);
+	cas_session t;
+	ck_assert_int_eq(cas_session_from_json(j, strlen(j), &t, err, sizeof(err)), 0);
+	char *j2 = cas_session_to_json(&t);
+	ck_assert_str_eq(j, j2);
+	free(j);
+	free(j2);
+	cas_session_free(&t);
+	cas_session_free(&s);
+}
+END_TEST
+
+START_TEST(session_yaml_refused)
+{
+	static const struct {
+		const char *yaml, *why;
+	} bad[] = {
+		{ "", "empty" },
+		{ "name: [unclosed\n", "bad YAML" },
+		{ "name: a/b\nvolumes: [ {name: V, update_policy: rollback_protected, clients: [%s]} ]\nowner: x\n",
+		  "unknown field 'owner'" },
+		{ "name: a/b\nvolumes: [ {name: V, update_policy: rollback_protected, clients: [%s], keys: 1} ]\n",
+		  "unknown field 'keys'" },
+		{ "name: a\nvolumes: [ {name: V, update_policy: rollback_protected, clients: [%s]} ]\n", "NAMESPACE/SESSION" },
+		{ "name: a/b/c\nvolumes: [ {name: V, update_policy: rollback_protected, clients: [%s]} ]\n", "NAMESPACE" },
+		{ "name: a/b\nvolumes: [ {name: V, update_policy: sometimes, clients: [%s]} ]\n", "update_policy" },
+		{ "name: a/b\nvolumes: [ {name: V, update_policy: rollback_protected, clients: [abc]} ]\n", "fingerprint" },
+		{ "name: a/b\nvolumes: [ {name: V, update_policy: rollback_protected, clients: []} ]\n", "at least one" },
+		{ "name: a/b\nvolumes: [ {name: V, update_policy: rollback_protected} ]\n", "missing field 'clients'" },
+		{ "name: a/b\nvolumes: []\n", "at least one volume" },
+		{ "name: a/b\n", "at least one volume" },
+		{ "name: a/b\nname: a/c\nvolumes: [ {name: V, update_policy: rollback_protected, clients: [%s]} ]\n",
+		  "duplicate key" },
+		{ "name: a/b\nvolumes: [ {name: V, update_policy: rollback_protected, clients: [%s]},"
+		  " {name: V, update_policy: rollback_protected, clients: [%s]} ]\n",
+		  "named twice" },
+		{ "name: a/b\nvolumes: [ {name: ../x, update_policy: rollback_protected, clients: [%s]} ]\n", "volume name" },
+		{ "- a\n- b\n", "mapping" },
+		{ "name: a/b\nvolumes: [ {name: V, update_policy: rollback_protected, clients: [%s]} ]\n---\nname: c/d\n",
+		  "one document" },
+		{ "a: &x [*x]\n", "" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char yaml[1024], err[512] = "";
+		snprintf(yaml, sizeof(yaml), bad[i].yaml, fp_hex_a, fp_hex_a);
+		cas_session s;
+		int rc = parse(yaml, &s, err, sizeof(err));
+		ck_assert_msg(rc == -1, "case %zu accepted", i);
+		ck_assert_msg(err[0] && strstr(err, bad[i].why), "case %zu: reason '%s' lacks '%s'", i, err, bad[i].why);
+	}
+	/* Aliases cannot blow a small text up into a huge tree (10 levels of 9 references: 9^10 nodes). */
+	char bomb[4096];
+	int n = snprintf(bomb, sizeof(bomb), "a: &a [x, x, x, x, x, x, x, x, x]\n");
+	for (char c = 'b'; c <= 'k'; c++) {
+		char p = (char)(c - 1);
+		n += snprintf(bomb + n, sizeof(bomb) - (size_t)n, "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c,
+			      c, p, p, p, p, p, p, p, p, p);
+	}
+	cas_session s;
+	char err[512] = "";
+	ck_assert_int_eq(parse(bomb, &s, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "too large") || strstr(err, "unknown field"), "%s", err);
+}
+END_TEST
+
+START_TEST(proto_bodies)
+{
+	cas_vol_req r, d;
+	char err[256];
+	memset(&r, 0, sizeof(r));
+	randombytes_buf(r.nonce, 32);
+	randombytes_buf(r.volid, 16);
+	r.time = 1700000000;
+	r.have_measurement = 1;
+	memset(r.measurement, 0x5a, 32);
+	rnd_state(&r.expect, 41);
+	rnd_state(&r.next, 42);
+	char *b = cas_req_encode(CAS_OP_CAS, &r);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(cas_req_decode(CAS_OP_CAS, b, strlen(b), &d, err, sizeof(err)), 0);
+	ck_assert_mem_eq(d.nonce, r.nonce, 32);
+	ck_assert_mem_eq(d.volid, r.volid, 16);
+	ck_assert_int_eq(d.have_measurement, 1);
+	state_eq(&d.expect, &r.expect);
+	state_eq(&d.next, &r.next);
+	/* the same body for another operation has fields that operation does not know */
+	ck_assert_int_eq(cas_req_decode(CAS_OP_STATE, b, strlen(b), &d, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "unknown field"));
+	free(b);
+	static const char *bad[] = {
+		"", "{", "[]", "{\"nonce\": 1}", "{\"nonce\":\"00\",\"time\":1}",
+		"{\"nonce\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+		"{\"nonce\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"time\":1,\"x\":0}",
+		"{\"nonce\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"time\":1,"
+		"\"nonce\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+		"{\"nonce\":\"zz00000000000000000000000000000000000000000000000000000000000000\",\"time\":1}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(cas_req_decode(CAS_OP_KEY, bad[i], strlen(bad[i]), &d, err, sizeof(err)) == -1, "case %zu", i);
+	/* cas must move exactly one version forward; register starts at 0 */
+	r.next.version = 43;
+	b = cas_req_encode(CAS_OP_CAS, &r);
+	ck_assert_int_eq(cas_req_decode(CAS_OP_CAS, b, strlen(b), &d, err, sizeof(err)), -1);
+	free(b);
+	r.next.version = 1;
+	b = cas_req_encode(CAS_OP_REGISTER, &r);
+	ck_assert_int_eq(cas_req_decode(CAS_OP_REGISTER, b, strlen(b), &d, err, sizeof(err)), -1);
+	free(b);
+
+	/* The answer MAC binds every field. */
+	uint8_t vk[32], kans[32], m1[32], m2[32];
+	randombytes_buf(vk, 32);
+	cas_answer_key(kans, vk);
+	cas_state st;
+	rnd_state(&st, 5);
+	cas_answer_mac(m1, kans, "a/b/c", r.nonce, 200, r.volid, &st);
+	cas_answer_mac(m2, kans, "a/b/c", r.nonce, 412, r.volid, &st);
+	ck_assert(memcmp(m1, m2, 32) != 0);
+	cas_answer_mac(m2, kans, "a/b/d", r.nonce, 200, r.volid, &st);
+	ck_assert(memcmp(m1, m2, 32) != 0);
+	st.version++;
+	cas_answer_mac(m2, kans, "a/b/c", r.nonce, 200, r.volid, &st);
+	ck_assert(memcmp(m1, m2, 32) != 0);
+
+	/* URIs */
+	char auth[256], vol[512];
+	ck_assert_int_eq(cas_uri_parse("cas://127.0.0.1:7000/ns/s/V1", auth, sizeof(auth), vol, sizeof(vol)), 0);
+	ck_assert_str_eq(auth, "127.0.0.1:7000");
+	ck_assert_str_eq(vol, "ns/s/V1");
+	ck_assert_int_eq(cas_uri_parse("cas://[::1]:7000/ns/s/V1", auth, sizeof(auth), vol, sizeof(vol)), 0);
+	ck_assert_str_eq(auth, "[::1]:7000");
+	ck_assert_int_eq(cas_uri_parse("cas://h:7000/v1", auth, sizeof(auth), vol, sizeof(vol)), -ENOTSUP);
+	static const char *bad_uris[] = { "cas://h/ns/s/v", "cas://h:0/ns/s/v", "cas://h:99999/ns/s/v", "cas://:1/ns/s/v",
+					  "cas://h:1/ns/../v", "cas://h:1/ns/s/", "cas://h:1//s/v", "cas://u@h:1/ns/s/v" };
+	for (size_t i = 0; i < sizeof(bad_uris) / sizeof(bad_uris[0]); i++)
+		ck_assert_msg(cas_uri_parse(bad_uris[i], auth, sizeof(auth), vol, sizeof(vol)) == -EINVAL, "%s", bad_uris[i]);
+}
+END_TEST
+
+static Suite *cas_suite(void)
+{
+	Suite *s = suite_create("cas");
+	TCase *tc = tcase_create("store");
+	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, scratch_setup, scratch_teardown);
+	tcase_add_test(tc, register_get_cas);
+	tcase_add_test(tc, key_generated_once);
+	tcase_add_test(tc, cas_races);
+	tcase_add_test(tc, audit_log);
+	tcase_add_test(tc, nonces);
+	tcase_add_test(tc, sessions_owner);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("policy");
+	tcase_add_test(tc, session_yaml_and_acl);
+	tcase_add_test(tc, session_yaml_refused);
+	tcase_add_test(tc, proto_bodies);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(cas_suite)
