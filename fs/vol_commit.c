@@ -247,13 +247,20 @@ static void retire(fs_volume *v, uint64_t acked)
 		}
 	}
 	size_t keep = 0;
+	int began = v->ndead && fs_store_begin(v->store) == 0;
 	for (size_t i = 0; i < v->ndead; i++) {
 		char path[64];
-		if (v->dead[i].after > acked)
+		if (v->dead[i].after > acked) {
 			v->dead[keep++] = v->dead[i];
-		else if (vol_pack_path(v, v->dead[i].ino, v->dead[i].gen, path, sizeof(path)) == 0)
+			continue;
+		}
+		if (vol_pack_path(v, v->dead[i].ino, v->dead[i].gen, path, sizeof(path)) == 0)
 			unlinkat(v->dirfd, path, 0);
+		if (began && v->dead[i].stored)
+			fs_store_del_gc(v->store, v->dead[i].ino, v->dead[i].gen);
 	}
+	if (began && fs_store_commit(v->store) != 0)
+		fs_store_rollback(v->store); /* the rows stay; the next open removes them */
 	v->ndead = keep;
 }
 
@@ -345,6 +352,9 @@ int vol_commit_locked(fs_volume *v)
 	for (size_t i = 0; i < v->nrmi && !rc; i++)
 		if (!(rc = fs_store_del_inode(v->store, v->rm_inodes[i])))
 			rc = fs_store_del_chunks_of(v->store, v->rm_inodes[i]);
+	for (size_t i = 0; i < v->ndead && !rc; i++)
+		if (!v->dead[i].stored)
+			rc = fs_store_put_gc(v->store, v->dead[i].ino, v->dead[i].gen, v->dead[i].after);
 	if (!rc)
 		rc = fs_store_put_volume(v->store, &row);
 	if (rc) {
@@ -364,6 +374,8 @@ int vol_commit_locked(fs_volume *v)
 		v->bk[b].retire = 1;
 	}
 	v->nrmi = 0;
+	for (size_t i = 0; i < v->ndead; i++)
+		v->dead[i].stored = 1;
 	v->changed = 0;
 	v->dirty_bytes = 0;
 	v->version = row.version;

@@ -553,7 +553,7 @@ void vol_maybe_free(fs_volume *v, struct inode *ip)
 	if (!ip->row_gone)
 		VEC_PUSH(v->rm_inodes, v->nrmi, v->caprmi, ip->ino);
 	if (S_ISREG(ip->r.mode))
-		VEC_PUSH(v->dead, v->ndead, v->capdead, ((struct dead_file){ ip->ino, ip->r.gen, v->version + 1 }));
+		VEC_PUSH(v->dead, v->ndead, v->capdead, ((struct dead_file){ ip->ino, ip->r.gen, v->version + 1, 0 }));
 	bk->dirty = 1;
 	v->changed = 1;
 	vol_drop_file_data(v, ip);

@@ -102,6 +102,7 @@ struct bucket {
 struct dead_file {
 	uint64_t ino, gen;
 	uint64_t after; /* removed once the anchor acknowledged this version */
+	int stored;     /* its gc row is in the store, so a crash does not leak the file */
 };
 
 struct retired {

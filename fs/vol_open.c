@@ -578,6 +578,8 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 			}
 		}
 	}
+	if (!v->readonly && !v->pending)
+		vol_collect_garbage(v);
 	/* The root must be there and verify. */
 	int e = 0;
 	struct inode *root = vol_iget(v, FS_ROOT_INO, &e);
@@ -590,6 +592,58 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 fail:
 	vol_destroy(v);
 	return st;
+}
+
+struct gc_walk {
+	fs_volume *v;
+	uint64_t (*items)[2];
+	size_t n, cap;
+};
+
+static int gc_row(void *ctx, uint64_t ino, uint64_t gen, uint64_t after)
+{
+	struct gc_walk *w = ctx;
+	if (after > w->v->version)
+		return 0;
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? w->cap * 2 : 16;
+		void *p = realloc(w->items, nc * sizeof(*w->items));
+		if (!p)
+			return 1;
+		w->items = p;
+		w->cap = nc;
+	}
+	w->items[w->n][0] = ino;
+	w->items[w->n++][1] = gen;
+	return 0;
+}
+
+/* Pack files of deleted files that a crash kept from being removed. The gc table is not authenticated,
+ * so a file is removed only if the verified tree has no live inode (ino, gen). */
+void vol_collect_garbage(fs_volume *v)
+{
+	struct gc_walk w = { .v = v };
+	if (fs_store_gc_list(v->store, gc_row, &w) != 0 || !w.n) {
+		free(w.items);
+		return;
+	}
+	if (fs_store_begin(v->store) == 0) {
+		for (size_t i = 0; i < w.n; i++) {
+			int err = 0;
+			struct inode *ip = vol_iget(v, w.items[i][0], &err);
+			if (ip && ip->r.gen == w.items[i][1])
+				continue; /* alive: the row lies */
+			if (!ip && err != -ENOENT)
+				continue;
+			char path[64];
+			if (vol_pack_path(v, w.items[i][0], w.items[i][1], path, sizeof(path)) == 0)
+				unlinkat(v->dirfd, path, 0);
+			fs_store_del_gc(v->store, w.items[i][0], w.items[i][1]);
+		}
+		if (fs_store_commit(v->store) != 0)
+			fs_store_rollback(v->store);
+	}
+	free(w.items);
 }
 
 int fsv_close(fs_volume *v)

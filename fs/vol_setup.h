@@ -14,5 +14,6 @@ int vol_check_store(fs_volume *v, fs_volume_row *row, char *err, size_t errlen);
 int vol_check_anchor(fs_volume *v, const fs_volume_row *row, int *roll_forward, int *pending, char *err,
 		     size_t errlen);
 void vol_destroy(fs_volume *v);
+void vol_collect_garbage(fs_volume *v);
 fs_volume *vol_new(void);
 #endif

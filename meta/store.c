@@ -42,7 +42,9 @@ static const char schema[] =
 	" PRIMARY KEY (parent, name_mac)) WITHOUT ROWID;"
 	"CREATE TABLE chunks(ino INTEGER NOT NULL, idx INTEGER NOT NULL, gen INTEGER NOT NULL,"
 	" slot INTEGER NOT NULL, len INTEGER NOT NULL, nonce BLOB NOT NULL, tag BLOB NOT NULL,"
-	" PRIMARY KEY (ino, idx)) WITHOUT ROWID;";
+	" PRIMARY KEY (ino, idx)) WITHOUT ROWID;"
+	"CREATE TABLE gc(ino INTEGER NOT NULL, gen INTEGER NOT NULL, after INTEGER NOT NULL,"
+	" PRIMARY KEY (ino, gen)) WITHOUT ROWID;";
 
 struct fs_store {
 	sqlite3 *db;
@@ -433,4 +435,43 @@ int fs_store_counts(fs_store *s, uint64_t *inodes, uint64_t *chunks)
 			return -EIO;
 	}
 	return 0;
+}
+
+static int gc_stmt(fs_store *s, const char *sql, uint64_t a, uint64_t b, uint64_t c, int n)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)a);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)b);
+	if (n > 2)
+		sqlite3_bind_int64(q, 3, (sqlite3_int64)c);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : (sqerr(s, rc) ? sqerr(s, rc) : -EIO);
+}
+
+int fs_store_put_gc(fs_store *s, uint64_t ino, uint64_t gen, uint64_t after)
+{
+	return gc_stmt(s, "INSERT OR REPLACE INTO gc(ino, gen, after) VALUES(?,?,?)", ino, gen, after, 3);
+}
+
+int fs_store_del_gc(fs_store *s, uint64_t ino, uint64_t gen)
+{
+	return gc_stmt(s, "DELETE FROM gc WHERE ino=? AND gen=?", ino, gen, 0, 2);
+}
+
+int fs_store_gc_list(fs_store *s, fs_gc_cb cb, void *ctx)
+{
+	sqlite3_stmt *q;
+	/* Volumes made before the table existed have none: nothing to do. */
+	if (sqlite3_prepare_v2(s->db, "SELECT ino, gen, after FROM gc", -1, &q, NULL) != SQLITE_OK)
+		return 0;
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		if (cb(ctx, (uint64_t)sqlite3_column_int64(q, 0), (uint64_t)sqlite3_column_int64(q, 1),
+		       (uint64_t)sqlite3_column_int64(q, 2)))
+			break;
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }

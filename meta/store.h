@@ -66,6 +66,13 @@ int fs_store_all_chunks(fs_store *s, fs_chunk_cb cb, void *ctx);
 int fs_store_put_chunk(fs_store *s, uint64_t ino, const fs_chunk_row *c);
 int fs_store_del_chunk(fs_store *s, uint64_t ino, uint64_t idx);
 int fs_store_del_chunks_of(fs_store *s, uint64_t ino);
+/* Pack files to remove once the anchor acknowledged version `after` (files deleted from the volume).
+ * Not part of the integrity tree: whoever acts on a row first checks that the file is really gone. */
+int fs_store_put_gc(fs_store *s, uint64_t ino, uint64_t gen, uint64_t after);
+int fs_store_del_gc(fs_store *s, uint64_t ino, uint64_t gen);
+typedef int (*fs_gc_cb)(void *ctx, uint64_t ino, uint64_t gen, uint64_t after);
+int fs_store_gc_list(fs_store *s, fs_gc_cb cb, void *ctx);
+
 /* Row counts, for information. */
 int fs_store_counts(fs_store *s, uint64_t *inodes, uint64_t *chunks);
 #endif
