@@ -171,8 +171,10 @@ static int write_inode_rows(fs_volume *v, struct inode *ip)
 {
 	int rc = 0;
 	if (ip->unlinked) {
-		if (!ip->row_gone && !(rc = fs_store_del_inode(v->store, ip->ino)))
-			rc = fs_store_del_chunks_of(v->store, ip->ino);
+		/* The inode and everything under it: chunks of a file, entry rows of a directory. */
+		if (!ip->row_gone && !(rc = fs_store_del_inode(v->store, ip->ino)) &&
+		    !(rc = fs_store_del_chunks_of(v->store, ip->ino)))
+			rc = fs_store_del_dirents_of(v->store, ip->ino);
 		return rc;
 	}
 	for (size_t i = 0; i < ip->nrm && !rc; i++)
@@ -350,8 +352,9 @@ int vol_commit_locked(fs_volume *v)
 			rc = fs_store_put_bucket(v->store, b, fs_tree_bucket(&v->tree, b));
 	}
 	for (size_t i = 0; i < v->nrmi && !rc; i++)
-		if (!(rc = fs_store_del_inode(v->store, v->rm_inodes[i])))
-			rc = fs_store_del_chunks_of(v->store, v->rm_inodes[i]);
+		if (!(rc = fs_store_del_inode(v->store, v->rm_inodes[i])) &&
+		    !(rc = fs_store_del_chunks_of(v->store, v->rm_inodes[i])))
+			rc = fs_store_del_dirents_of(v->store, v->rm_inodes[i]);
 	for (size_t i = 0; i < v->ndead && !rc; i++)
 		if (!v->dead[i].stored)
 			rc = fs_store_put_gc(v->store, v->dead[i].ino, v->dead[i].gen, v->dead[i].after);

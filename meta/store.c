@@ -443,7 +443,8 @@ static int gc_stmt(fs_store *s, const char *sql, uint64_t a, uint64_t b, uint64_
 	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)a);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)b);
+	if (n > 1)
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)b);
 	if (n > 2)
 		sqlite3_bind_int64(q, 3, (sqlite3_int64)c);
 	int rc = sqlite3_step(q);
@@ -474,4 +475,9 @@ int fs_store_gc_list(fs_store *s, fs_gc_cb cb, void *ctx)
 			break;
 	sqlite3_finalize(q);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int fs_store_del_dirents_of(fs_store *s, uint64_t parent)
+{
+	return gc_stmt(s, "DELETE FROM dirents WHERE parent=?", parent, 0, 0, 1);
 }

@@ -58,6 +58,8 @@ int fs_store_dirents_of(fs_store *s, uint64_t parent, fs_row_cb cb, void *ctx);
 int fs_store_all_dirents(fs_store *s, fs_row_cb cb, void *ctx);
 int fs_store_put_dirent(fs_store *s, uint64_t parent, const uint8_t mac[32], const uint8_t *row, size_t len);
 int fs_store_del_dirent(fs_store *s, uint64_t parent, const uint8_t mac[32]);
+/* Every entry row of a directory (the directory is gone). */
+int fs_store_del_dirents_of(fs_store *s, uint64_t parent);
 
 typedef int (*fs_chunk_cb)(void *ctx, uint64_t ino, const fs_chunk_row *c, int malformed);
 /* Chunks of a file in index order. */
