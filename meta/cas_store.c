@@ -22,7 +22,9 @@ int cas_store_open(const char *spec, cas_store **out, char *err, size_t errlen)
 	*out = NULL;
 	if (!strncmp(spec, "sqlite:", 7) && spec[7])
 		return sqlite_open(spec + 7, out, err, errlen);
-	ERR("store %s: unknown kind (use sqlite:PATH)", spec);
+	if (!strncmp(spec, "etcd://", 7) && spec[7])
+		return cas_store_open_etcd(spec + 7, out, err, errlen);
+	ERR("store %s: unknown kind (use sqlite:PATH or etcd://HOST:PORT[,HOST:PORT...])", spec);
 	return -EINVAL;
 }
 

@@ -4,8 +4,9 @@
  * effect survives a crash of the process or the machine. Calls are safe from several threads, and
  * several processes may share one store.
  *
- * Backends: "sqlite:PATH" (WAL, synchronous=FULL). The operations go through a table of functions so
- * that another backend (e.g. a replicated key-value store) can be added without touching the server. */
+ * Backends: "sqlite:PATH" (WAL, synchronous=FULL), and "etcd://HOST:PORT[,HOST:PORT...]" (an etcd
+ * cluster through its v3 JSON gateway, meta/cas_store_etcd.c: several CAS processes may share it). The
+ * operations go through a table of functions, so that a backend is added without touching the server. */
 #ifndef FS_CAS_STORE_H
 #define FS_CAS_STORE_H
 #include <stddef.h>
@@ -46,8 +47,9 @@ struct cas_store {
 	char errmsg[256];
 };
 
-/* "sqlite:PATH". 0 or -errno with a reason in err. */
+/* "sqlite:PATH" or "etcd://ENDPOINTS". 0 or -errno with a reason in err. */
 int cas_store_open(const char *spec, cas_store **out, char *err, size_t errlen);
+int cas_store_open_etcd(const char *endpoints, cas_store **out, char *err, size_t errlen);
 void cas_store_close(cas_store *s);
 const char *cas_store_errmsg(const cas_store *s);
 

@@ -653,7 +653,8 @@ static int listen_on(const char *spec, char *bound, size_t blen, char *err, size
 }
 
 const char usage_cas_serve[] =
-	"cas serve --listen HOST:PORT --tls-cert F --tls-key F --client-ca F --store sqlite:PATH\n"
+	"cas serve --listen HOST:PORT --tls-cert F --tls-key F --client-ca F\n"
+	"          --store (sqlite:PATH | etcd://HOST:PORT[,HOST:PORT...])\n"
 	"          [--max-body BYTES] [--drop-replies-after N]\n";
 
 int cas_serve_main(int argc, char **argv)

@@ -22,78 +22,16 @@
 #   - update_policy no_rollback_protection: an old snapshot mounts (with the warning), as documented.
 set -euo pipefail
 . "$(dirname "$0")/lib-mount.sh"
+. "$(dirname "$0")/lib-cas.sh"
 
-PKI=$T/pki
-mkdir -p "$PKI"
-# The load (below) is stopped before lib-mount.sh's cleanup unmounts anything, so that it never writes
-# into the bare mount point directory; cleanup then runs with the test's exit status.
-LPID=
-on_exit() {
-	local st=$?
-	if [ -n "$LPID" ]; then
-		kill -KILL "$LPID" 2>/dev/null || true
-		wait "$LPID" 2>/dev/null || true
-	fi
-	if [ "$st" -eq 0 ]; then cleanup; else (exit "$st") || cleanup; fi
-}
-trap on_exit EXIT
-export TMPDIR=$T/tmp # verify's private copies of the store
-mkdir -p "$TMPDIR"
-
-# ---- certificates ----
-mkcert() { # mkcert NAME CA_NAME
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" -out "$PKI/$1.csr" \
-		-subj "/CN=$1" 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1\n' >"$PKI/$1.ext"
-	openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.crt" -CAkey "$PKI/$2.key" -CAcreateserial -days 2 \
-		-out "$PKI/$1.crt" -extfile "$PKI/$1.ext" 2>/dev/null
-}
-for ca in ca rogueca; do
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$ca.key" \
-		-out "$PKI/$ca.crt" -days 2 -subj "/CN=$ca" 2>/dev/null
-done
-mkcert server ca
-mkcert client ca  # allowed to use the volumes
-mkcert other ca   # signed by the CA, but named by no session
-mkcert owner ca   # creates the session
-mkcert rogue rogueca
-fp() { "$FSHIELD" cas fingerprint "$PKI/$1.crt"; }
 expect_eq "$(openssl x509 -in "$PKI/client.crt" -outform DER | sha256sum | cut -d' ' -f1)" "$(fp client)" \
 	"fingerprint = SHA-256 of the DER certificate"
 
 # ---- the server ----
-CAS_PID= CAS_PORT=0 CAS_N=0
-start_cas() { # start_cas [extra serve options]: on $CAS_PORT (0 the first time: a free port)
-	local out=$T/cas.$((CAS_N += 1)).out i
-	for i in 1 2 3 4 5; do
-		"$FSHIELD" cas serve --listen "127.0.0.1:$CAS_PORT" --tls-cert "$PKI/server.crt" \
-			--tls-key "$PKI/server.key" --client-ca "$PKI/ca.crt" --store "sqlite:$T/cas.db" "$@" \
-			>"$out" 2>>"$T/cas.log" &
-		CAS_PID=$!
-		EXTRA_PIDS+=("$CAS_PID")
-		if wait_until 10 grep -q 'listening on' "$out"; then
-			CAS_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$out")
-			return 0
-		fi
-		pid_alive "$CAS_PID" && fail "the CAS did not start: $(tail -n 3 "$T/cas.log")"
-		wait "$CAS_PID" || true
-		sleep 0.2 # the port was busy: try again (bounded)
-	done
-	fail "the CAS could not bind 127.0.0.1:$CAS_PORT: $(tail -n 3 "$T/cas.log")"
-}
-stop_cas() { # stop_cas [SIGNAL]
-	kill -"${1:-TERM}" "$CAS_PID"
-	wait "$CAS_PID" 2>/dev/null || true
-	pid_alive "$CAS_PID" && fail "the CAS did not stop"
-	CAS_PID=
-}
-start_cas
-CAS=127.0.0.1:$CAS_PORT
+cas_start main "sqlite:$T/cas.db"
+CAS=127.0.0.1:${CPORT[main]}
 echo "CAS on $CAS"
 
-export FSHIELD_TLS_CERT=$PKI/client.crt FSHIELD_TLS_KEY=$PKI/client.key FSHIELD_CA=$PKI/ca.crt
-export FSHIELD_CAS_TIMEOUT=3
-as_owner() { FSHIELD_TLS_CERT=$PKI/owner.crt FSHIELD_TLS_KEY=$PKI/owner.key "$@"; }
 URI=cas://$CAS/e2e/app/V1
 
 # ---- requests of our own (python's ssl): for bad input and TLS failures ----
@@ -116,7 +54,7 @@ try:
 except (ssl.SSLError, ConnectionError, http.client.RemoteDisconnected, socket.timeout, OSError) as e:
     print("TLSFAIL", type(e).__name__, e)
 EOF
-req() { CA=$PKI/ca.crt PORT=$CAS_PORT python3 "$T/req.py" "$@"; }
+req() { CA=$PKI/ca.crt PORT=${CPORT[main]} python3 "$T/req.py" "$@"; }
 req_client() { req "$PKI/client.crt" "$PKI/client.key" "$@"; }
 expect_status_line() { # expect_status_line STATUS OUTPUT WHAT
 	[ "${2%% *}" = "$1" ] || fail "$3: expected HTTP $1, got: $2"
@@ -172,14 +110,7 @@ n=$(cat "$f")
 echo "$n"
 echo $((n + 1)) >"$f"
 EOF
-cmount() { # cmount BACK MNT [URI] [options]
-	local b=$1 m=$2 u=${3:-$URI}
-	shift 3 || shift $#
-	"$FSHIELD" mount --trust "$u" --tls-cert "$PKI/client.crt" --tls-key "$PKI/client.key" --ca "$PKI/ca.crt" \
-		-o commit_interval=0 "$@" "$b" "$m"
-	is_mounted "$m" || fail "mount returned but $m is not mounted"
-}
-cumount() { "$FSHIELD" umount "$1" || fail "umount $1 exited $?"; }
+vmount() { cmount "$1" "$2" "$URI" "${@:3}"; }
 
 mkdir -p "$BACK" "$T/other"
 "$FSHIELD" init --trust "$URI" "$BACK" >"$T/out" || fail "init through the CAS: $(cat "$T/out")"
@@ -187,7 +118,7 @@ expect_status 6 "$FSHIELD" init --trust "$URI" "$T/other" 2>"$T/err"
 grep -q "registered already" "$T/err" || fail "init of a registered volume: $(cat "$T/err")"
 got=()
 for i in 1 2 3; do
-	cmount "$BACK" "$MNT"
+	vmount "$BACK" "$MNT"
 	got+=("$(bash "$T/counter.sh" "$MNT/num")")
 	cumount "$MNT"
 	[ "$i" -eq 1 ] && cp -a "$BACK" "$T/snap1" # version 1: num = 1
@@ -210,34 +141,14 @@ mv "$T/current" "$BACK"
 # ---- a second writer: a copy of the backing directory, mounted as well ----
 cp -a "$BACK" "$T/back2"
 mkdir -p "$T/mnt2"
-cmount "$BACK" "$MNT"
-cmount "$T/back2" "$T/mnt2"
-cat >"$T/wfs.py" <<'EOF'
-import errno, os, sys
-# wfs.py FILE TEXT: writes TEXT and fsyncs; prints "ok" or the errno name of the failing call
-try:
-    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-except OSError as e:
-    print("open", errno.errorcode[e.errno]); sys.exit(0)
-try:
-    os.write(fd, sys.argv[2].encode())
-    os.fsync(fd)
-    print("ok")
-except OSError as e:
-    print("write/fsync", errno.errorcode[e.errno])
-finally:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-EOF
-wfs() { python3 "$T/wfs.py" "$@"; }
+vmount "$BACK" "$MNT"
+vmount "$T/back2" "$T/mnt2"
 expect_eq ok "$(wfs "$MNT/num" 100)" "first writer's commit"
 expect_eq "write/fsync EIO" "$(wfs "$T/mnt2/num" 200)" "second writer's first commit"
 expect_eq "open EROFS" "$(wfs "$T/mnt2/other" x)" "second writer after the refused commit"
 expect_status 3 "$FSHIELD" umount "$T/mnt2"
 cumount "$MNT"
-cmount "$BACK" "$MNT"
+vmount "$BACK" "$MNT"
 expect_eq 100 "$(cat "$MNT/num")" "first writer's data after the second writer"
 cumount "$MNT"
 rm -rf "$T/back2"
@@ -300,112 +211,90 @@ kill_daemon() { # kill_daemon MNT: SIGKILL, then the dead mount goes away
 	fusermount3 -u -z "$1" 2>/dev/null || umount -l "$1"
 }
 # (a) the writer dies right after the prepared commit is in its store, before asking the CAS
-FSHIELD_CRASH_AT=prepared cmount "$BACK" "$MNT"
+FSHIELD_CRASH_AT=prepared vmount "$BACK" "$MNT"
 p=$(daemon_of "$MNT")
 wfs "$MNT/num" 101 >/dev/null || true
 wait_until 10 bash -c "! kill -0 $p 2>/dev/null" || fail "the writer did not die at the crash point"
 fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
 "$FSHIELD" verify --trust "$URI" "$BACK" >"$T/out" 2>&1 && fail "verify found no pending commit: $(cat "$T/out")"
 grep -q "pending commit" "$T/out" || fail "verify after a crash at prepared: $(cat "$T/out")"
-cmount "$BACK" "$MNT"
+vmount "$BACK" "$MNT"
 expect_eq 101 "$(cat "$MNT/num")" "the prepared commit rolled forward"
 cumount "$MNT"
 "$FSHIELD" verify --trust "$URI" "$BACK" >"$T/out" || fail "verify after roll forward: $(cat "$T/out")"
 V_BEFORE=$(sed -n 's/.* version \([0-9]*\) .*/\1/p' "$T/out")
 
 # (b) the CAS commits but its answer is lost; the writer dies; the next mount finds the CAS ahead
-stop_cas
-start_cas --drop-replies-after 0
-cmount "$BACK" "$MNT"
+cas_stop main
+cas_start main "sqlite:$T/cas.db" --drop-replies-after 0
+vmount "$BACK" "$MNT"
 expect_eq "write/fsync EIO" "$(wfs "$MNT/num" 102)" "fsync whose CAS answer was lost"
-grep -q "answer dropped" "$T/cas.log" || fail "the CAS did not drop an answer"
+grep -q "answer dropped" "$T/cas.main.log" || fail "the CAS did not drop an answer"
 kill_daemon "$MNT"
-stop_cas
-start_cas
-cmount "$BACK" "$MNT"
+cas_stop main
+cas_start main "sqlite:$T/cas.db"
+vmount "$BACK" "$MNT"
 expect_eq 102 "$(cat "$MNT/num")" "a commit the CAS took but never answered"
 cumount "$MNT"
 "$FSHIELD" verify --trust "$URI" "$BACK" >"$T/out" || fail "verify after a lost answer: $(cat "$T/out")"
 grep -q "version $((V_BEFORE + 1)) " "$T/out" || fail "lost answer: not version $((V_BEFORE + 1)): $(cat "$T/out")"
 
 # (c) the same, but the daemon lives on: its next fsync retries and finds its own state at the CAS
-stop_cas
-start_cas --drop-replies-after 0
-cmount "$BACK" "$MNT"
+cas_stop main
+cas_start main "sqlite:$T/cas.db" --drop-replies-after 0
+vmount "$BACK" "$MNT"
 expect_eq "write/fsync EIO" "$(wfs "$MNT/num" 103)" "fsync whose CAS answer was lost (daemon lives)"
-stop_cas
-start_cas
+cas_stop main
+cas_start main "sqlite:$T/cas.db"
 expect_eq ok "$(wfs "$MNT/num" 104)" "the next fsync after the CAS is back"
 cumount "$MNT"
-cmount "$BACK" "$MNT"
+vmount "$BACK" "$MNT"
 expect_eq 104 "$(cat "$MNT/num")" "after the retried commit"
 cumount "$MNT"
 "$FSHIELD" verify --trust "$URI" "$BACK" >"$T/out" || fail "verify after the retry: $(cat "$T/out")"
 grep -q "version $((V_BEFORE + 3)) " "$T/out" || fail "retry: not version $((V_BEFORE + 3)): $(cat "$T/out")"
 
 # ---- the CAS killed and restarted under load ----
-cat >"$T/load.py" <<'EOF'
-import errno, os, sys, time
-# load.py FILE N LOG: writes 1..N, each fsync'ed; an EIO is retried (the CAS away) for up to 60 s;
-# logs "ack I" after each acknowledged fsync and "eio I" for each failure. Exit 1 on any other error.
-path, n, log = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "a", buffering=1)
-for i in range(1, n + 1):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.write(fd, b"%d" % i)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            os.fsync(fd)
-            break
-        except OSError as e:
-            if e.errno != errno.EIO or time.monotonic() > deadline:
-                log.write("error %d %s\n" % (i, errno.errorcode.get(e.errno, e.errno))); sys.exit(1)
-            log.write("eio %d\n" % i)
-            time.sleep(0.05)
-    os.close(fd)
-    log.write("ack %d\n" % i)
-EOF
-cmount "$BACK" "$MNT"
+vmount "$BACK" "$MNT"
 LOG=$T/load.log
 : >"$LOG"
 python3 "$T/load.py" "$MNT/load" 200 "$LOG" &
 LPID=$!
-acks() { grep -c '^ack' "$LOG" || true; }
+EXTRA_CLEANUP_PIDS+=("$LPID")
 wait_until 60 bash -c "[ \$(grep -c '^ack' '$LOG') -ge 30 ]" || fail "the load made no progress: $(tail -n 3 "$LOG")"
-stop_cas KILL
+cas_stop main KILL
 wait_until 30 grep -q '^eio' "$LOG" || fail "no fsync failed while the CAS was away"
-A=$(acks)
-start_cas
+A=$(acks "$LOG")
+cas_start main "sqlite:$T/cas.db"
 wait_until 120 bash -c "! kill -0 $LPID 2>/dev/null" || fail "the load did not finish after the CAS came back"
 rc=0
 wait "$LPID" || rc=$?
-LPID=
 expect_eq 0 "$rc" "load exit ($(grep -v '^ack\|^eio' "$LOG" | head -n 3))"
-expect_eq 200 "$(acks)" "acknowledged fsyncs"
+expect_eq 200 "$(acks "$LOG")" "acknowledged fsyncs"
 [ "$A" -lt 200 ] || fail "the CAS was away only after the load ended"
 cumount "$MNT"
-cmount "$BACK" "$MNT"
+vmount "$BACK" "$MNT"
 expect_eq 200 "$(cat "$MNT/load")" "the last acknowledged write after the CAS restart"
 cumount "$MNT"
 echo "load: $A acknowledged before the CAS was killed, $(grep -c '^eio' "$LOG") fsyncs failed while it was away"
 
 # ---- a CAS that does not answer: requests time out (FSHIELD_CAS_TIMEOUT=3), nothing regresses ----
-cmount "$BACK" "$MNT"
-kill -STOP "$CAS_PID"
+vmount "$BACK" "$MNT"
+kill -STOP "${CPID[main]}"
 t0=$(date +%s)
 expect_eq "write/fsync EIO" "$(wfs "$MNT/stall" 1)" "fsync while the CAS is stalled"
 t1=$(date +%s)
 [ $((t1 - t0)) -ge 2 ] && [ $((t1 - t0)) -le 15 ] || fail "fsync failed after $((t1 - t0)) s, not after the 3 s timeout"
-kill -CONT "$CAS_PID"
+kill -CONT "${CPID[main]}"
 expect_eq ok "$(wfs "$MNT/stall" 2)" "fsync once the CAS answers again"
 cumount "$MNT"
-stop_cas
+cas_stop main
 rc=0
 "$FSHIELD" mount --trust "$URI" "$BACK" "$MNT" 2>"$T/err" || rc=$?
 expect_eq 6 "$rc" "mount while the CAS is down"
 grep -q "trust anchor unavailable" "$T/err" || fail "mount while the CAS is down: $(cat "$T/err")"
-start_cas
-cmount "$BACK" "$MNT"
+cas_start main "sqlite:$T/cas.db"
+vmount "$BACK" "$MNT"
 expect_eq 2 "$(cat "$MNT/stall")" "the file written across the stall"
 cumount "$MNT"
 
@@ -449,9 +338,9 @@ out=$(req_client GET "$P")
 expect_status_line 405 "$out" "GET of an operation"
 out=$(req_client POST /v1/volumes/e2e/app/../app/V1/state "$T/r1.json")
 [ "${out%% *}" -ge 400 ] && [ "${out%% *}" -lt 500 ] || fail "dot-dot path: $out"
-pid_alive "$CAS_PID" || fail "the CAS died on bad input"
+pid_alive "${CPID[main]}" || fail "the CAS died on bad input"
 expect_status_line 200 "$(req_client GET /v1/health)" "health after bad input"
-cmount "$BACK" "$MNT"
+vmount "$BACK" "$MNT"
 expect_eq 104 "$(cat "$MNT/num")" "the volume after bad input"
 cumount "$MNT"
 
@@ -472,6 +361,6 @@ cmount "$T/n1" "$MNT" "$NURI"
 expect_eq 1 "$(cat "$MNT/num")" "no_rollback_protection serves the old snapshot"
 cumount "$MNT"
 
-stop_cas
-grep -q "stopping on" "$T/cas.log" || fail "the CAS did not stop cleanly"
+cas_stop main
+grep -q "stopping on" "$T/cas.main.log" || fail "the CAS did not stop cleanly"
 echo ok
