@@ -421,6 +421,14 @@ static int et_register(cas_store *s, const char *volume, const uint8_t client[32
 		int rc = read_vol(s, volume, &v);
 		if (rc)
 			return rc;
+		if (v.registered && !memcmp(v.volid, volid, 16) && v.st.version == st->version &&
+		    !memcmp(v.st.root, st->root, 32)) {
+			/* Our own transaction, whose answer etcd sent but we did not get before retrying. */
+			if (cur)
+				*cur = v.st;
+			sodium_memzero(&v, sizeof(v));
+			return 0;
+		}
 		if (v.registered) {
 			if (cur)
 				*cur = v.st;
