@@ -104,7 +104,7 @@ fuzz-check: $(FUZZ_BIN)
 	@fail=0; for f in $(FUZZ_BIN); do n=$$(basename $$f); echo "== $$n (corpus + 5s)"; \
 	  rm -rf build-fuzz/check-$$n; mkdir -p build-fuzz/check-$$n; \
 	  if $$f -max_total_time=5 -print_final_stats=0 -artifact_prefix=build-fuzz/$$n- build-fuzz/check-$$n \
-	       tests/fuzz/corpus/$$n >build-fuzz/check-$$n.log 2>&1; then tail -n 2 build-fuzz/check-$$n.log; \
+	       tests/fuzz/corpus/$$n >build-fuzz/check-$$n.log 2>&1; then grep -E "^Done [0-9]+ runs" build-fuzz/check-$$n.log; \
 	  else tail -n 60 build-fuzz/check-$$n.log; echo "== $$n FAILED (log: build-fuzz/check-$$n.log)"; fail=1; fi; \
 	  done; exit $$fail
 
