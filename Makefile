@@ -115,6 +115,7 @@ demo: $(BIN)
 bench: $(BIN) $(BENCHES)
 	bench/chunk-crypto.sh $(abspath $(BIN))
 	$(BUILD)/bench/meta_bench
+	bench/fs-bench.sh $(abspath $(BIN))
 
 deps:
 	apt-get update
