@@ -83,9 +83,10 @@ static int sync_data(fs_volume *v)
 				return vol_violation(v, ip, -1, "chunk data file removed or replaced while in use");
 		}
 	}
-	int whole = unsynced > SYNCFS_THRESHOLD;
+	int whole = unsynced > SYNCFS_THRESHOLD || v->need_syncfs;
 	if (whole && syncfs(v->dirfd) != 0)
 		return -errno;
+	v->need_syncfs = 0;
 	for (uint32_t b = 0; b < v->hdr.buckets; b++) {
 		if (!v->bk[b].dirty)
 			continue;

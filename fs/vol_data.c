@@ -157,6 +157,8 @@ static struct chunk *find_chunk(struct inode *ip, uint64_t idx, size_t *pos)
 
 static uint64_t alloc_slot(struct inode *ip)
 {
+	/* With at most FS_MAX_CHUNKS chunks, a free slot below FS_MAX_SLOT exists unless as many again
+	 * wait to be retired (the caller refuses then). */
 	for (uint64_t i = 0; i < ip->nslots; i++)
 		if (ip->slots[i] != 0xff)
 			for (int b = 0; b < 8; b++)
@@ -206,6 +208,8 @@ static int seal_chunk(fs_volume *v, struct inode *ip, struct dirty_chunk *d)
 	c.cgen = ++ip->r.wseq;
 	c.len = d->len;
 	c.slot = alloc_slot(ip);
+	if (c.slot >= FS_MAX_SLOT)
+		return -ENOSPC; /* only with very many replaced chunks waiting for an unreachable anchor */
 	c.fresh = c.dirty = 1;
 	fs_aead_random_nonce(c.nonce);
 	uint8_t ad[56];
@@ -331,7 +335,7 @@ ssize_t fsv_write(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint
 		ret = S_ISDIR(ip->r.mode) ? -EISDIR : -EINVAL;
 		goto out;
 	}
-	if (off > FS_MAX_FILE_SIZE || size > FS_MAX_FILE_SIZE - off) {
+	if (off > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) || size > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) - off) {
 		ret = -EFBIG;
 		goto out;
 	}
@@ -478,7 +482,7 @@ static int zero_in_chunk(fs_volume *v, struct inode *ip, uint64_t idx, uint32_t 
 
 int vol_truncate(fs_volume *v, struct inode *ip, uint64_t size)
 {
-	if (size > FS_MAX_FILE_SIZE)
+	if (size > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size))
 		return -EFBIG;
 	int rc = vol_load_content(v, ip);
 	if (rc)
@@ -511,7 +515,7 @@ int fsv_fallocate(fs_volume *v, uint64_t ino, int mode, uint64_t off, uint64_t l
 		rc = S_ISDIR(ip->r.mode) ? -EISDIR : -ENODEV;
 		goto out;
 	}
-	if (len == 0 || off > FS_MAX_FILE_SIZE || len > FS_MAX_FILE_SIZE - off) {
+	if (len == 0 || off > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) || len > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) - off) {
 		rc = len == 0 ? -EINVAL : -EFBIG;
 		goto out;
 	}
@@ -572,10 +576,12 @@ void vol_fd_reclaim(fs_volume *v, size_t limit)
 				ip->fd = -1;
 				v->nfds--;
 			}
-	/* Still too many: make some written files durable early, then close them. */
+	/* Still too many: close written files too; the next commit makes them durable with one syncfs. */
 	for (uint32_t b = 0; b < v->hdr.buckets && v->nfds > limit; b++)
 		for (struct inode *ip = v->bk[b].head; ip && v->nfds > limit; ip = ip->bnext)
-			if (ip->fd >= 0 && ip->nopen == 0 && fdatasync(ip->fd) == 0) {
+			if (ip->fd >= 0 && ip->nopen == 0) {
+				if (ip->fd_unsynced)
+					v->need_syncfs = 1;
 				ip->fd_unsynced = 0;
 				close(ip->fd);
 				ip->fd = -1;

@@ -339,7 +339,7 @@ static int file_row(void *ctx, uint64_t ino, const fs_chunk_row *c, int malforme
 	struct inode *ip = L->ip;
 	uint32_t cs = L->v->hdr.chunk_size;
 	L->bad_idx = (int64_t)c->idx;
-	if (malformed || c->len == 0 || c->len > cs || c->idx >= (ip->r.size + cs - 1) / cs || c->slot >= ((uint64_t)1 << 40)) {
+	if (malformed || c->len == 0 || c->len > cs || c->idx >= (ip->r.size + cs - 1) / cs || c->slot >= FS_MAX_SLOT) {
 		L->bad = "malformed chunk row";
 		return 1;
 	}
@@ -362,10 +362,8 @@ static int file_row(void *ctx, uint64_t ino, const fs_chunk_row *c, int malforme
 	memcpy(e->nonce, c->nonce, 24);
 	memcpy(e->tag, c->tag, 16);
 	vol_chunk_leaf(L->v, ip, e);
-	if (slot_mark(ip, c->slot, 1) != 0) {
-		L->bad = "out of memory";
-		return 1;
-	}
+	/* Slots are marked in use only after the chunk map verified: a forged slot number must not
+	 * make us allocate its bitmap. */
 	return 0;
 }
 
@@ -422,6 +420,9 @@ int vol_load_content(fs_volume *v, struct inode *ip)
 					"added or replayed)";
 				L.bad_idx = -1;
 			}
+			for (size_t i = 0; i < ip->nchunks && !L.bad; i++)
+				if (slot_mark(ip, ip->chunks[i].slot, 1) != 0)
+					L.bad = "out of memory";
 		}
 		if (L.bad) {
 			unload_content(ip);
@@ -525,10 +526,13 @@ void vol_fill_attr(fs_volume *v, struct inode *ip, fs_attr *a)
 		for (size_t i = 0; i < ip->ndc; i++)
 			bytes += ip->dc[i].len;
 		a->blocks = (bytes + 511) / 512;
+	} else if (S_ISREG(ip->r.mode)) {
+		/* Not loaded (stat needs no chunk map): at most count whole chunks hold data. */
+		uint64_t most = ip->r.count * v->hdr.chunk_size;
+		a->blocks = ((most < a->size ? most : a->size) + 511) / 512;
 	} else {
 		a->blocks = (a->size + 511) / 512;
 	}
-	(void)v;
 	a->atime.tv_sec = ip->r.atime_s;
 	a->atime.tv_nsec = ip->r.atime_ns;
 	a->mtime.tv_sec = ip->r.mtime_s;

@@ -29,7 +29,12 @@
 #define FS_LOCK_NAME "volume.lock"
 #define FS_INIT_MARK "init.incomplete" /* exists while init runs: a crash there is not tamper */
 #define FS_MAX_DIRTY_CHUNKS 64 /* per file, before they are sealed and written out */
-#define FS_MAX_FILE_SIZE ((uint64_t)1 << 62)
+/* A file has at most 2^27 chunks (512 GiB at 4 KiB chunks, 8 TiB at 64 KiB), so its pack file never
+ * needs a slot number of 2^28 or more: the slot bitmap stays below 32 MiB, and a larger slot in a row is
+ * malformed whatever its MAC says. */
+#define FS_MAX_CHUNKS ((uint64_t)1 << 27)
+#define FS_MAX_SLOT ((uint64_t)1 << 28)
+#define FS_MAX_FILE_SIZE_FOR(cs) (FS_MAX_CHUNKS * (uint64_t)(cs))
 
 struct chunk {
 	uint64_t idx, cgen, slot;
@@ -142,6 +147,7 @@ struct fs_volume {
 	const char *lookup_name;
 	uint8_t new_packs[32]; /* d/XX directories with new pack files since the last commit */
 	size_t nfds;           /* open pack files */
+	int need_syncfs;       /* written pack files were closed before being synced */
 };
 
 /* vol_log.c */

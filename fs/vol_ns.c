@@ -71,10 +71,9 @@ int fsv_getattr(fs_volume *v, uint64_t ino, fs_attr *out)
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
 	do {
+		/* Attributes come from the verified inode row; the chunk map waits for open or read. */
 		struct inode *ip = vol_iget(v, ino, &err);
-		if (ip && S_ISREG(ip->r.mode))
-			err = vol_load_content(v, ip);
-		if (ip && !err)
+		if (ip)
 			vol_fill_attr(v, ip, out);
 	} while (0);
 	pthread_mutex_unlock(&v->lock);
@@ -100,8 +99,6 @@ int fsv_lookup(fs_volume *v, uint64_t parent, const char *name, fs_attr *out)
 			break;
 		}
 		if (!ip)
-			break;
-		if (S_ISREG(ip->r.mode) && (err = vol_load_content(v, ip)) != 0)
 			break;
 		ip->nlookup++;
 		vol_fill_attr(v, ip, out);
@@ -588,6 +585,12 @@ void fsv_release(fs_volume *v, uint64_t ino)
 			break;
 		if (ip->nopen)
 			ip->nopen--;
+		if (!ip->nopen) {
+			/* The decrypted chunk kept for reads goes with the last open file. */
+			free(ip->rcache);
+			ip->rcache = NULL;
+			ip->rcache_valid = 0;
+		}
 		vol_maybe_free(v, ip);
 	} while (0);
 	pthread_mutex_unlock(&v->lock);

@@ -44,8 +44,9 @@ typedef struct {
 	struct vdent *de;
 	size_t nde, capde;
 	fs_verify_result *res;
-	/* current group while streaming dirents or chunks */
+	/* current group while streaming dirents or chunks (0 is a possible, bogus, key: have_cur says) */
 	uint64_t cur;
+	int have_cur;
 	fs_mac m;
 	uint8_t (*leaves)[32];
 	size_t nleaves, capleaves;
@@ -208,7 +209,7 @@ static void check_buckets(vctx *c, uint8_t (*stored)[32])
 /* Directory entries, grouped by parent (the store returns them in that order). */
 static void finish_dir(vctx *c)
 {
-	if (!c->cur)
+	if (!c->have_cur)
 		return;
 	struct vino *dp = find_ino(c, c->cur);
 	uint8_t d[32];
@@ -230,15 +231,17 @@ static void finish_dir(vctx *c)
 	c->nleaves = 0;
 	c->group_bad = 0;
 	c->cur = 0;
+	c->have_cur = 0;
 }
 
 static int dirent_row(void *ctx, uint64_t parent, const uint8_t *mac, size_t maclen, const uint8_t *row, size_t len)
 {
 	vctx *c = ctx;
 	fs_volume *v = c->v;
-	if (parent != c->cur) {
+	if (!c->have_cur || parent != c->cur) {
 		finish_dir(c);
 		c->cur = parent;
+		c->have_cur = 1;
 	}
 	if (!row || maclen != 32) {
 		c->group_bad = 1;
@@ -477,16 +480,17 @@ static int chunk_row(void *ctx, uint64_t ino, const fs_chunk_row *r, int malform
 {
 	struct cfile *f = ctx;
 	vctx *c = f->c;
-	if (ino != c->cur) {
+	if (!c->have_cur || ino != c->cur) {
 		close_file(c, f);
 		c->cur = ino;
+		c->have_cur = 1;
 		open_file(c, f, ino);
 	}
 	if (!f->vi)
 		return 0;
 	uint32_t cs = c->v->hdr.chunk_size;
 	if (malformed || r->len == 0 || r->len > cs || r->idx >= (f->vi->r.size + cs - 1) / cs ||
-	    r->slot >= ((uint64_t)1 << 40)) {
+	    r->slot >= FS_MAX_SLOT) {
 		report(c, "metadata", FS_ST_TAMPER, f->vi, (int64_t)r->idx, r->idx * cs, r->idx * cs + cs - 1,
 		       "malformed chunk row");
 		c->group_bad = 1;
@@ -705,6 +709,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 	}
 	free(stored);
 	c.cur = 0;
+	c.have_cur = 0;
 	fs_store_all_dirents(v->store, dirent_row, &c);
 	finish_dir(&c);
 	name_inodes(&c);
@@ -715,6 +720,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 	f.buf = malloc(cs);
 	f.pt = malloc(cs);
 	c.cur = 0;
+	c.have_cur = 0;
 	if (f.buf && f.pt)
 		fs_store_all_chunks(v->store, chunk_row, &f);
 	close_file(&c, &f);

@@ -262,6 +262,7 @@ static int iterate(fs_store *s, sqlite3_stmt *q, int keycol, int k2col, int rowc
 		uint8_t k2buf[8];
 		const uint8_t *k2 = NULL;
 		size_t k2len = 0;
+		int k2_bad = k2col >= 0 && k2_int && sqlite3_column_type(q, k2col) != SQLITE_INTEGER;
 		if (k2col >= 0 && k2_int) {
 			for (int i = 0; i < 8; i++)
 				k2buf[i] = (uint8_t)((uint64_t)sqlite3_column_int64(q, k2col) >> (8 * i));
@@ -273,7 +274,7 @@ static int iterate(fs_store *s, sqlite3_stmt *q, int keycol, int k2col, int rowc
 		}
 		int ok = sqlite3_column_type(q, keycol) == SQLITE_INTEGER &&
 			 sqlite3_column_type(q, rowcol) == SQLITE_BLOB &&
-			 (k2col < 0 || k2_int || k2len == 32);
+			 (k2col < 0 || k2_int || k2len == 32) && !k2_bad;
 		const uint8_t *row = ok ? sqlite3_column_blob(q, rowcol) : NULL;
 		size_t len = ok ? (size_t)sqlite3_column_bytes(q, rowcol) : 0;
 		if (cb(ctx, key, k2, k2len, row, len)) {
