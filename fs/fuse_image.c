@@ -6,6 +6,7 @@
  * against the manifest's tags; a chunk that fails is never handed out (EIO, a log line naming the file and
  * chunk). Not-protected files are passed through. A name that the manifest does not list is refused: if the
  * tree holds such a file (added behind the manifest's back) the lookup fails with EIO and is logged. */
+#include "fs/fuse_tbuf.h"
 #include "fs/fuse_image.h"
 
 #include <errno.h>
@@ -313,34 +314,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
-static pthread_key_t tbuf_key;
-static pthread_once_t tbuf_once = PTHREAD_ONCE_INIT;
-struct tbuf {
-	size_t cap;
-	uint8_t data[];
-};
-static void tbuf_make_key(void)
-{
-	(void)pthread_key_create(&tbuf_key, free);
-}
-static uint8_t *thread_buf(size_t size)
-{
-	pthread_once(&tbuf_once, tbuf_make_key);
-	struct tbuf *b = pthread_getspecific(tbuf_key);
-	if (b && b->cap >= size)
-		return b->data;
-	size_t cap = size < 256 * 1024 ? 256 * 1024 : size;
-	struct tbuf *nb = malloc(sizeof(*nb) + cap);
-	if (!nb)
-		return NULL;
-	nb->cap = cap;
-	if (pthread_setspecific(tbuf_key, nb) != 0) {
-		free(nb);
-		return NULL;
-	}
-	free(b);
-	return nb->data;
-}
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -353,7 +326,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		return;
 	}
 	if (!fspf_protected(e)) {
-		uint8_t *buf = thread_buf(size);
+		uint8_t *buf = fuse_thread_buf(size);
 		if (!buf) {
 			fuse_reply_err(req, ENOMEM);
 			return;
@@ -374,7 +347,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	uint64_t cs = e->chunk_size, first = o / cs, last = (end - 1) / cs;
 	uint64_t start = first * cs, stop = last * cs + fspf_chunk_len(e, last);
 	size_t span = (size_t)(stop - start);
-	uint8_t *buf = thread_buf(span);
+	uint8_t *buf = fuse_thread_buf(span);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/fuse_tbuf.h"
 #include "fs/fuse_ops.h"
 
 static struct fsd_fs *fs_of(fuse_req_t req)
@@ -85,36 +86,6 @@ static void new_owner(fuse_req_t req, uint64_t parent, int is_dir, uint32_t *mod
 	}
 }
 
-/* One read buffer per worker thread: reads are up to max_read (1 MiB) and a fresh allocation of that size
- * per request would be an mmap and page faults each time. */
-static pthread_key_t tbuf_key;
-static pthread_once_t tbuf_once = PTHREAD_ONCE_INIT;
-struct tbuf {
-	size_t cap;
-	char data[];
-};
-static void tbuf_make_key(void)
-{
-	(void)pthread_key_create(&tbuf_key, free);
-}
-static char *thread_buf(size_t size)
-{
-	pthread_once(&tbuf_once, tbuf_make_key);
-	struct tbuf *b = pthread_getspecific(tbuf_key);
-	if (b && b->cap >= size)
-		return b->data;
-	size_t cap = size < 128 * 1024 ? 128 * 1024 : size;
-	struct tbuf *nb = malloc(sizeof(*nb) + cap);
-	if (!nb)
-		return NULL;
-	nb->cap = cap;
-	if (pthread_setspecific(tbuf_key, nb) != 0) {
-		free(nb);
-		return NULL;
-	}
-	free(b);
-	return nb->data;
-}
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -439,7 +410,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)fi;
-	char *buf = thread_buf(size);
+	char *buf = fuse_thread_buf(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
