@@ -11,6 +11,7 @@
 #include "crypto/mac.h"
 #include "fs/status.h"
 #include "meta/fspf.h"
+#include "detrng.h"
 #include "testutil.h"
 
 static void write_file(const char *dir, const char *name, const void *data, size_t n)
@@ -240,36 +241,7 @@ START_TEST(parser_refuses)
 }
 END_TEST
 
-/* Golden vectors: a deterministic random source (BLAKE2b of a counter under a fixed key). */
-static uint64_t rng_counter;
-static void det_buf(void *const buf, const size_t size)
-{
-	uint8_t *p = buf;
-	size_t done = 0;
-	static const uint8_t seed[32] = "fshield fspf golden rng seed...";
-	while (done < size) {
-		uint8_t block[64], ctr[8];
-		for (int i = 0; i < 8; i++)
-			ctr[i] = (uint8_t)(rng_counter >> (8 * i));
-		rng_counter++;
-		crypto_generichash(block, sizeof(block), ctr, sizeof(ctr), seed, sizeof(seed));
-		size_t k = size - done < sizeof(block) ? size - done : sizeof(block);
-		memcpy(p + done, block, k);
-		done += k;
-	}
-}
-static uint32_t det_random(void)
-{
-	uint32_t r;
-	det_buf(&r, sizeof(r));
-	return r;
-}
-static const char *det_name(void) { return "golden"; }
-static void det_stir(void) {}
-static struct randombytes_implementation det_rng = {
-	.implementation_name = det_name, .random = det_random, .stir = det_stir, .buf = det_buf,
-};
-
+/* Golden vectors: a deterministic random source (tests/unit/detrng.h). */
 static void sha256_hex(const uint8_t *b, size_t n, char out[65])
 {
 	uint8_t md[32];
@@ -287,8 +259,7 @@ static void sha256_hex(const uint8_t *b, size_t n, char out[65])
 
 START_TEST(golden)
 {
-	randombytes_set_implementation(&det_rng);
-	rng_counter = 0;
+	detrng_start("fshield fspf golden rng seed...");
 	char *tmp = test_tmpdir("fspf-golden"), p[1024], sealed_hex[65], tag_hex[65], ct_hex[65], body_hex[65];
 	fspf *m = build(tmp);
 	size_t sn, bn;

@@ -10,37 +10,8 @@
 #include "crypto/aead.h"
 #include "fs/volume.h"
 #include "meta/header.h"
+#include "detrng.h"
 #include "testutil.h"
-
-/* Deterministic "random" bytes: BLAKE2b of a counter under a fixed key. */
-static uint64_t rng_counter;
-static void det_buf(void *const buf, const size_t size)
-{
-	uint8_t *p = buf;
-	size_t done = 0;
-	static const uint8_t seed[32] = "fshield golden vector rng seed!";
-	while (done < size) {
-		uint8_t block[64], ctr[8];
-		for (int i = 0; i < 8; i++)
-			ctr[i] = (uint8_t)(rng_counter >> (8 * i));
-		rng_counter++;
-		crypto_generichash(block, sizeof(block), ctr, sizeof(ctr), seed, sizeof(seed));
-		size_t n = size - done < sizeof(block) ? size - done : sizeof(block);
-		memcpy(p + done, block, n);
-		done += n;
-	}
-}
-static uint32_t det_random(void)
-{
-	uint32_t r;
-	det_buf(&r, sizeof(r));
-	return r;
-}
-static const char *det_name(void) { return "golden"; }
-static void det_stir(void) {}
-static struct randombytes_implementation det_rng = {
-	.implementation_name = det_name, .random = det_random, .stir = det_stir, .buf = det_buf,
-};
 
 static void fixed_clock(struct timespec *ts)
 {
@@ -73,7 +44,7 @@ static void sha256_file(const char *path, char out[65])
 
 START_TEST(fixed_volume)
 {
-	rng_counter = 0;
+	detrng_start("fshield golden vector rng seed!");
 	fs_test_set_clock(fixed_clock);
 	char *tmp = test_tmpdir("golden"), dir[512], trust[600], path[1024];
 	snprintf(dir, sizeof(dir), "%s/b", tmp);
@@ -134,7 +105,7 @@ END_TEST
 int main(void)
 {
 	/* The random source must be replaced before libsodium initialises. */
-	randombytes_set_implementation(&det_rng);
+	detrng_start("fshield golden vector rng seed!");
 	if (fs_crypto_init() != 0)
 		return 1;
 	Suite *s = suite_create("golden");
