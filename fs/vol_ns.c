@@ -596,6 +596,24 @@ void fsv_release(fs_volume *v, uint64_t ino)
 	pthread_mutex_unlock(&v->lock);
 }
 
+/* Sets (value) or removes (NULL) one attribute in the inode's list. */
+static int put_xattr(fs_volume *v, struct inode *ip, const char *name, const void *value, size_t size)
+{
+	size_t nl;
+	uint8_t *n = fs_xattrs_put(ip->r.xattrs, ip->r.xattrs_len, name, value, size, &nl);
+	if (!n)
+		return -ENOMEM;
+	if (nl > FS_XATTRS_TOTAL) {
+		free(n);
+		return -ENOSPC;
+	}
+	free(ip->r.xattrs);
+	ip->r.xattrs = n;
+	ip->r.xattrs_len = (uint32_t)nl;
+	vol_touch(v, ip, 2);
+	return 0;
+}
+
 int fsv_setxattr(fs_volume *v, uint64_t ino, const char *name, const void *value, size_t size, int flags)
 {
 	size_t nlen = strlen(name);
@@ -622,21 +640,7 @@ int fsv_setxattr(fs_volume *v, uint64_t ino, const char *name, const void *value
 			err = -ENODATA;
 			break;
 		}
-		size_t nl;
-		uint8_t *n = fs_xattrs_put(ip->r.xattrs, ip->r.xattrs_len, name, value ? value : "", size, &nl);
-		if (!n) {
-			err = -ENOMEM;
-			break;
-		}
-		if (nl > FS_XATTRS_TOTAL) {
-			free(n);
-			err = -ENOSPC;
-			break;
-		}
-		free(ip->r.xattrs);
-		ip->r.xattrs = n;
-		ip->r.xattrs_len = (uint32_t)nl;
-		vol_touch(v, ip, 2);
+		err = put_xattr(v, ip, name, value ? value : "", size);
 	} while (0);
 	pthread_mutex_unlock(&v->lock);
 	return err;
@@ -706,20 +710,12 @@ int fsv_removexattr(fs_volume *v, uint64_t ino, const char *name)
 		if (!ip)
 			break;
 		const uint8_t *val;
-		size_t vlen, nl;
+		size_t vlen;
 		if (fs_xattrs_get(ip->r.xattrs, ip->r.xattrs_len, name, &val, &vlen) != 0) {
 			err = -ENODATA;
 			break;
 		}
-		uint8_t *n = fs_xattrs_put(ip->r.xattrs, ip->r.xattrs_len, name, NULL, 0, &nl);
-		if (!n) {
-			err = -ENOMEM;
-			break;
-		}
-		free(ip->r.xattrs);
-		ip->r.xattrs = n;
-		ip->r.xattrs_len = (uint32_t)nl;
-		vol_touch(v, ip, 2);
+		err = put_xattr(v, ip, name, NULL, 0);
 	} while (0);
 	pthread_mutex_unlock(&v->lock);
 	return err;
