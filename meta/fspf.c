@@ -230,7 +230,8 @@ int fspf_add_region(fspf *m, const char *path, int kind, uint32_t chunk_size, ch
 		seterr(err, errlen, "out of memory");
 		return FS_ST_IO;
 	}
-	memcpy(regs, m->regions, m->nregions * sizeof(*regs));
+	if (m->nregions)
+		memcpy(regs, m->regions, m->nregions * sizeof(*regs));
 	uint32_t n = m->nregions;
 	long at = -1;
 	for (uint32_t i = 0; i < n; i++)

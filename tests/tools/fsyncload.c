@@ -864,6 +864,7 @@ static int do_check(void)
 	printf("check: ok: %d files, %d exactly as last fsync'd; %d slots with unsynced operations, %zu blocks "
 	       "newer than the last fsync; journal: %" PRIu64 " operations, %" PRIu64 " acknowledged syncs\n",
 	       files, exact, unsynced_files, newer, pending_ops, ksyncs);
+	free(buf);
 	return 0;
 }
 
