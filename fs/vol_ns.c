@@ -21,6 +21,14 @@ static int check_name(const char *name)
 	return 0;
 }
 
+/* An inode that may be changed: the volume is writable and the inode verified. */
+static struct inode *writable_inode(fs_volume *v, uint64_t ino, int *err)
+{
+	if ((*err = vol_writable(v)) != 0)
+		return NULL;
+	return vol_iget(v, ino, err);
+}
+
 /* A directory, loaded and verified. */
 static struct inode *get_dir(fs_volume *v, uint64_t ino, int *err)
 {
@@ -502,9 +510,7 @@ int fsv_setattr(fs_volume *v, uint64_t ino, const fs_attr *in, int valid, fs_att
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
 	do {
-		if ((err = vol_writable(v)) != 0)
-			break;
-		struct inode *ip = vol_iget(v, ino, &err);
+		struct inode *ip = writable_inode(v, ino, &err);
 		if (!ip)
 			break;
 		if (valid & FS_SET_SIZE) {
@@ -624,9 +630,7 @@ int fsv_setxattr(fs_volume *v, uint64_t ino, const char *name, const void *value
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
 	do {
-		if ((err = vol_writable(v)) != 0)
-			break;
-		struct inode *ip = vol_iget(v, ino, &err);
+		struct inode *ip = writable_inode(v, ino, &err);
 		if (!ip)
 			break;
 		const uint8_t *val;
@@ -704,9 +708,7 @@ int fsv_removexattr(fs_volume *v, uint64_t ino, const char *name)
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
 	do {
-		if ((err = vol_writable(v)) != 0)
-			break;
-		struct inode *ip = vol_iget(v, ino, &err);
+		struct inode *ip = writable_inode(v, ino, &err);
 		if (!ip)
 			break;
 		const uint8_t *val;

@@ -64,26 +64,14 @@ static char *path_in(const char *dir, const char *name)
 
 /* Every scratch directory of a test case lives under one base directory that the runner itself (not the
  * test process) creates before the case and removes after it, so a failing test leaves nothing behind. */
-static char *scratch_base, *saved_tmpdir;
-
 static void scratch_setup(void)
 {
-	const char *t = getenv("TMPDIR");
-	saved_tmpdir = t ? strdup(t) : NULL;
-	scratch_base = test_tmpdir("unit-crypto");
-	setenv("TMPDIR", scratch_base, 1);
+	test_scratch_begin("unit-crypto");
 }
 
 static void scratch_teardown(void)
 {
-	if (saved_tmpdir)
-		setenv("TMPDIR", saved_tmpdir, 1);
-	else
-		unsetenv("TMPDIR");
-	test_rmrf(scratch_base);
-	free(scratch_base);
-	free(saved_tmpdir);
-	scratch_base = saved_tmpdir = NULL;
+	test_scratch_end();
 }
 
 /* ---- algorithm table ---- */

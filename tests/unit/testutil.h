@@ -30,6 +30,28 @@ static inline void test_rmrf(const char *dir)
 	free(cmd);
 }
 
+/* A per-runner scratch directory that becomes $TMPDIR for the tests (so whatever they make lands there),
+ * removed with everything in it afterwards: use as an unchecked fixture. */
+static char *test_scratch_base, *test_saved_tmpdir;
+static inline void test_scratch_begin(const char *tag)
+{
+	const char *t = getenv("TMPDIR");
+	test_saved_tmpdir = t ? strdup(t) : NULL;
+	test_scratch_base = test_tmpdir(tag);
+	setenv("TMPDIR", test_scratch_base, 1);
+}
+static inline void test_scratch_end(void)
+{
+	if (test_saved_tmpdir)
+		setenv("TMPDIR", test_saved_tmpdir, 1);
+	else
+		unsetenv("TMPDIR");
+	test_rmrf(test_scratch_base);
+	free(test_scratch_base);
+	free(test_saved_tmpdir);
+	test_scratch_base = test_saved_tmpdir = NULL;
+}
+
 #define TEST_MAIN(suite_fn)                                                  \
 	int main(void)                                                       \
 	{                                                                    \
