@@ -1,68 +1,119 @@
-# fshield build. Sources are picked up by directory, so adding a file needs no edit here:
-#   crypto/*.c meta/*.c fs/vol_*.c  -> libfshield.a (the volume library)
-#   fs/fuse_*.c                     -> the FUSE daemon, linked into fshield
-#   tools/*.c                       -> the fshield command (one file per subcommand)
-#   tests/unit/test_*.c             -> one Check runner each
-#   tests/e2e/*.sh                  -> end-to-end scripts, run in name order
-#   tests/tools/*.c                 -> small programs the end-to-end scripts drive (build/tests/tools/)
-#   tests/fuzz/fuzz_*.c             -> libFuzzer harnesses (make fuzz)
-#   bench/*.c                       -> benchmark programs (build/bench/), run by make bench
+# fshield build: one static archive per product folder, each compiled against only the packages it
+# uses; every program links only the archives and packages it needs (checked by tests/layout/).
+#   meta/common  status codes, logging, vectors        (no package)
+#   crypto       generic primitives                     libsodium openssl
+#   meta         the volume's on-disk format and checks libsodium sqlite3
+#   meta/cas     the CAS: protocol, sessions, store, server
+#   meta/anchor  trust anchors: file, none, cas
+#   meta/fspf    image protection files
+#   fs/volume    the volume library
+#   fs/fuse      the FUSE daemon and its front ends
+#   tools        the fshield command (one file per subcommand)
+# Sources are picked up by folder, so adding a file to a folder needs no edit here.
+# Test hooks (crash points, the test clock, reply dropping) exist only in the test build (FS_TEST_HOOKS),
+# which make check builds in build-test/; make all builds the release in build/ without them.
 CC      ?= cc
-PKGS    := fuse3 libsodium openssl sqlite3 libmicrohttpd gnutls libcurl jansson yaml-0.1 libarchive
 CFLAGS  ?= -O2 -g
-override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lpthread
-CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+BASE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -I.
+ifeq ($(TEST_HOOKS),1)
+BASE_CFLAGS += -DFS_TEST_HOOKS
+endif
+override CFLAGS += $(BASE_CFLAGS)
 BUILD   ?= build
+pc_cflags = $(if $(strip $(1)),$(shell pkg-config --cflags $(1)))
+pc_libs   = $(if $(strip $(1)),$(shell pkg-config --libs $(1))) -lpthread
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-LIB_SRC  := $(sort $(wildcard crypto/*.c meta/*.c fs/vol_*.c))
-FUSE_SRC := $(sort $(wildcard fs/fuse_*.c))
-TOOL_SRC := $(sort $(wildcard tools/*.c))
+# archive  folder                 packages its sources are compiled against
+ARCHIVES := common crypto format cas anchor fspf volume fuse tools
+dir_common := meta/common
+dir_crypto := crypto
+pkg_crypto := libsodium openssl
+dir_format := meta
+pkg_format := libsodium sqlite3
+dir_cas    := meta/cas
+pkg_cas    := libsodium openssl sqlite3 jansson yaml-0.1 libcurl libmicrohttpd gnutls
+dir_anchor := meta/anchor
+pkg_anchor := libsodium openssl sqlite3 libcurl
+dir_fspf   := meta/fspf
+pkg_fspf   := libsodium openssl
+dir_volume := fs/volume
+pkg_volume := libsodium openssl sqlite3
+dir_fuse   := fs/fuse
+pkg_fuse   := fuse3 libsodium openssl
+dir_tools  := tools
+pkg_tools  := libsodium openssl sqlite3 jansson yaml-0.1 libcurl libmicrohttpd gnutls libarchive fuse3
+ALL_PKGS   := $(pkg_tools)
+
+src_of = $(filter-out tools/solo.c,$(sort $(wildcard $(dir_$(1))/*.c)))
+lib_of = $(BUILD)/lib/$(1).a
+$(foreach a,$(ARCHIVES),$(eval $(call lib_of,$(a)): $(patsubst %.c,$(BUILD)/%.o,$(call src_of,$(a)))))
+$(foreach a,$(ARCHIVES),$(foreach s,$(call src_of,$(a)),$(eval $(BUILD)/$(s:.c=.o): PKG_CFLAGS := $(call pc_cflags,$(pkg_$(a))))))
+
+# What each program links, highest layer first (archives are searched in this order).
+LINK_LIB   := volume anchor cas format fspf crypto common
+LINK_ALL   := fuse $(LINK_LIB)
+link_archives = $(foreach a,$(1),$(call lib_of,$(a)))
+
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-FUSE_OBJ := $(FUSE_SRC:%.c=$(BUILD)/%.o)
-TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TTOOLS   := $(TTOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-LIB      := $(BUILD)/libfshield.a
 BIN      := $(BUILD)/fshield
+# verify and info also come as small programs for auditors: no FUSE, no HTTP server, no archive reader.
+SOLO     := $(BUILD)/fshield-verify $(BUILD)/fshield-info
+SOLO_ARCHIVES := $(LINK_LIB)
+SOLO_PKGS := libsodium openssl sqlite3 libcurl jansson
 
-.PHONY: all check unit e2e asan valgrind fuzz fuzz-check deps clean bench install demo
-all: $(BIN) $(TESTS) $(TTOOLS) $(BENCHES)
+.PHONY: all check test-build unit e2e layout asan valgrind fuzz fuzz-check deps clean bench install demo
+all: $(BIN) $(SOLO) $(TESTS) $(TTOOLS) $(BENCHES)
 
-$(BUILD)/%.o: %.c $(wildcard */*.h)
+$(BUILD)/%.o: %.c $(wildcard */*.h */*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-$(LIB): $(LIB_OBJ)
+$(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
+	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BIN): $(TOOL_OBJ) $(FUSE_OBJ) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $(TOOL_OBJ) $(FUSE_OBJ) $(LIB) $(LDLIBS)
+$(BIN): $(call link_archives,tools $(LINK_ALL))
+	$(CC) $(CFLAGS) -o $@ $(BUILD)/tools/fshield.o $^ $(call pc_libs,$(ALL_PKGS))
 	ln -sf fshield $(BUILD)/mount.fshield
 	ln -sf fshield $(BUILD)/mount.fuse.fshield
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/testutil.h
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CHECK_LIBS)
+$(BUILD)/fshield-%: tools/solo.c $(BUILD)/tools/%.o $(BUILD)/tools/keyopts.o $(call link_archives,$(SOLO_ARCHIVES)) $(wildcard */*.h)
+	$(CC) $(CFLAGS) $(call pc_cflags,$(SOLO_PKGS)) -DSOLO_CMD=$* -o $@ tools/solo.c $(BUILD)/tools/$*.o $(BUILD)/tools/keyopts.o $(BUILD)/tools/usage.o \
+	  $(call link_archives,$(SOLO_ARCHIVES)) $(call pc_libs,$(SOLO_PKGS))
 
-$(BUILD)/bench/%: bench/%.c $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(call link_archives,$(LINK_ALL)) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(call pc_cflags,$(ALL_PKGS)) -o $@ $< $(call link_archives,$(LINK_ALL)) $(call pc_libs,$(ALL_PKGS)) $(CHECK_LIBS)
 
-$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
+$(BUILD)/bench/%: bench/%.c $(call link_archives,$(LINK_ALL))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(call pc_cflags,$(ALL_PKGS)) -o $@ $< $(call link_archives,$(LINK_ALL)) $(call pc_libs,$(ALL_PKGS))
 
-# Every unit runner, then every end-to-end script, then each fuzzer briefly on its corpus.
+$(BUILD)/tests/tools/%: tests/tools/%.c $(call link_archives,$(LINK_ALL))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(call pc_cflags,$(ALL_PKGS)) -o $@ $< $(call link_archives,$(LINK_ALL)) $(call pc_libs,$(ALL_PKGS))
+
+# make check runs the test build (with its hooks) from build-test/: every unit runner, the layout checks,
+# every end-to-end script, then each fuzzer briefly on its corpus. The release build is checked to carry
+# no test hook.
+TEST_BUILD ?= build-test
 check: all
-	@$(MAKE) --no-print-directory unit e2e fuzz-check
+	@$(MAKE) --no-print-directory BUILD=$(TEST_BUILD) TEST_HOOKS=1 test-build
+	@$(MAKE) --no-print-directory BUILD=$(TEST_BUILD) TEST_HOOKS=1 RELEASE_BUILD=$(BUILD) layout unit e2e fuzz-check
+
+test-build: $(BIN) $(SOLO) $(TESTS) $(TTOOLS)
+
+RELEASE_BUILD ?= build
+layout: $(SOLO)
+	@FSHIELD=$(abspath $(BIN)) BUILD=$(abspath $(BUILD)) RELEASE_BUILD=$(abspath $(RELEASE_BUILD)) tests/layout/run.sh
 
 unit: $(TESTS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; CK_FORK=yes $$t; done
@@ -71,25 +122,39 @@ e2e: $(BIN) $(TTOOLS)
 	@FSHIELD=$(abspath $(BIN)) BUILD=$(abspath $(BUILD)) tests/e2e/run-all.sh
 
 asan:
-	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+	$(MAKE) BUILD=build-asan TEST_BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
 # The unit runners under valgrind (no fork, so every test runs in the checked process).
-valgrind: $(TESTS)
-	@set -e; for t in $(TESTS); do echo "== valgrind $$t"; \
+valgrind:
+	@$(MAKE) --no-print-directory BUILD=$(TEST_BUILD) TEST_HOOKS=1 test-build
+	@set -e; for t in $(TEST_SRC:tests/unit/%.c=$(TEST_BUILD)/tests/%); do echo "== valgrind $$t"; \
 	  CK_FORK=no valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite $$t; done
 
+# Each harness links only the archives and packages of the code it drives.
+fuzzlink_fuzz_header := format crypto common
+fuzzpkg_fuzz_header  := libsodium openssl
+fuzzlink_fuzz_rows   := format crypto common
+fuzzpkg_fuzz_rows    := libsodium openssl
+fuzzlink_fuzz_chunk  := format crypto common
+fuzzpkg_fuzz_chunk   := libsodium openssl
+fuzzlink_fuzz_fspf   := fspf format crypto common
+fuzzpkg_fuzz_fspf    := libsodium openssl
+fuzzlink_fuzz_cas    := cas crypto common
+fuzzpkg_fuzz_cas     := libsodium openssl jansson yaml-0.1
+fuzzlink_fuzz_metadb := $(SOLO_ARCHIVES)
+fuzzpkg_fuzz_metadb  := $(SOLO_PKGS)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB := build-fuzz/libfshield.a
+FUZZ_ARCHIVES := $(ARCHIVES:%=build-fuzz/lib/%.a)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-# One sub-make builds the instrumented library (so parallel harness builds never race on its objects);
-# harnesses are relinked whenever it or a header changes.
+# One sub-make builds the instrumented archives (so parallel harness builds never race on their objects);
+# harnesses are relinked whenever one of them or a header changes.
 ifneq ($(BUILD),build-fuzz)
-$(FUZZ_LIB): $(LIB_SRC) $(wildcard */*.h)
-	$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" $@
+$(FUZZ_ARCHIVES) &: $(foreach a,$(ARCHIVES),$(call src_of,$(a))) $(wildcard */*.h */*/*.h)
+	$(MAKE) --no-print-directory BUILD=build-fuzz TEST_HOOKS=1 CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_ARCHIVES)
 endif
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard */*.h)
-	clang -std=gnu11 -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE \
-	  -I. $(shell pkg-config --cflags $(PKGS)) -o $@ $< $(FUZZ_LIB) $(LDLIBS)
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_ARCHIVES) $(wildcard */*.h */*/*.h)
+	clang $(BASE_CFLAGS) -DFS_TEST_HOOKS -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) $(call pc_cflags,$(fuzzpkg_$*)) -o $@ $< \
+	  $(foreach a,$(fuzzlink_$*),build-fuzz/lib/$(a).a) $(call pc_libs,$(fuzzpkg_$*))
 
 # New corpus entries go to build-fuzz/ (never into tests/fuzz/corpus), crash inputs to build-fuzz/NAME-crash-*;
 # every harness runs even when an earlier one fails, and the target fails if any did.
@@ -131,4 +196,4 @@ install: $(BIN)
 	ln -sf /usr/local/bin/fshield /sbin/mount.fuse.fshield
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-test build-asan build-fuzz

@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "crypto/keys.h"
-#include "fs/volume.h"
+#include "fs/volume/volume.h"
 
 static double now(void)
 {

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
-#include "fs/verify.h"
-#include "fs/volume.h"
+#include "fs/volume/verify.h"
+#include "fs/volume/volume.h"
 
 static double now(void)
 {

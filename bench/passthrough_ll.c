@@ -9,7 +9,7 @@
  * Design (as libfuse's passthrough_ll example): each inode the kernel knows is an O_PATH descriptor of
  * the source file, found again by (st_dev, st_ino) so that hard links share one, with a lookup count the
  * kernel's forgets bring down. The FUSE inode number is the address of that record. The kernel cache
- * settings are those fshield's daemon asks for (fs/fuse_ops.c), so that a comparison measures the work
+ * settings are those fshield's daemon asks for (fs/fuse/ops.c), so that a comparison measures the work
  * behind the requests rather than a different caching policy: writeback cache, cached entries,
  * attributes and negative entries (60 s), pages kept across opens, cached listings. Runs multithreaded
  * (fuse_session_loop_mt) unless --single. */

@@ -14,7 +14,7 @@
 #include "crypto/aead.h"
 #include "crypto/keys.h"
 #include "crypto/mac.h"
-#include "fs/status.h"
+#include "meta/common/status.h"
 #include "tools/commands.h"
 
 const char usage_bench[] =
@@ -454,15 +454,15 @@ int cmd_bench(int argc, char **argv)
 			json = 1;
 			break;
 		case 'h':
-			print_usage(stdout, "bench");
+			print_usage(stdout, usage_bench);
 			return 0;
 		default:
-			print_usage(stderr, "bench");
+			print_usage(stderr, usage_bench);
 			return FS_ST_USAGE;
 		}
 	}
 	if (optind != argc - 1 || strcmp(argv[optind], "crypto") != 0) {
-		print_usage(stderr, "bench");
+		print_usage(stderr, usage_bench);
 		return FS_ST_USAGE;
 	}
 	if (sodium_init() < 0) {

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "crypto/keys.h"
-#include "fs/status.h"
-#include "meta/cas_client.h"
-#include "meta/cas_proto.h"
-#include "meta/cas_session.h"
+#include "meta/common/status.h"
+#include "meta/cas/client.h"
+#include "meta/cas/proto.h"
+#include "meta/cas/session.h"
 #include "tools/cas.h"
 #include "tools/commands.h"
 #include "tools/keyopts.h"
@@ -131,14 +131,14 @@ static int call(const char *what, const struct copts *o, const char *method, con
 static int cmd_session(int argc, char **argv)
 {
 	if (argc < 2) {
-		print_usage(stderr, "cas");
+		print_usage(stderr, usage_cas);
 		return FS_ST_USAGE;
 	}
 	const char *sub = argv[1];
 	struct copts o = { 0 };
 	int i = client_opts(argc - 1, argv + 1, &o, "session");
 	if (i < 0 || i != argc - 2) {
-		print_usage(stderr, "cas");
+		print_usage(stderr, usage_cas);
 		return FS_ST_USAGE;
 	}
 	const char *arg = argv[1 + i];
@@ -152,7 +152,7 @@ static int cmd_session(int argc, char **argv)
 		return call("session show", &o, "GET", path, NULL, NULL, 0, 0);
 	}
 	if (strcmp(sub, "create") != 0 && strcmp(sub, "update") != 0) {
-		print_usage(stderr, "cas");
+		print_usage(stderr, usage_cas);
 		return FS_ST_USAGE;
 	}
 	size_t len;
@@ -186,7 +186,7 @@ static int cmd_audit(int argc, char **argv)
 	struct copts o = { 0 };
 	int i = client_opts(argc, argv, &o, "audit");
 	if (i < 0 || i != argc - 1 || cas_session_name_valid(argv[i]) != 0) {
-		print_usage(stderr, "cas");
+		print_usage(stderr, usage_cas);
 		return FS_ST_USAGE;
 	}
 	char path[400];
@@ -197,7 +197,7 @@ static int cmd_audit(int argc, char **argv)
 static int cmd_fingerprint(int argc, char **argv)
 {
 	if (argc != 2) {
-		print_usage(stderr, "cas");
+		print_usage(stderr, usage_cas);
 		return FS_ST_USAGE;
 	}
 	size_t len;
@@ -222,7 +222,7 @@ static int cmd_fingerprint(int argc, char **argv)
 int cmd_cas(int argc, char **argv)
 {
 	if (argc < 2) {
-		print_usage(stderr, "cas");
+		print_usage(stderr, usage_cas);
 		return FS_ST_USAGE;
 	}
 	const char *sub = argv[1];
@@ -235,10 +235,10 @@ int cmd_cas(int argc, char **argv)
 	if (!strcmp(sub, "fingerprint"))
 		return cmd_fingerprint(argc - 1, argv + 1);
 	if (!strcmp(sub, "help") || !strcmp(sub, "--help") || !strcmp(sub, "-h")) {
-		print_usage(stdout, "cas");
+		print_usage(stdout, usage_cas);
 		return 0;
 	}
 	fprintf(stderr, "fshield cas: unknown command '%s'\n", sub);
-	print_usage(stderr, "cas");
+	print_usage(stderr, usage_cas);
 	return FS_ST_USAGE;
 }

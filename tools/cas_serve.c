@@ -26,10 +26,10 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
-#include "fs/status.h"
-#include "meta/cas_proto.h"
-#include "meta/cas_session.h"
-#include "meta/cas_store.h"
+#include "meta/common/status.h"
+#include "meta/cas/proto.h"
+#include "meta/cas/session.h"
+#include "meta/cas/store.h"
 #include "tools/cas.h"
 
 struct server {

@@ -6,6 +6,6 @@
 #include "tools/commands.def"
 #undef CMD
 
-/* Prints "usage: ..." for cmd to f (stdout for help, stderr for mistakes). */
-void print_usage(FILE *f, const char *cmd);
+/* Prints "usage: fshield " and a command's usage text to f (stdout for help, stderr for mistakes). */
+void print_usage(FILE *f, const char *usage);
 #endif

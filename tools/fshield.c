@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "crypto/keys.h"
-#include "fs/status.h"
+#include "meta/common/status.h"
 #include "tools/commands.h"
 
 struct command {
@@ -27,12 +27,6 @@ static const struct command *find(const char *name)
 	return NULL;
 }
 
-void print_usage(FILE *f, const char *cmd)
-{
-	const struct command *c = find(cmd);
-	if (c)
-		fprintf(f, "usage: fshield %s", c->usage);
-}
 
 static void overview(FILE *f)
 {
@@ -65,7 +59,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "fshield: unknown command '%s'\n", argv[2]);
 				return FS_ST_USAGE;
 			}
-			print_usage(stdout, argv[2]);
+			print_usage(stdout, find(argv[2])->usage);
 			return 0;
 		}
 		overview(stdout);

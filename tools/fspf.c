@@ -1,4 +1,4 @@
-/* fshield fspf: build, seal, show and check a file system protection file (meta/fspf.h). */
+/* fshield fspf: build, seal, show and check a file system protection file (meta/fspf/fspf.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
-#include "fs/status.h"
-#include "meta/fspf.h"
+#include "meta/common/status.h"
+#include "meta/fspf/fspf.h"
 #include "tools/commands.h"
 #include "tools/keyopts.h"
 
@@ -36,7 +36,7 @@ static int usage_err(const char *msg)
 {
 	if (msg)
 		fprintf(stderr, "fshield fspf: %s\n", msg);
-	print_usage(stderr, "fspf");
+	print_usage(stderr, usage_fspf);
 	return FS_ST_USAGE;
 }
 
@@ -433,7 +433,7 @@ int cmd_fspf(int argc, char **argv)
 		return usage_err(NULL);
 	const char *sub = argv[1];
 	if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
-		print_usage(stdout, "fspf");
+		print_usage(stdout, usage_fspf);
 		return 0;
 	}
 	static const struct {

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
-#include "fs/status.h"
-#include "meta/fspf.h"
+#include "meta/common/status.h"
+#include "meta/fspf/fspf.h"
 #include "tools/commands.h"
 
 const char usage_image[] =
@@ -246,13 +246,13 @@ int cmd_image(int argc, char **argv)
 			n++;
 			break;
 		}
-		case 'h': print_usage(stdout, "image"); st = 0; goto out;
-		default: print_usage(stderr, "image"); goto out;
+		case 'h': print_usage(stdout, usage_image); st = 0; goto out;
+		default: print_usage(stderr, usage_image); goto out;
 		}
 	}
 	if (optind != argc || !from || !to || n == 0) {
 		fprintf(stderr, "fshield image: --from, --to and at least one --encrypt or --authenticate are needed\n");
-		print_usage(stderr, "image");
+		print_usage(stderr, usage_image);
 		goto out;
 	}
 	for (int i = 0; i < n; i++)

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "crypto/aead.h"
-#include "fs/status.h"
+#include "meta/common/status.h"
 #include "meta/header.h"
 #include "tools/commands.h"
 #include "tools/keyopts.h"
@@ -27,12 +27,12 @@ int cmd_info(int argc, char **argv)
 		if (c == OPT_JSON) {
 			json = 1;
 		} else {
-			print_usage(c == 'h' ? stdout : stderr, "info");
+			print_usage(c == 'h' ? stdout : stderr, usage_info);
 			return c == 'h' ? 0 : FS_ST_USAGE;
 		}
 	}
 	if (optind != argc - 1) {
-		print_usage(stderr, "info");
+		print_usage(stderr, usage_info);
 		return FS_ST_USAGE;
 	}
 	o.dir = argv[optind];

@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "crypto/keys.h"
-#include "meta/anchor.h"
+#include "meta/anchor/anchor.h"
 
 #include "crypto/aead.h"
-#include "fs/status.h"
+#include "meta/common/status.h"
 #include "tools/commands.h"
 #include "tools/keyopts.h"
 
@@ -45,12 +45,12 @@ int cmd_init(int argc, char **argv)
 				return FS_ST_USAGE;
 			}
 		} else {
-			print_usage(c == 'h' ? stdout : stderr, "init");
+			print_usage(c == 'h' ? stdout : stderr, usage_init);
 			return c == 'h' ? 0 : FS_ST_USAGE;
 		}
 	}
 	if (optind != argc - 1) {
-		print_usage(stderr, "init");
+		print_usage(stderr, usage_init);
 		return FS_ST_USAGE;
 	}
 	o.dir = argv[optind];

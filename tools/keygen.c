@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
-#include "fs/status.h"
+#include "meta/common/status.h"
 #include "tools/commands.h"
 
 const char usage_keygen[] =
@@ -21,12 +21,12 @@ int cmd_keygen(int argc, char **argv)
 		if (c == 'o') {
 			out = optarg;
 		} else {
-			print_usage(c == 'h' ? stdout : stderr, "keygen");
+			print_usage(c == 'h' ? stdout : stderr, usage_keygen);
 			return c == 'h' ? 0 : FS_ST_USAGE;
 		}
 	}
 	if (optind != argc) {
-		print_usage(stderr, "keygen");
+		print_usage(stderr, usage_keygen);
 		return FS_ST_USAGE;
 	}
 	int rc = fs_key_generate_file(out);

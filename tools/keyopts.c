@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "meta/anchor.h"
+#include "meta/anchor/anchor.h"
 #include "tools/keyopts.h"
 
 int keyopts_set_tls(const char *var, const char *path)

@@ -5,7 +5,7 @@
 #define FS_KEYOPTS_H
 #include <getopt.h>
 
-#include "fs/volume.h"
+#include "fs/volume/volume.h"
 
 enum { OPT_KEY_FILE = 1000, OPT_PASSPHRASE_FILE, OPT_TRUST, OPT_JSON, OPT_CHUNK_SIZE, OPT_EXPECT_VERSION,
        OPT_EXPECT_ROOT, OPT_CIPHER, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CA };

@@ -1,4 +1,4 @@
-/* fshield mount: open a protected volume and serve it at a mount point (the daemon is fs/fuse_daemon.c).
+/* fshield mount: open a protected volume and serve it at a mount point (the daemon is fs/fuse/daemon.c).
  * Also runs as mount.fshield, with mount(8)'s helper calling convention: DIR MOUNTPOINT [-sfnv] [-o OPTS]. */
 #include <errno.h>
 #include <getopt.h>
@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
-#include "fs/fuse_daemon.h"
-#include "fs/status.h"
+#include "fs/fuse/daemon.h"
+#include "meta/common/status.h"
 #include "tools/commands.h"
 
 const char usage_mount[] =
@@ -222,17 +222,17 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 				return st;
 			break;
 		case 'h':
-			print_usage(stdout, "mount");
+			print_usage(stdout, usage_mount);
 			return 0;
 		default:
 			if (c == 'N')
 				fprintf(stderr, "fshield mount: -N (mount namespaces) is not supported\n");
-			print_usage(stderr, "mount");
+			print_usage(stderr, usage_mount);
 			return FS_ST_USAGE;
 		}
 	}
 	if (argc - optind != 2) {
-		print_usage(stderr, "mount");
+		print_usage(stderr, usage_mount);
 		return FS_ST_USAGE;
 	}
 	if (m->key_file && m->passphrase_file) {

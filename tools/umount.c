@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fs/fuse_daemon.h"
-#include "fs/status.h"
+#include "fs/fuse/daemon.h"
+#include "meta/common/status.h"
 #include "tools/commands.h"
 
 const char usage_umount[] =
@@ -118,12 +118,12 @@ int cmd_umount(int argc, char **argv)
 				return FS_ST_USAGE;
 			}
 		} else {
-			print_usage(c == 'h' ? stdout : stderr, "umount");
+			print_usage(c == 'h' ? stdout : stderr, usage_umount);
 			return c == 'h' ? 0 : FS_ST_USAGE;
 		}
 	}
 	if (argc - optind != 1) {
-		print_usage(stderr, "umount");
+		print_usage(stderr, usage_umount);
 		return FS_ST_USAGE;
 	}
 	char mnt[PATH_MAX], state[PATH_MAX];

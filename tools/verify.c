@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "crypto/keys.h"
-#include "fs/status.h"
-#include "fs/verify.h"
+#include "meta/common/status.h"
+#include "fs/volume/verify.h"
 #include "tools/commands.h"
 #include "tools/keyopts.h"
 
@@ -83,14 +83,14 @@ int cmd_verify(int argc, char **argv)
 			}
 			have_r = 1;
 		} else {
-			print_usage(c == 'h' ? stdout : stderr, "verify");
+			print_usage(c == 'h' ? stdout : stderr, usage_verify);
 			return c == 'h' ? 0 : FS_ST_USAGE;
 		}
 	}
 	if (optind != argc - 1 || have_v != have_r || (have_v && o.trust_uri)) {
 		if (have_v != have_r || (have_v && o.trust_uri))
 			fprintf(stderr, "fshield verify: --expect-version and --expect-root go together, instead of --trust\n");
-		print_usage(stderr, "verify");
+		print_usage(stderr, usage_verify);
 		return FS_ST_USAGE;
 	}
 	if (!o.key_file && !o.passphrase_file && (have_v || !keyopts_trust_is_cas(o.trust_uri))) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash safety of the commit protocol (docs/THREAT-MODEL.md "Crash safety", fs/vol_commit.c): a writer
+# Crash safety of the commit protocol (docs/THREAT-MODEL.md "Crash safety", fs/volume/commit.c): a writer
 # killed at every named step of a commit (FSHIELD_CRASH_AT) leaves a volume that reopens at exactly the
 # state of the last round or of the round being committed, never a mix; `fshield verify` tells a pending
 # commit (4) from a clean state (0) before the next open and finds nothing after it; several crashes in a
@@ -155,7 +155,7 @@ notes=$NOTES
 #                  only the mark is missing)
 #   marked       0                           r+1      r+1                  rollback
 #   retired      0                           r+1      r+1                  rollback
-# Exit 4 means "a prepared commit the anchor has not acknowledged" (docs/CLI.md, fs/status.h). At the
+# Exit 4 means "a prepared commit the anchor has not acknowledged" (docs/CLI.md, meta/common/status.h). At the
 # time of writing, fsv_verify also reports the anchored-but-unmarked state as pending ("version N
 # prepared on trusted version N") and exits 4; those checks fail (and the run goes on) until it is fixed.
 r=1

@@ -1,4 +1,4 @@
-/* The CAS's parsers of bytes from the network (meta/cas_proto.h, meta/cas_session.h). The first input
+/* The CAS's parsers of bytes from the network (meta/cas/proto.h, meta/cas/session.h). The first input
  * byte picks the target, the rest is its input:
  *   0..4   cas_req_decode for operation (byte % 5): a volume request body, as the server receives it
  *   5..9   cas_ans_decode for operation (byte % 5) with status 200, 201 or 412 (second byte): an answer,
@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "meta/cas_proto.h"
-#include "meta/cas_session.h"
+#include "meta/cas/proto.h"
+#include "meta/cas/session.h"
 
 static void fail(const char *what)
 {

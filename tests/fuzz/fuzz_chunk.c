@@ -1,4 +1,4 @@
-/* Chunk framing as the volume reads it (fs/vol_data.c, read_chunk): a chunk row gives the nonce, the tag
+/* Chunk framing as the volume reads it (fs/volume/data.c, read_chunk): a chunk row gives the nonce, the tag
  * and the stored length; the pack file gives that many bytes of ciphertext; fs_aead_open checks them under
  * the per-file key with the associated data (volume id, ino, inode generation, index, chunk generation,
  * length). Both ciphers get every input, through one long-lived context each, as in the volume.

@@ -1,4 +1,4 @@
-/* The fspf parser on attacker bytes (meta/fspf.h). The first input byte picks what the rest is:
+/* The fspf parser on attacker bytes (meta/fspf/fspf.h). The first input byte picks what the rest is:
  *   0: a manifest body: fspf_parse_body; what parses must re-encode to exactly the input;
  *   1: a whole fspf file (either form): fspf_parse_file under a fixed key, without and with a tag;
  *   2: a working fspf: parsed, then sealed with its own key; the sealed bytes must open under that key
@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "crypto/keys.h"
-#include "fs/status.h"
-#include "meta/fspf.h"
+#include "meta/common/status.h"
+#include "meta/fspf/fspf.h"
 
 static uint8_t key[32];
 

@@ -52,8 +52,8 @@
 #include "crypto/aead.h"
 #include "crypto/keys.h"
 #include "crypto/mac.h"
-#include "fs/verify.h"
-#include "fs/volume.h"
+#include "fs/volume/verify.h"
+#include "fs/volume/volume.h"
 #include "meta/header.h"
 #include "meta/rows.h"
 #include "meta/tree.h"
@@ -1675,7 +1675,7 @@ static void on_finding(void *ctx, const fs_finding *f)
 enum {
 	/* fsv_verify uses inode 0 as "no current group" while streaming chunk and entry rows, so rows filed
 	 * under inode 0 (or under a NULL or non-numeric key, read as 0) are never looked at: an attacker can
-	 * add them to meta.db and verify reports nothing (fs/vol_verify.c, chunk_row/dirent_row/finish_dir). */
+	 * add them to meta.db and verify reports nothing (fs/volume/verify.c, chunk_row/dirent_row/finish_dir). */
 	KNOWN_VERIFY_INODE0 = 1,
 	/* The bucket column of inode rows is read with sqlite3_column_int64 and its type never checked
 	 * (meta/store.c iterate with k2_int): a BLOB, TEXT or REAL bkt that converts to the right bucket passes
@@ -1683,7 +1683,7 @@ enum {
 	KNOWN_VERIFY_BKT_TYPE = 2,
 	/* A chunk row's slot is accepted up to 2^40 and marked in the file's slot bitmap before the chunk map
 	 * is checked against the tree: one edited slot makes the daemon allocate and zero up to 128 GiB
-	 * (fs/vol_inode.c, file_row -> slot_mark). */
+	 * (fs/volume/inode.c, file_row -> slot_mark). */
 	KNOWN_SLOT_BITMAP = 4,
 };
 

@@ -32,7 +32,7 @@
 #include <sys/stat.h>
 
 #include "crypto/keys.h"
-#include "fs/volume.h"
+#include "fs/volume/volume.h"
 
 #define NFILES 10
 #define EXIT_STATE 9
@@ -294,7 +294,7 @@ static size_t msize_i(int i, unsigned r)
 }
 
 /* Checks the whole volume; returns its round (0: empty volume, never written). When packs is set, writes
- * there the pack file of each file (layout d/II/INO.GEN, fs/vol_data.c) for the leftover check. */
+ * there the pack file of each file (layout d/II/INO.GEN, fs/volume/data.c) for the leftover check. */
 static unsigned check_state(fs_volume *v, FILE *packs)
 {
 	struct names root, sub;

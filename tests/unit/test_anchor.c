@@ -1,10 +1,10 @@
-/* Unit tests of the trust anchor (meta/anchor.h): the local "file:" trust store and the "none" opt-out. */
+/* Unit tests of the trust anchor (meta/anchor/anchor.h): the local "file:" trust store and the "none" opt-out. */
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sys/stat.h>
 
-#include "meta/anchor.h"
+#include "meta/anchor/anchor.h"
 #include "tests/unit/testutil.h"
 
 /* Every scratch directory of a test case lives under one base directory that the runner itself (not the

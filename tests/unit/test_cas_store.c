@@ -1,14 +1,14 @@
-/* The CAS's store (meta/cas_store.c), sessions (meta/cas_session.c) and protocol bodies
- * (meta/cas_proto.c): register, get, compare-and-swap and its races across handles and threads, the
+/* The CAS's store (meta/cas/store.c), sessions (meta/cas/session.c) and protocol bodies
+ * (meta/cas/proto.c): register, get, compare-and-swap and its races across handles and threads, the
  * key generated once, session ownership and access rules, the audit log, nonce replay, and strict
  * decoding of YAML and JSON. */
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
 
-#include "meta/cas_proto.h"
-#include "meta/cas_session.h"
-#include "meta/cas_store.h"
+#include "meta/cas/proto.h"
+#include "meta/cas/session.h"
+#include "meta/cas/store.h"
 #include "testutil.h"
 
 static char *dir;

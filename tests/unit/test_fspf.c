@@ -1,4 +1,4 @@
-/* The fspf library (meta/fspf.h): paths, regions, encoding round trips, the sealed form under right and
+/* The fspf library (meta/fspf/fspf.h): paths, regions, encoding round trips, the sealed form under right and
  * wrong keys and tags, chunk binding, the parser on damaged input, and golden vectors that pin the bytes
  * of a tiny fixed manifest (docs/FORMAT.md, "File system protection file"). */
 #include <fcntl.h>
@@ -9,8 +9,8 @@
 
 #include "crypto/aead.h"
 #include "crypto/mac.h"
-#include "fs/status.h"
-#include "meta/fspf.h"
+#include "meta/common/status.h"
+#include "meta/fspf/fspf.h"
 #include "detrng.h"
 #include "testutil.h"
 

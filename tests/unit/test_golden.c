@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "crypto/aead.h"
-#include "fs/volume.h"
+#include "fs/volume/volume.h"
 #include "meta/header.h"
 #include "detrng.h"
 #include "testutil.h"

@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
-#include "fs/verify.h"
-#include "fs/volume.h"
+#include "fs/volume/verify.h"
+#include "fs/volume/volume.h"
 #include "testutil.h"
 
 static char *tmp, *dir, trust[512];

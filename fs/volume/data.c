@@ -1,0 +1,590 @@
+/* File data: chunks sealed with the per-file key into slots of the file's pack file, a small write-back
+ * set of dirty plaintext chunks per file, reads that verify every chunk, truncate and fallocate. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/volume/internal.h"
+
+/* pack_open: the pack file exists but is not a regular file. */
+#define EFTYPE_PACK EMEDIUMTYPE
+
+int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size)
+{
+	(void)v;
+	return snprintf(buf, size, FS_DATA_DIR "/%02x/%016llx.%llx", (unsigned)(ino & 0xff), (unsigned long long)ino,
+			(unsigned long long)gen) >= (int)size ? -ENAMETOOLONG : 0;
+}
+
+void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c)
+{
+	fs_leaf_chunk(c->leaf, v->k_tree, ip->ino, ip->r.gen, c->idx, c->cgen, c->slot, c->len, c->nonce, c->tag);
+}
+
+void vol_chunk_ad(fs_volume *v, uint64_t ino, uint64_t igen, uint64_t idx, uint64_t cgen, uint32_t len, uint8_t ad[56])
+{
+	memcpy(ad, v->hdr.volid, 16);
+	fs_put_le64(ad + 16, ino);
+	fs_put_le64(ad + 24, igen);
+	fs_put_le64(ad + 32, idx);
+	fs_put_le64(ad + 40, cgen);
+	fs_put_le64(ad + 48, len);
+}
+
+static int file_key(fs_volume *v, struct inode *ip)
+{
+	if (ip->aead)
+		return 0;
+	uint8_t *k = fs_key_alloc();
+	if (!k)
+		return -ENOMEM;
+	fs_derive_file_key(k, v->k_chunk, ip->ino, ip->r.gen);
+	ip->aead = fs_aead_new(v->hdr.aead_alg, k);
+	fs_key_free(k);
+	return ip->aead ? 0 : -ENOMEM;
+}
+
+/* Opens the pack file; create: make it (and its directory) if missing. */
+int vol_pack_open(fs_volume *v, struct inode *ip, int create)
+{
+	if (ip->fd >= 0)
+		return 0;
+	char path[64];
+	int rc = vol_pack_path(v, ip->ino, ip->r.gen, path, sizeof(path));
+	if (rc)
+		return rc;
+	/* O_NONBLOCK: a FIFO planted as a pack file must not hang us; it is refused below. */
+	int flags = (v->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+	if (v->nfds >= FS_MAX_PACK_FDS)
+		vol_fd_reclaim(v, FS_MAX_PACK_FDS / 2);
+	ip->fd = openat(v->dirfd, path, flags);
+	if (ip->fd < 0 && errno == ENOENT && create) {
+		char sub[8];
+		snprintf(sub, sizeof(sub), FS_DATA_DIR "/%02x", (unsigned)(ip->ino & 0xff));
+		if (mkdirat(v->dirfd, sub, 0700) == 0) {
+			/* A new directory entry in d/ must be durable too: fsync d/ now. */
+			int d = openat(v->dirfd, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			int rc = d < 0 || fsync(d) != 0 ? -errno : 0;
+			if (d >= 0)
+				close(d);
+			if (rc)
+				return rc;
+		}
+		ip->fd = openat(v->dirfd, path, flags | O_CREAT | O_EXCL, 0600);
+		if (ip->fd >= 0)
+			v->new_packs[(ip->ino & 0xff) / 8] |= (uint8_t)(1u << (ip->ino & 7));
+	}
+	if (ip->fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(ip->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(ip->fd);
+		ip->fd = -1;
+		return -EFTYPE_PACK;
+	}
+	fcntl(ip->fd, F_SETFL, fcntl(ip->fd, F_GETFL) & ~O_NONBLOCK);
+	v->nfds++;
+	return 0;
+}
+
+/* Reads and verifies chunk c of ip into out (chunk_size bytes; zeros past its length). */
+static int read_chunk(fs_volume *v, struct inode *ip, const struct chunk *c, uint8_t *out)
+{
+	int rc = file_key(v, ip);
+	if (rc)
+		return rc;
+	rc = vol_pack_open(v, ip, 0);
+	if (rc == -ENOENT)
+		return vol_violation(v, ip, (int64_t)c->idx, "chunk data missing (pack file deleted)");
+	if (rc == -EFTYPE_PACK)
+		return vol_violation(v, ip, (int64_t)c->idx, "chunk data replaced by something not a regular file");
+	if (rc)
+		return vol_violation(v, ip, (int64_t)c->idx, "chunk data cannot be opened");
+	uint32_t cs = v->hdr.chunk_size;
+	uint8_t *ct = v->scratch;
+	size_t got = 0;
+	while (got < c->len) {
+		ssize_t n = pread(ip->fd, ct + got, c->len - got, (off_t)(c->slot * cs + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			char why[96];
+			snprintf(why, sizeof(why), "chunk data cannot be read (%s)", strerror(errno));
+			return vol_violation(v, ip, (int64_t)c->idx, why);
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got < c->len)
+		return vol_violation(v, ip, (int64_t)c->idx, "chunk data truncated");
+	uint8_t ad[56];
+	vol_chunk_ad(v, ip->ino, ip->r.gen, c->idx, c->cgen, c->len, ad);
+	if (fs_aead_open(ip->aead, c->nonce, ad, sizeof(ad), ct, c->len, c->tag, out) != 0)
+		return vol_violation(v, ip, (int64_t)c->idx,
+				     "chunk fails authentication (changed, zeroed, swapped or replayed data)");
+	memset(out + c->len, 0, cs - c->len);
+	return 0;
+}
+
+static struct chunk *find_chunk(struct inode *ip, uint64_t idx, size_t *pos)
+{
+	size_t lo = 0, hi = ip->nchunks;
+	/* Appends are the common case. */
+	if (hi && ip->chunks[hi - 1].idx < idx) {
+		*pos = hi;
+		return NULL;
+	}
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (ip->chunks[mid].idx == idx) {
+			*pos = mid;
+			return &ip->chunks[mid];
+		}
+		if (ip->chunks[mid].idx < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos = lo;
+	return NULL;
+}
+
+static uint64_t alloc_slot(struct inode *ip)
+{
+	/* With at most FS_MAX_CHUNKS chunks, a free slot below FS_MAX_SLOT exists unless as many again
+	 * wait to be retired (the caller refuses then). */
+	for (uint64_t i = 0; i < ip->nslots; i++)
+		if (ip->slots[i] != 0xff)
+			for (int b = 0; b < 8; b++)
+				if (!(ip->slots[i] & (1u << b)))
+					return i * 8 + (uint64_t)b;
+	return ip->nslots * 8;
+}
+
+/* The slot of a replaced or removed chunk: free now if no committed state references it, else after
+ * the next commit. */
+static int release_slot(fs_volume *v, struct inode *ip, struct chunk *c)
+{
+	if (c->fresh)
+		return vol_slot_mark(ip, c->slot, 0);
+	/* The next prepared version (store version + 1) is the first without this slot. */
+	return VEC_PUSH(ip->retire, ip->nretire, ip->capretire, ((struct retired){ c->slot, v->version + 1 }));
+}
+
+static int remove_chunk(fs_volume *v, struct inode *ip, size_t pos)
+{
+	struct chunk *c = &ip->chunks[pos];
+	int rc = release_slot(v, ip, c);
+	if (!rc)
+		rc = VEC_PUSH(ip->rm_idx, ip->nrm, ip->caprm, c->idx);
+	if (rc)
+		return rc;
+	memmove(c, c + 1, (ip->nchunks - pos - 1) * sizeof(*c));
+	ip->nchunks--;
+	return 0;
+}
+
+/* Seals one dirty chunk into a free slot and points the chunk map at it. */
+static int seal_chunk(fs_volume *v, struct inode *ip, struct dirty_chunk *d)
+{
+	size_t pos;
+	struct chunk *old = find_chunk(ip, d->idx, &pos);
+	if (d->len == 0)
+		return old ? remove_chunk(v, ip, pos) : 0;
+	int rc = file_key(v, ip);
+	if (!rc)
+		rc = vol_pack_open(v, ip, 1);
+	if (rc)
+		return rc;
+	struct chunk c;
+	memset(&c, 0, sizeof(c));
+	c.idx = d->idx;
+	c.cgen = ++ip->r.wseq;
+	c.len = d->len;
+	c.slot = alloc_slot(ip);
+	if (c.slot >= FS_MAX_SLOT)
+		return -ENOSPC; /* only with very many replaced chunks waiting for an unreachable anchor */
+	c.fresh = c.dirty = 1;
+	fs_aead_random_nonce(c.nonce);
+	uint8_t ad[56];
+	vol_chunk_ad(v, ip->ino, ip->r.gen, c.idx, c.cgen, c.len, ad);
+	if (fs_aead_seal(ip->aead, c.nonce, ad, sizeof(ad), d->buf, d->len, v->scratch, c.tag) != 0)
+		return -EIO;
+	uint32_t cs = v->hdr.chunk_size;
+	size_t done = 0;
+	while (done < c.len) {
+		ssize_t n = pwrite(ip->fd, v->scratch + done, c.len - done, (off_t)(c.slot * cs + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	if ((rc = vol_slot_mark(ip, c.slot, 1)) != 0)
+		return rc;
+	ip->fd_unsynced = 1;
+	vol_chunk_leaf(v, ip, &c);
+	if (old) {
+		if ((rc = release_slot(v, ip, old)) != 0)
+			return rc;
+		*old = c;
+	} else {
+		if (ip->nchunks == ip->capchunks) {
+			size_t nc = ip->capchunks ? ip->capchunks * 2 : 8;
+			struct chunk *n = realloc(ip->chunks, nc * sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			ip->chunks = n;
+			ip->capchunks = nc;
+		}
+		memmove(&ip->chunks[pos + 1], &ip->chunks[pos], (ip->nchunks - pos) * sizeof(c));
+		ip->chunks[pos] = c;
+		ip->nchunks++;
+	}
+	if (ip->rcache_valid && ip->rcache_idx == d->idx)
+		ip->rcache_valid = 0;
+	vol_mark_dirty(v, ip);
+	return 0;
+}
+
+/* Seals and writes every dirty chunk of the file (not yet durable: the commit syncs). */
+int vol_flush_file(fs_volume *v, struct inode *ip)
+{
+	int rc = 0;
+	size_t i;
+	for (i = 0; i < ip->ndc && !rc; i++)
+		rc = seal_chunk(v, ip, &ip->dc[i]);
+	/* Keep what failed (and everything after it) so nothing is lost. */
+	size_t keep_from = rc ? i - 1 : ip->ndc;
+	for (size_t j = 0; j < keep_from; j++)
+		free(ip->dc[j].buf);
+	memmove(ip->dc, ip->dc + keep_from, (ip->ndc - keep_from) * sizeof(ip->dc[0]));
+	ip->ndc -= keep_from;
+	return rc;
+}
+
+static struct dirty_chunk *find_dirty(struct inode *ip, uint64_t idx)
+{
+	for (size_t i = 0; i < ip->ndc; i++)
+		if (ip->dc[i].idx == idx)
+			return &ip->dc[i];
+	return NULL;
+}
+
+/* The dirty chunk for idx, made from the chunk's current content if needed. */
+static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old, struct dirty_chunk **out)
+{
+	struct dirty_chunk *d = find_dirty(ip, idx);
+	if (d) {
+		*out = d;
+		return 0;
+	}
+	if (ip->ndc == FS_MAX_DIRTY_CHUNKS) {
+		int rc = vol_flush_file(v, ip);
+		if (rc)
+			return rc;
+	}
+	uint32_t cs = v->hdr.chunk_size;
+	uint8_t *buf = malloc(cs);
+	if (!buf)
+		return -ENOMEM;
+	size_t pos;
+	struct chunk *c = find_chunk(ip, idx, &pos);
+	uint32_t len = 0;
+	if (c) {
+		len = c->len;
+		if (need_old) {
+			int rc;
+			if (ip->rcache_valid && ip->rcache_idx == idx)
+				memcpy(buf, ip->rcache, cs);
+			else if ((rc = read_chunk(v, ip, c, buf)) != 0) {
+				free(buf);
+				return rc;
+			}
+		}
+	}
+	if (!c || !need_old)
+		memset(buf, 0, cs);
+	d = &ip->dc[ip->ndc++];
+	d->idx = idx;
+	d->len = len;
+	d->buf = buf;
+	*out = d;
+	return 0;
+}
+
+ssize_t fsv_write(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint64_t off)
+{
+	pthread_mutex_lock(&v->lock);
+	int err = 0;
+	ssize_t ret;
+	struct inode *ip = vol_iget(v, ino, &err);
+	if (!ip) {
+		ret = err;
+		goto out;
+	}
+	if ((ret = vol_writable(v)) != 0)
+		goto out;
+	if (!S_ISREG(ip->r.mode)) {
+		ret = S_ISDIR(ip->r.mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	if (off > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) || size > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) - off) {
+		ret = -EFBIG;
+		goto out;
+	}
+	if ((ret = vol_load_content(v, ip)) != 0)
+		goto out;
+	uint32_t cs = v->hdr.chunk_size;
+	size_t done = 0;
+	while (done < size) {
+		uint64_t pos = off + done, idx = pos / cs;
+		uint32_t in = (uint32_t)(pos % cs);
+		size_t n = cs - in < size - done ? cs - in : size - done;
+		struct dirty_chunk *d;
+		/* A write that covers the chunk's existing bytes entirely needs no read of them. */
+		size_t cpos;
+		struct chunk *c = find_chunk(ip, idx, &cpos);
+		struct dirty_chunk *dd = find_dirty(ip, idx);
+		uint32_t cur = dd ? dd->len : c ? c->len : 0;
+		int need_old = !(in == 0 && n >= cur);
+		if ((ret = get_dirty(v, ip, idx, need_old, &d)) != 0)
+			break;
+		memcpy(d->buf + in, (const uint8_t *)buf + done, n);
+		if (in + n > d->len)
+			d->len = (uint32_t)(in + n);
+		done += n;
+		if (ip->rcache_valid && ip->rcache_idx == idx)
+			ip->rcache_valid = 0;
+	}
+	if (done) {
+		v->dirty_bytes += done; /* written, sealed or not, until the next commit */
+		if (off + done > ip->r.size)
+			ip->r.size = off + done;
+		vol_touch(v, ip, 3);
+		ret = (ssize_t)done;
+	}
+	if (v->dirty_bytes >= v->dirty_limit) {
+		int rc = vol_commit_locked(v);
+		if (rc && ret >= 0)
+			fs_log(3, "commit after %llu dirty bytes failed: %s", (unsigned long long)v->dirty_bytes,
+			       strerror(-rc));
+	}
+out:
+	pthread_mutex_unlock(&v->lock);
+	return ret;
+}
+
+ssize_t fsv_read(fs_volume *v, uint64_t ino, void *buf, size_t size, uint64_t off)
+{
+	pthread_mutex_lock(&v->lock);
+	int err = 0;
+	ssize_t ret = 0;
+	struct inode *ip = vol_iget(v, ino, &err);
+	if (!ip) {
+		ret = err;
+		goto out;
+	}
+	if (!S_ISREG(ip->r.mode)) {
+		ret = S_ISDIR(ip->r.mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	if ((ret = vol_load_content(v, ip)) != 0)
+		goto out;
+	if (off >= ip->r.size)
+		goto out;
+	if (size > ip->r.size - off)
+		size = (size_t)(ip->r.size - off);
+	uint32_t cs = v->hdr.chunk_size;
+	size_t done = 0;
+	while (done < size) {
+		uint64_t pos = off + done, idx = pos / cs;
+		uint32_t in = (uint32_t)(pos % cs);
+		size_t n = cs - in < size - done ? cs - in : size - done;
+		uint8_t *dst = (uint8_t *)buf + done;
+		struct dirty_chunk *d = find_dirty(ip, idx);
+		size_t cpos;
+		struct chunk *c;
+		if (d) {
+			memcpy(dst, d->buf + in, n);
+		} else if ((c = find_chunk(ip, idx, &cpos)) != NULL) {
+			if (!(ip->rcache_valid && ip->rcache_idx == idx)) {
+				if (!ip->rcache && !(ip->rcache = malloc(cs))) {
+					ret = -ENOMEM;
+					goto out;
+				}
+				ip->rcache_valid = 0;
+				if ((ret = read_chunk(v, ip, c, ip->rcache)) != 0)
+					goto out;
+				ip->rcache_idx = idx;
+				ip->rcache_valid = 1;
+			}
+			memcpy(dst, ip->rcache + in, n);
+		} else {
+			memset(dst, 0, n); /* a hole: no chunk, as the verified chunk map says */
+		}
+		done += n;
+	}
+	ret = (ssize_t)done;
+out:
+	pthread_mutex_unlock(&v->lock);
+	return ret;
+}
+
+/* Removes chunks wholly in [from, to) chunk indexes, dirty or sealed. */
+static int drop_chunks(fs_volume *v, struct inode *ip, uint64_t from, uint64_t to)
+{
+	for (size_t i = 0; i < ip->ndc;) {
+		if (ip->dc[i].idx >= from && ip->dc[i].idx < to) {
+			free(ip->dc[i].buf);
+			ip->dc[i] = ip->dc[--ip->ndc];
+		} else {
+			i++;
+		}
+	}
+	size_t pos;
+	find_chunk(ip, from, &pos);
+	while (pos < ip->nchunks && ip->chunks[pos].idx < to) {
+		int rc = remove_chunk(v, ip, pos);
+		if (rc)
+			return rc;
+	}
+	ip->rcache_valid = 0;
+	return 0;
+}
+
+/* Zeroes [a, b) inside chunk idx (in-chunk offsets); shortens its length when the zeros reach its end. */
+static int zero_in_chunk(fs_volume *v, struct inode *ip, uint64_t idx, uint32_t a, uint32_t b)
+{
+	size_t pos;
+	struct chunk *c = find_chunk(ip, idx, &pos);
+	struct dirty_chunk *d = find_dirty(ip, idx);
+	if (!c && !d)
+		return 0;
+	int rc = get_dirty(v, ip, idx, 1, &d);
+	if (rc)
+		return rc;
+	if (a < d->len) {
+		uint32_t end = b < d->len ? b : d->len;
+		memset(d->buf + a, 0, end - a);
+		if (end == d->len)
+			d->len = a;
+	}
+	ip->rcache_valid = 0;
+	return 0;
+}
+
+int vol_truncate(fs_volume *v, struct inode *ip, uint64_t size)
+{
+	if (size > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size))
+		return -EFBIG;
+	int rc = vol_load_content(v, ip);
+	if (rc)
+		return rc;
+	uint32_t cs = v->hdr.chunk_size;
+	if (size < ip->r.size) {
+		uint64_t keep = (size + cs - 1) / cs; /* chunks [0, keep) may hold data */
+		if ((rc = drop_chunks(v, ip, keep, UINT64_MAX)) != 0)
+			return rc;
+		if (size % cs && (rc = zero_in_chunk(v, ip, size / cs, (uint32_t)(size % cs), cs)) != 0)
+			return rc;
+	}
+	ip->r.size = size;
+	vol_touch(v, ip, 3);
+	return 0;
+}
+
+int fsv_fallocate(fs_volume *v, uint64_t ino, int mode, uint64_t off, uint64_t len)
+{
+	pthread_mutex_lock(&v->lock);
+	int err = 0, rc;
+	struct inode *ip = vol_iget(v, ino, &err);
+	if (!ip) {
+		rc = err;
+		goto out;
+	}
+	if ((rc = vol_writable(v)) != 0)
+		goto out;
+	if (!S_ISREG(ip->r.mode)) {
+		rc = S_ISDIR(ip->r.mode) ? -EISDIR : -ENODEV;
+		goto out;
+	}
+	if (len == 0 || off > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) || len > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) - off) {
+		rc = len == 0 ? -EINVAL : -EFBIG;
+		goto out;
+	}
+	if ((rc = vol_load_content(v, ip)) != 0)
+		goto out;
+	uint64_t end = off + len;
+	uint32_t cs = v->hdr.chunk_size;
+	if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
+		/* Chunks are written on demand; allocation only has to make the size visible. */
+		if (mode == 0 && end > ip->r.size) {
+			ip->r.size = end;
+			vol_touch(v, ip, 2);
+		}
+	} else if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+		if (end > ip->r.size)
+			end = ip->r.size;
+		if (off < end) {
+			uint64_t first = (off + cs - 1) / cs, last = end / cs; /* whole chunks [first, last) */
+			if (first < last && (rc = drop_chunks(v, ip, first, last)) != 0)
+				goto out;
+			uint64_t head = off / cs, tail = end / cs;
+			if (off % cs) {
+				uint64_t stop = end - head * cs < cs ? end - head * cs : cs;
+				rc = zero_in_chunk(v, ip, head, (uint32_t)(off % cs), (uint32_t)stop);
+			}
+			if (!rc && end % cs && (off % cs == 0 || tail != head))
+				rc = zero_in_chunk(v, ip, tail, 0, (uint32_t)(end % cs));
+			if (!rc)
+				vol_touch(v, ip, 3);
+		}
+	} else {
+		rc = -EOPNOTSUPP;
+	}
+out:
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
+/* Forgets a file's unsaved data and closes its pack file (the inode is going away). */
+void vol_drop_file_data(fs_volume *v, struct inode *ip)
+{
+	for (size_t i = 0; i < ip->ndc; i++)
+		free(ip->dc[i].buf);
+	ip->ndc = 0;
+	if (ip->fd >= 0) {
+		close(ip->fd);
+		ip->fd = -1;
+		v->nfds--;
+	}
+}
+
+void vol_fd_reclaim(fs_volume *v, size_t limit)
+{
+	for (uint32_t b = 0; b < v->hdr.buckets && v->nfds > limit; b++)
+		for (struct inode *ip = v->bk[b].head; ip && v->nfds > limit; ip = ip->bnext)
+			if (ip->fd >= 0 && !ip->fd_unsynced && ip->nopen == 0) {
+				close(ip->fd);
+				ip->fd = -1;
+				v->nfds--;
+			}
+	/* Still too many: close written files too; the next commit makes them durable with one syncfs. */
+	for (uint32_t b = 0; b < v->hdr.buckets && v->nfds > limit; b++)
+		for (struct inode *ip = v->bk[b].head; ip && v->nfds > limit; ip = ip->bnext)
+			if (ip->fd >= 0 && ip->nopen == 0) {
+				if (ip->fd_unsynced)
+					v->need_syncfs = 1;
+				ip->fd_unsynced = 0;
+				close(ip->fd);
+				ip->fd = -1;
+				v->nfds--;
+			}
+}

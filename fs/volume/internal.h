@@ -1,0 +1,214 @@
+/* Internals of the volume library, shared by fs/vol_*.c only.
+ *
+ * Invariants (all under v->lock):
+ *  - A bucket is either not loaded, or loaded whole: every inode row of it is in memory, verified
+ *    against the bucket's digest in v->tree. Inodes are never evicted.
+ *  - An inode's content (chunk map of a file, entries of a directory) is loaded whole and verified
+ *    against the digest in its row before any use (ip->loaded).
+ *  - A chunk's slot in the file's pack file is never overwritten while a state that recovery may
+ *    return to references it (the anchor's state, or a prepared one in the store): a new version of a
+ *    chunk goes to a free slot; the old slot is freed only after the trust anchor acknowledged the
+ *    first version that no longer references it (ip->retire[].after).
+ */
+#ifndef FS_VOL_INTERNAL_H
+#define FS_VOL_INTERNAL_H
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "crypto/aead.h"
+#include "crypto/keys.h"
+#include "fs/volume/volume.h"
+#include "meta/anchor/anchor.h"
+#include "meta/header.h"
+#include "meta/rows.h"
+#include "meta/store.h"
+#include "meta/tree.h"
+
+#define FS_DATA_DIR "d"
+#define FS_LOCK_NAME "volume.lock"
+#define FS_INIT_MARK "init.incomplete" /* exists while init runs: a crash there is not tamper */
+#define FS_MAX_DIRTY_CHUNKS 64 /* per file, before they are sealed and written out */
+/* A file has at most 2^27 chunks (512 GiB at 4 KiB chunks, 8 TiB at 64 KiB), so its pack file never
+ * needs a slot number of 2^28 or more: the slot bitmap stays below 32 MiB, and a larger slot in a row is
+ * malformed whatever its MAC says. */
+#define FS_MAX_CHUNKS ((uint64_t)1 << 27)
+#define FS_MAX_SLOT ((uint64_t)1 << 28)
+#define FS_MAX_FILE_SIZE_FOR(cs) (FS_MAX_CHUNKS * (uint64_t)(cs))
+
+struct chunk {
+	uint64_t idx, cgen, slot;
+	uint32_t len;
+	uint8_t nonce[24], tag[16], leaf[32];
+	uint8_t fresh; /* slot written since the store's last transaction: no stored state references it */
+	uint8_t dirty; /* row to write at the next commit */
+};
+
+struct dent {
+	uint8_t mac[32];
+	uint64_t ino;
+	uint32_t mode;
+	char *name;
+	uint8_t *row; /* sealed row as stored; NULL while dirty */
+	size_t rowlen;
+	uint8_t leaf[32];
+	uint8_t newrow; /* sealed at this commit: write it */
+};
+
+struct dirty_chunk {
+	uint64_t idx;
+	uint32_t len;
+	uint8_t *buf; /* chunk_size bytes of plaintext */
+};
+
+struct inode {
+	uint64_t ino;
+	fs_inode_rec r;
+	uint8_t *row; /* sealed row as last written (NULL for a new inode) */
+	size_t rowlen;
+	uint8_t leaf[32];
+	int dirty;    /* r changed: reseal at commit */
+	int unlinked; /* nlink reached 0: row leaves the tree at the next commit */
+	int row_gone; /* the store no longer holds its row (committed removal or never written) */
+	uint64_t nlookup, nopen;
+	struct inode *bnext; /* bucket list, sorted by ino */
+
+	int loaded;
+	struct chunk *chunks; /* files, sorted by idx */
+	size_t nchunks, capchunks;
+	struct dent *ents; /* directories, sorted by mac */
+	size_t nents, capents;
+	uint64_t *rm_idx; /* chunk rows to delete at commit */
+	size_t nrm, caprm;
+	uint8_t (*rm_macs)[32]; /* entry rows to delete at commit */
+	size_t nrmm, caprmm;
+	int ents_dirty; /* entries changed: write rows at commit */
+
+	fs_aead *aead; /* per-file chunk key */
+	int fd;        /* pack file or -1 */
+	int fd_unsynced;
+	uint8_t *slots; /* bitmap: 1 = in use */
+	uint64_t nslots;
+	struct retired *retire; /* old slots, each freed once the anchor acknowledged the version named */
+	size_t nretire, capretire;
+	struct dirty_chunk dc[FS_MAX_DIRTY_CHUNKS];
+	size_t ndc;
+	uint8_t *rcache; /* one decrypted chunk */
+	uint64_t rcache_idx;
+	int rcache_valid;
+};
+
+struct bucket {
+	struct inode *head;
+	uint8_t loaded, dirty;
+	uint8_t retire; /* holds inodes whose old slots wait for the anchor's acknowledgement */
+};
+
+struct dead_file {
+	uint64_t ino, gen;
+	uint64_t after; /* removed once the anchor acknowledged this version */
+	int stored;     /* its gc row is in the store, so a crash does not leak the file */
+};
+
+struct retired {
+	uint64_t slot;
+	uint64_t after; /* the first version that no longer references the slot */
+};
+
+struct fs_volume {
+	pthread_mutex_t lock;
+	char *dir;
+	int dirfd, lockfd;
+	fs_header hdr;
+	uint8_t *keys; /* locked: master | chunk | tree | name | row subkeys, 32 bytes each */
+	uint8_t *k_master, *k_chunk, *k_tree, *k_name, *k_row;
+	fs_aead *row_aead;
+	fs_store *store;
+	fs_anchor *anchor;
+	fs_tree tree;
+	struct bucket *bk;
+	uint64_t version;
+	uint8_t root[32];
+	int readonly;
+	int failed; /* 0, or the fs_status that turned the volume read-only */
+	int pending; /* the store holds a prepared commit the anchor has not acknowledged */
+	fs_volume_row pending_row;
+	uint64_t dirty_bytes, dirty_limit;
+	int changed; /* anything to commit */
+	struct dead_file *dead;
+	size_t ndead, capdead;
+	uint64_t *rm_inodes; /* inode rows to delete at commit */
+	size_t nrmi, caprmi;
+	uint8_t *scratch; /* chunk_size + 16 bytes for sealing and reading */
+	const char *crash_at;
+	int naming; /* vol_path is loading a directory to name a file */
+	/* The entry being looked up, to name the file when its inode row fails verification. */
+	struct inode *lookup_dir;
+	const char *lookup_name;
+	uint8_t new_packs[32]; /* d/XX directories with new pack files since the last commit */
+	size_t nfds;           /* open pack files */
+	int need_syncfs;       /* written pack files were closed before being synced */
+};
+
+/* vol_log.c */
+int vol_path(fs_volume *v, struct inode *ip, char *buf, size_t size);
+int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kind);
+/* The same for the entry name in directory dir (its inode could not be loaded). */
+int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const char *kind);
+void vol_now(struct timespec *ts);
+void vol_crash_point(fs_volume *v, const char *name);
+#define VEC_PUSH(arr, n, cap, val)                                                         \
+	({                                                                                 \
+		int _ok = 1;                                                               \
+		if ((n) == (cap)) {                                                        \
+			size_t _nc = (cap) ? (cap) * 2 : 8;                                \
+			void *_np = realloc((arr), _nc * sizeof(*(arr)));                  \
+			if (_np) {                                                         \
+				(arr) = _np;                                               \
+				(cap) = _nc;                                               \
+			} else {                                                           \
+				_ok = 0;                                                   \
+			}                                                                  \
+		}                                                                          \
+		if (_ok)                                                                   \
+			(arr)[(n)++] = (val);                                              \
+		_ok ? 0 : -ENOMEM;                                                         \
+	})
+
+/* vol_inode.c */
+struct inode *vol_iget(fs_volume *v, uint64_t ino, int *err);
+struct inode *vol_ifind(fs_volume *v, uint64_t ino); /* only if its bucket is loaded; no I/O */
+int vol_load_content(fs_volume *v, struct inode *ip);
+int vol_alloc_inode(fs_volume *v, uint32_t mode, uint32_t uid, uint32_t gid, uint64_t parent, struct inode **out);
+void vol_touch(fs_volume *v, struct inode *ip, int what); /* 1 mtime, 2 ctime, 4 atime */
+void vol_fill_attr(fs_volume *v, struct inode *ip, fs_attr *a);
+void vol_maybe_free(fs_volume *v, struct inode *ip);
+void vol_mark_dirty(fs_volume *v, struct inode *ip);
+void vol_free_inode(fs_volume *v, struct inode *ip);
+int vol_writable(fs_volume *v);
+struct dent *vol_find_dent(struct inode *dir, const uint8_t mac[32], size_t *pos);
+int vol_insert_dent(fs_volume *v, struct inode *dir, const uint8_t mac[32], const char *name, uint64_t ino, uint32_t mode);
+int vol_remove_dent(fs_volume *v, struct inode *dir, size_t pos);
+void vol_dent_leaf(fs_volume *v, struct inode *dir, struct dent *d);
+
+/* vol_data.c */
+int vol_truncate(fs_volume *v, struct inode *ip, uint64_t size);
+int vol_slot_mark(struct inode *ip, uint64_t slot, int used);
+int vol_flush_file(fs_volume *v, struct inode *ip);
+void vol_drop_file_data(fs_volume *v, struct inode *ip);
+void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c);
+/* AEAD associated data of a chunk: volume id, ino, inode generation, index, chunk generation, length. */
+void vol_chunk_ad(fs_volume *v, uint64_t ino, uint64_t igen, uint64_t idx, uint64_t cgen, uint32_t len, uint8_t ad[56]);
+int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size);
+/* Closes pack files of files nobody has open, down to limit open ones (synced files only). */
+void vol_fd_reclaim(fs_volume *v, size_t limit);
+/* Opens the file's pack file (create: make it if missing). */
+int vol_pack_open(fs_volume *v, struct inode *ip, int create);
+#define FS_MAX_PACK_FDS 256
+
+/* vol_commit.c */
+int vol_commit_locked(fs_volume *v);
+void vol_file_digest(fs_volume *v, struct inode *ip, uint8_t out[32]);
+void vol_dir_digest(fs_volume *v, struct inode *ip, uint8_t out[32]);
+void vol_bucket_digest(fs_volume *v, uint32_t b, uint8_t out[32]);
+#endif

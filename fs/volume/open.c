@@ -1,0 +1,673 @@
+/* Creating, opening (with the recovery rules) and closing a volume. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs/volume/internal.h"
+#include "fs/volume/setup.h"
+
+#define ERR(st, ...) (snprintf(err, errlen, __VA_ARGS__), (st))
+
+static int keys_alloc(fs_volume *v)
+{
+	v->keys = sodium_malloc(5 * 32);
+	if (!v->keys)
+		return -ENOMEM;
+	v->k_master = v->keys;
+	v->k_chunk = v->keys + 32;
+	v->k_tree = v->keys + 64;
+	v->k_name = v->keys + 96;
+	v->k_row = v->keys + 128;
+	return 0;
+}
+
+static int derive_all(fs_volume *v)
+{
+	fs_derive_subkey(v->k_chunk, v->k_master, FS_SUBKEY_CHUNK, v->hdr.volid);
+	fs_derive_subkey(v->k_tree, v->k_master, FS_SUBKEY_TREE, v->hdr.volid);
+	fs_derive_subkey(v->k_name, v->k_master, FS_SUBKEY_NAME, v->hdr.volid);
+	fs_derive_subkey(v->k_row, v->k_master, FS_SUBKEY_ROW, v->hdr.volid);
+	v->row_aead = fs_aead_new(FS_AEAD_XCHACHA20POLY1305, v->k_row);
+	if (!v->row_aead)
+		return -ENOMEM;
+	if (fs_tree_init(&v->tree, v->k_tree, v->hdr.buckets) != 0)
+		return -ENOMEM;
+	v->bk = calloc(v->hdr.buckets, sizeof(*v->bk));
+	v->scratch = malloc(v->hdr.chunk_size + 64);
+	return v->bk && v->scratch ? 0 : -ENOMEM;
+}
+
+/* Releases everything of v except the lock file and v itself. */
+static void teardown(fs_volume *v)
+{
+	if (v->bk) {
+		for (uint32_t b = 0; b < v->hdr.buckets; b++)
+			while (v->bk[b].head) {
+				struct inode *n = v->bk[b].head->bnext;
+				vol_free_inode(v, v->bk[b].head);
+				v->bk[b].head = n;
+			}
+		free(v->bk);
+		v->bk = NULL;
+	}
+	if (v->tree.node)
+		fs_tree_free(&v->tree);
+	fs_aead_free(v->row_aead);
+	v->row_aead = NULL;
+	fs_store_close(v->store);
+	v->store = NULL;
+	fs_anchor_close(v->anchor);
+	v->anchor = NULL;
+	sodium_free(v->keys);
+	v->keys = NULL;
+	free(v->scratch);
+	v->scratch = NULL;
+	free(v->dead);
+	free(v->rm_inodes);
+	v->dead = NULL;
+	v->rm_inodes = NULL;
+	if (v->dirfd >= 0)
+		close(v->dirfd);
+	v->dirfd = -1;
+	free(v->dir);
+	v->dir = NULL;
+}
+
+void vol_destroy(fs_volume *v)
+{
+	if (!v)
+		return;
+	teardown(v);
+	if (v->lockfd >= 0)
+		close(v->lockfd);
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}
+
+fs_volume *vol_new(void)
+{
+	fs_volume *v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->dirfd = v->lockfd = -1;
+	pthread_mutex_init(&v->lock, NULL);
+	return v;
+}
+
+/* With no key option and a cas:// trust anchor, the CAS releases the key: the anchor is opened here,
+ * before the header is authenticated, and kept for the rest of the open. */
+static int key_from_anchor(fs_volume *v, const char *uri, int creating, char *err, size_t errlen)
+{
+	char aerr[256];
+	if (!v->anchor && fs_anchor_open(uri, creating, &v->anchor, aerr, sizeof(aerr)) != 0)
+		return ERR(FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
+	if (fs_anchor_get_key(v->anchor, v->k_master, aerr, sizeof(aerr)) != 0)
+		return ERR(FS_ST_ANCHOR, "trust anchor: %s", aerr);
+	if (creating)
+		v->hdr.key_source = FS_KEYSRC_RAW;
+	else if (v->hdr.key_source != FS_KEYSRC_RAW)
+		return ERR(FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key the CAS releases");
+	return 0;
+}
+
+/* The master key from the options: key file, raw key, or passphrase (unwrapped with the header's
+ * parameters; hdr NULL at init, when wrapped is filled instead); with none of them, from a cas:// anchor. */
+static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	int n = !!o->key_file + !!o->passphrase_file + !!o->key;
+	const char *uri = fs_anchor_default_uri(o->trust_uri);
+	if (n == 0 && strncmp(uri, "cas://", 6) == 0)
+		return key_from_anchor(v, uri, creating, err, errlen);
+	if (n != 1)
+		return ERR(FS_ST_USAGE, n ? "give only one of a key file, a passphrase file or a key"
+					  : "a key is needed: --key-file F or --passphrase-file F (or a cas:// trust "
+					    "anchor that releases it)");
+	if (o->key) {
+		memcpy(v->k_master, o->key, 32);
+		if (creating)
+			v->hdr.key_source = FS_KEYSRC_RAW;
+		return 0;
+	}
+	if (o->key_file) {
+		if (fs_key_read_file(o->key_file, v->k_master, &why) != 0)
+			return ERR(FS_ST_USAGE, "key file %s: %s", o->key_file, why);
+		if (creating)
+			v->hdr.key_source = FS_KEYSRC_RAW;
+		else if (v->hdr.key_source != FS_KEYSRC_RAW)
+			return ERR(FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key file");
+		return 0;
+	}
+	char *pass;
+	size_t plen;
+	if (fs_passphrase_read_file(o->passphrase_file, &pass, &plen, &why) != 0)
+		return ERR(FS_ST_USAGE, "passphrase file %s: %s", o->passphrase_file, why);
+	if (!creating && v->hdr.key_source != FS_KEYSRC_PASSPHRASE) {
+		fs_passphrase_free(pass, plen);
+		return ERR(FS_ST_WRONG_KEY, "this volume is protected by a key file, not a passphrase");
+	}
+	uint8_t *kek = fs_key_alloc();
+	if (!kek) {
+		fs_passphrase_free(pass, plen);
+		return ERR(FS_ST_IO, "out of memory");
+	}
+	int st = 0;
+	if (creating) {
+		v->hdr.key_source = FS_KEYSRC_PASSPHRASE;
+		fs_kdf_params_default(&v->hdr.kdf);
+		if (o->kdf_ops)
+			v->hdr.kdf.opslimit = o->kdf_ops;
+		if (o->kdf_mem)
+			v->hdr.kdf.memlimit = o->kdf_mem;
+		randombytes_buf(v->k_master, 32);
+	}
+	if (fs_passphrase_kek(kek, pass, plen, &v->hdr.kdf) != 0)
+		st = ERR(creating ? FS_ST_IO : FS_ST_TAMPER, "cannot derive the passphrase key (Argon2id parameters %s)",
+			 creating ? "need more memory than available" : "in the header are out of range");
+	else if (creating)
+		fs_key_wrap(v->hdr.wrapped, kek, v->k_master, v->hdr.volid);
+	else if (fs_key_unwrap(v->k_master, kek, v->hdr.wrapped, v->hdr.volid) != 0)
+		st = ERR(FS_ST_WRONG_KEY, "wrong passphrase (or the wrapped key in the header was changed)");
+	fs_key_free(kek);
+	fs_passphrase_free(pass, plen);
+	return st;
+}
+
+static int pow2(uint32_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static int dir_is_empty(int dirfd)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	struct dirent *e;
+	int empty = 1;
+	while ((e = readdir(d)))
+		/* A freshly formatted ext4 volume has lost+found; it is left alone. */
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "lost+found"))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+static int write_file_durably(int dirfd, const char *name, const uint8_t *buf, size_t len)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) != 0)
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (!rc && renameat(dirfd, tmp, dirfd, name) != 0)
+		rc = -errno;
+	if (rc)
+		unlinkat(dirfd, tmp, 0);
+	return rc ? rc : (fsync(dirfd) == 0 ? 0 : -errno);
+}
+
+static void remove_created(int dirfd)
+{
+	static const char *const names[] = { FS_HDR_NAME, FS_HDR_NAME ".tmp", FS_META_NAME, FS_META_NAME "-wal",
+					      FS_META_NAME "-shm", FS_META_NAME "-journal", FS_LOCK_NAME, FS_INIT_MARK };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		unlinkat(dirfd, names[i], 0);
+	unlinkat(dirfd, FS_DATA_DIR, AT_REMOVEDIR);
+	fsync(dirfd);
+}
+
+int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
+{
+	uint32_t cs = o->chunk_size ? o->chunk_size : FS_DEFAULT_CHUNK;
+	uint32_t nb = o->buckets ? o->buckets : FS_DEFAULT_BUCKETS;
+	int alg = o->aead_alg ? o->aead_alg : fs_aead_default_alg();
+	if (!pow2(cs) || cs < FS_MIN_CHUNK || cs > FS_MAX_CHUNK)
+		return ERR(FS_ST_USAGE, "chunk size must be a power of two from 4096 to 1048576, not %u", cs);
+	if (!pow2(nb) || nb > (1u << 20))
+		return ERR(FS_ST_USAGE, "bucket count must be a power of two up to 1048576");
+	if (!fs_aead_alg_valid(alg))
+		return ERR(FS_ST_USAGE, "unknown cipher");
+	fs_volume *v = vol_new();
+	if (!v || keys_alloc(v) != 0) {
+		vol_destroy(v);
+		return ERR(FS_ST_IO, "out of memory");
+	}
+	int st = 0, made = 0;
+	v->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (v->dirfd < 0) {
+		st = ERR(FS_ST_IO, "%s: %s", o->dir, strerror(errno));
+		goto out;
+	}
+	int empty = dir_is_empty(v->dirfd);
+	if (empty <= 0) {
+		st = empty < 0 ? ERR(FS_ST_IO, "%s: %s", o->dir, strerror(-empty))
+			       : ERR(FS_ST_IO, "%s is not empty: a volume is created only in an empty directory", o->dir);
+		goto out;
+	}
+	v->hdr.format_version = FS_FORMAT_VERSION;
+	randombytes_buf(v->hdr.volid, FS_VOLID_BYTES);
+	v->hdr.aead_alg = (uint8_t)alg;
+	v->hdr.hash_alg = FS_HASH_BLAKE2B_256;
+	v->hdr.chunk_size = cs;
+	v->hdr.buckets = nb;
+	if ((st = get_master(v, o, 1, err, errlen)) != 0)
+		goto out;
+	const char *uri = fs_anchor_default_uri(o->trust_uri);
+	char aerr[256];
+	if (!v->anchor && fs_anchor_open(uri, 1, &v->anchor, aerr, sizeof(aerr)) != 0) {
+		st = ERR(FS_ST_ANCHOR, "%s", aerr);
+		goto out;
+	}
+	fs_anchor_id(v->anchor, v->hdr.anchor_id);
+	if (derive_all(v) != 0) {
+		st = ERR(FS_ST_IO, "out of memory");
+		goto out;
+	}
+
+	/* Version 0: an empty root directory. */
+	struct inode *root = calloc(1, sizeof(*root));
+	if (!root) {
+		st = ERR(FS_ST_IO, "out of memory");
+		goto out;
+	}
+	root->ino = FS_ROOT_INO;
+	root->fd = -1;
+	root->loaded = 1;
+	root->r = (fs_inode_rec){ .ino = FS_ROOT_INO, .gen = 0, .parent = FS_ROOT_INO, .mode = S_IFDIR | 0755,
+				  .uid = getuid(), .gid = getgid(), .nlink = 2 };
+	root->r.target = calloc(1, 1);
+	root->r.xattrs = calloc(1, 1);
+	v->bk[FS_ROOT_INO & (nb - 1)].head = root;
+	vol_touch(v, root, 7);
+	made = 1;
+	int mark = openat(v->dirfd, FS_INIT_MARK, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (mark < 0 || fsync(mark) != 0 || fsync(v->dirfd) != 0) {
+		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(errno));
+		if (mark >= 0)
+			close(mark);
+		goto out;
+	}
+	close(mark);
+	if (mkdirat(v->dirfd, FS_DATA_DIR, 0700) != 0) {
+		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_DATA_DIR, strerror(errno));
+		goto out;
+	}
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", o->dir, FS_META_NAME);
+	int rc = fs_store_create(path, &v->store);
+	/* Every bucket is known (empty) in a new volume. */
+	for (uint32_t b = 0; b < nb; b++)
+		v->bk[b].loaded = 1;
+	/* Seal and store version 0 directly (there is no anchor state to move from yet); every bucket
+	 * gets its row, so the store always holds all leaves of the tree. */
+	if (!rc) {
+		fs_volume_row row = { .version = 0, .state = FS_STATE_COMMITTED };
+		uint8_t top[32], d[32];
+		size_t ptlen, rowlen;
+		vol_dir_digest(v, root, root->r.content);
+		uint8_t *pt = fs_inode_encode(&root->r, &ptlen), key[8];
+		fs_inode_key(key, FS_ROOT_INO);
+		root->row = pt ? fs_row_seal(v->row_aead, v->hdr.volid, FS_ROW_INODE, key, 8, pt, ptlen, &rowlen) : NULL;
+		free(pt);
+		if (!root->row) {
+			rc = -ENOMEM;
+		} else {
+			root->rowlen = rowlen;
+			fs_leaf_inode(root->leaf, v->k_tree, FS_ROOT_INO, root->row, rowlen);
+			rc = fs_store_begin(v->store);
+			for (uint32_t b = 0; b < nb && !rc; b++) {
+				vol_bucket_digest(v, b, d);
+				fs_tree_set_bucket(&v->tree, b, d);
+				rc = fs_store_put_bucket(v->store, b, d);
+			}
+			if (!rc)
+				rc = fs_store_put_inode(v->store, FS_ROOT_INO, FS_ROOT_INO & (nb - 1), root->row, rowlen);
+			fs_tree_top(&v->tree, top);
+			fs_volume_root(row.root, v->k_tree, v->hdr.volid, 0, top);
+			if (!rc)
+				rc = fs_store_put_volume(v->store, &row);
+			rc = rc ? (fs_store_rollback(v->store), rc) : fs_store_commit(v->store);
+			memcpy(v->root, row.root, 32);
+		}
+	}
+	if (rc) {
+		st = ERR(FS_ST_IO, "%s: %s (%s)", path, strerror(-rc), fs_store_errmsg(v->store));
+		goto out;
+	}
+	uint8_t hdr[FS_HDR_BYTES];
+	fs_header_encode(&v->hdr, v->k_master, hdr);
+	if ((rc = write_file_durably(v->dirfd, FS_HDR_NAME, hdr, sizeof(hdr))) != 0) {
+		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_HDR_NAME, strerror(-rc));
+		goto out;
+	}
+	fs_anchor_state as = { 0, { 0 } };
+	memcpy(as.root, v->root, 32);
+	if (fs_anchor_register(v->anchor, v->hdr.volid, &as, aerr, sizeof(aerr)) != 0) {
+		st = ERR(FS_ST_ANCHOR, "%s", aerr);
+		goto out;
+	}
+	if (unlinkat(v->dirfd, FS_INIT_MARK, 0) != 0 || fsync(v->dirfd) != 0) {
+		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(errno));
+		goto out;
+	}
+	if (fs_anchor_is_none(v->anchor))
+		fs_log(LOG_WARNING, "volume created without a trust anchor: rollback of the whole volume will "
+				    "not be detected");
+out:
+	if (st && made && v->dirfd >= 0) {
+		fs_store_close(v->store);
+		v->store = NULL;
+		remove_created(v->dirfd);
+	}
+	vol_destroy(v);
+	return st;
+}
+
+int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_t errlen)
+{
+	v->dir = strdup(o->dir);
+	v->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!v->dir || v->dirfd < 0)
+		return ERR(FS_ST_IO, "%s: %s", o->dir, strerror(errno));
+	if (keys_alloc(v) != 0)
+		return ERR(FS_ST_IO, "out of memory");
+	if (faccessat(v->dirfd, FS_INIT_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return ERR(FS_ST_IO, "the creation of the volume in %s was interrupted: empty the directory and run "
+				     "init again",
+			   o->dir);
+	uint8_t raw[FS_HDR_BYTES + 1];
+	int fd = openat(v->dirfd, FS_HDR_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT && faccessat(v->dirfd, FS_META_NAME, F_OK, 0) == 0)
+			return ERR(FS_ST_TAMPER, "tamper detected: the volume header %s/%s is missing", o->dir, FS_HDR_NAME);
+		return ERR(FS_ST_IO, "%s is not an fshield volume: %s/%s: %s", o->dir, o->dir, FS_HDR_NAME, strerror(e));
+	}
+	ssize_t n = read(fd, raw, sizeof(raw));
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_HDR_NAME, strerror(e));
+	char why[200];
+	if (fs_header_parse(raw, (size_t)n, &v->hdr, why, sizeof(why)) != 0)
+		return ERR(FS_ST_TAMPER, "tamper detected: %s", why);
+	if (flags & VOL_SETUP_HEADER_ONLY)
+		return 0;
+	int st = get_master(v, o, 0, err, errlen);
+	if (st)
+		return st;
+	switch (fs_header_authenticate(raw, &v->hdr, v->k_master)) {
+	case FS_HDR_AUTH_WRONG_KEY:
+		return ERR(FS_ST_WRONG_KEY, "wrong key: this key does not open the volume in %s", o->dir);
+	case FS_HDR_AUTH_TAMPERED:
+		return ERR(FS_ST_TAMPER, "tamper detected: the volume header fails authentication");
+	}
+	if (derive_all(v) != 0)
+		return ERR(FS_ST_IO, "out of memory");
+	return 0;
+}
+
+int vol_open_anchor(fs_volume *v, const char *trust_uri, char *err, size_t errlen)
+{
+	const char *uri = fs_anchor_default_uri(trust_uri);
+	char aerr[256];
+	if (!v->anchor && fs_anchor_open(uri, 0, &v->anchor, aerr, sizeof(aerr)) != 0)
+		return ERR(FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
+	uint8_t id[16];
+	fs_anchor_id(v->anchor, id);
+	if (!fs_ct_eq(id, v->hdr.anchor_id, 16)) {
+		uint8_t zero[16] = { 0 };
+		if (fs_ct_eq(v->hdr.anchor_id, zero, 16))
+			return ERR(FS_ST_ANCHOR, "this volume was created without a trust anchor; open it with --trust none");
+		if (fs_anchor_is_none(v->anchor))
+			return ERR(FS_ST_ANCHOR, "this volume is bound to a trust anchor; refusing to open it without one");
+		return ERR(FS_ST_ANCHOR, "wrong trust anchor: this volume is bound to another trust store than %s", uri);
+	}
+	return 0;
+}
+
+/* Reads the volume row and bucket digests and checks them against each other: 0, or a status. */
+int vol_check_store(fs_volume *v, fs_volume_row *row, char *err, size_t errlen)
+{
+	int rc = fs_store_get_volume(v->store, row);
+	if (rc == -ENOENT || rc == -EBADMSG)
+		return ERR(FS_ST_TAMPER, "tamper detected: the volume row of the metadata store is %s",
+			   rc == -ENOENT ? "missing" : "malformed");
+	if (rc)
+		return ERR(rc == -EBUSY ? FS_ST_BUSY : FS_ST_TAMPER, "metadata store: %s", fs_store_errmsg(v->store));
+	uint8_t (*d)[32] = malloc((size_t)v->hdr.buckets * 32);
+	if (!d)
+		return ERR(FS_ST_IO, "out of memory");
+	rc = fs_store_get_buckets(v->store, v->hdr.buckets, d);
+	if (rc) {
+		free(d);
+		return rc == -EBADMSG ? ERR(FS_ST_TAMPER, "tamper detected: bucket rows of the metadata store are "
+							  "missing or malformed")
+				      : ERR(FS_ST_TAMPER, "metadata store: %s", fs_store_errmsg(v->store));
+	}
+	for (uint32_t b = 0; b < v->hdr.buckets; b++)
+		fs_tree_set_bucket(&v->tree, b, d[b]);
+	free(d);
+	uint8_t top[32], root[32];
+	fs_tree_top(&v->tree, top);
+	fs_volume_root(root, v->k_tree, v->hdr.volid, row->version, top);
+	if (!fs_ct_eq(root, row->root, 32))
+		return ERR(FS_ST_TAMPER, "tamper detected: the metadata store does not match its recorded root "
+					 "(version %llu)",
+			   (unsigned long long)row->version);
+	return 0;
+}
+
+/* The recovery rules. Returns 0 (*roll_forward set when the prepared state must be acknowledged) or a
+ * status with its reason. */
+int vol_check_anchor(fs_volume *v, const fs_volume_row *row, int *roll_forward, int *pending, char *err,
+		     size_t errlen)
+{
+	*roll_forward = *pending = 0;
+	if (fs_anchor_is_none(v->anchor)) {
+		*pending = row->state == FS_STATE_PREPARED;
+		return 0;
+	}
+	fs_anchor_state a;
+	char aerr[256];
+	int rc = fs_anchor_get(v->anchor, v->hdr.volid, &a, aerr, sizeof(aerr));
+	if (rc)
+		return ERR(FS_ST_ANCHOR, "trust anchor: %s", aerr);
+	unsigned long long V = row->version, T = a.version;
+	if (row->version == a.version && fs_ct_eq(row->root, a.root, 32)) {
+		*pending = row->state == FS_STATE_PREPARED; /* acknowledged; only the mark is missing */
+		return 0;
+	}
+	if (row->state == FS_STATE_PREPARED && row->version == a.version + 1 && fs_ct_eq(row->parent, a.root, 32)) {
+		*roll_forward = *pending = 1;
+		return 0;
+	}
+	if (row->version < a.version)
+		return ERR(FS_ST_ROLLBACK, "rollback detected: volume version %llu < trusted version %llu", V, T);
+	if (row->version == a.version)
+		return ERR(FS_ST_FORK, "fork detected: volume version %llu has another root than the trusted one", V);
+	return ERR(FS_ST_FORK, "fork detected: volume version %llu is not a successor of trusted version %llu", V, T);
+}
+
+int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
+{
+	fs_volume *v = vol_new();
+	if (!v)
+		return ERR(FS_ST_IO, "out of memory");
+	v->readonly = o->readonly;
+	v->dirty_limit = o->dirty_limit ? o->dirty_limit : 64u << 20;
+	v->crash_at = getenv("FSHIELD_CRASH_AT");
+	int st = vol_setup(v, o, 0, err, errlen);
+	if (!st)
+		st = vol_open_anchor(v, o->trust_uri, err, errlen);
+	if (st)
+		goto fail;
+	if (!v->readonly) {
+		v->lockfd = openat(v->dirfd, FS_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (v->lockfd < 0) {
+			st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_LOCK_NAME, strerror(errno));
+			goto fail;
+		}
+		if (flock(v->lockfd, LOCK_EX | LOCK_NB) != 0) {
+			st = ERR(FS_ST_BUSY, "the volume in %s is open by another writer", o->dir);
+			goto fail;
+		}
+	}
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", o->dir, FS_META_NAME);
+	if (faccessat(v->dirfd, FS_META_NAME, F_OK, 0) != 0) {
+		st = ERR(FS_ST_TAMPER, "tamper detected: the metadata store %s is missing", path);
+		goto fail;
+	}
+	int rc = fs_store_open(path, v->readonly, &v->store);
+	if (rc) {
+		st = ERR(rc == -EBADMSG || rc == -EIO ? FS_ST_TAMPER : FS_ST_IO, "%s: %s", path,
+			 fs_store_errmsg(v->store));
+		goto fail;
+	}
+	fs_volume_row row;
+	int roll = 0, pending = 0;
+	if ((st = vol_check_store(v, &row, err, errlen)) != 0 ||
+	    (st = vol_check_anchor(v, &row, &roll, &pending, err, errlen)) != 0)
+		goto fail;
+	v->version = row.version;
+	memcpy(v->root, row.root, 32);
+	if (fs_anchor_is_none(v->anchor))
+		fs_log(LOG_WARNING, "volume %s has no trust anchor: a rollback of the whole volume is not detected",
+		       o->dir);
+	if (roll && v->readonly) {
+		/* Serving a state the anchor has not acknowledged would need a write to complete it. */
+		st = ERR(FS_ST_PENDING, "pending commit: version %llu is prepared but not acknowledged by the trust "
+					"anchor; open the volume read-write once to complete it",
+			 (unsigned long long)row.version);
+		goto fail;
+	}
+	if (pending && !v->readonly) {
+		v->pending = 1;
+		v->pending_row = row;
+		if (!roll) {
+			fs_store_set_state(v->store, FS_STATE_COMMITTED);
+			v->pending = 0;
+		} else {
+			int cr;
+			fs_log(LOG_NOTICE, "rolling forward prepared version %llu", (unsigned long long)row.version);
+			pthread_mutex_lock(&v->lock);
+			cr = vol_commit_locked(v);
+			pthread_mutex_unlock(&v->lock);
+			if (cr) {
+				st = ERR(v->failed ? FS_ST_FORK : FS_ST_ANCHOR,
+					 "cannot complete the prepared commit of version %llu at the trust anchor",
+					 (unsigned long long)row.version);
+				goto fail;
+			}
+		}
+	}
+	if (!v->readonly && !v->pending)
+		vol_collect_garbage(v);
+	/* The root must be there and verify. */
+	int e = 0;
+	struct inode *root = vol_iget(v, FS_ROOT_INO, &e);
+	if (!root || !S_ISDIR(root->r.mode)) {
+		st = ERR(FS_ST_TAMPER, "tamper detected: the root directory's row is missing or fails verification");
+		goto fail;
+	}
+	*out = v;
+	return 0;
+fail:
+	vol_destroy(v);
+	return st;
+}
+
+struct gc_walk {
+	fs_volume *v;
+	uint64_t (*items)[2];
+	size_t n, cap;
+};
+
+static int gc_row(void *ctx, uint64_t ino, uint64_t gen, uint64_t after)
+{
+	struct gc_walk *w = ctx;
+	if (after > w->v->version)
+		return 0;
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? w->cap * 2 : 16;
+		void *p = realloc(w->items, nc * sizeof(*w->items));
+		if (!p)
+			return 1;
+		w->items = p;
+		w->cap = nc;
+	}
+	w->items[w->n][0] = ino;
+	w->items[w->n++][1] = gen;
+	return 0;
+}
+
+/* Pack files of deleted files that a crash kept from being removed. The gc table is not authenticated,
+ * so a file is removed only if the verified tree has no live inode (ino, gen). */
+void vol_collect_garbage(fs_volume *v)
+{
+	struct gc_walk w = { .v = v };
+	if (fs_store_gc_list(v->store, gc_row, &w) != 0 || !w.n) {
+		free(w.items);
+		return;
+	}
+	if (fs_store_begin(v->store) == 0) {
+		for (size_t i = 0; i < w.n; i++) {
+			int err = 0;
+			struct inode *ip = vol_iget(v, w.items[i][0], &err);
+			if (ip && ip->r.gen == w.items[i][1])
+				continue; /* alive: the row lies */
+			if (!ip && err != -ENOENT)
+				continue;
+			char path[64];
+			if (vol_pack_path(v, w.items[i][0], w.items[i][1], path, sizeof(path)) == 0)
+				unlinkat(v->dirfd, path, 0);
+			fs_store_del_gc(v->store, w.items[i][0], w.items[i][1]);
+		}
+		if (fs_store_commit(v->store) != 0)
+			fs_store_rollback(v->store);
+	}
+	free(w.items);
+}
+
+int fsv_close(fs_volume *v)
+{
+	if (!v)
+		return 0;
+	pthread_mutex_lock(&v->lock);
+	int rc = v->readonly || v->failed ? 0 : vol_commit_locked(v);
+	pthread_mutex_unlock(&v->lock);
+	vol_destroy(v);
+	return rc;
+}
+
+void fsv_info(fs_volume *v, fs_volume_info *out)
+{
+	pthread_mutex_lock(&v->lock);
+	memcpy(out->volid, v->hdr.volid, 16);
+	out->version = v->version;
+	memcpy(out->root, v->root, 32);
+	out->chunk_size = v->hdr.chunk_size;
+	out->aead_alg = v->hdr.aead_alg;
+	out->failed = v->failed;
+	out->anchor_none = v->anchor ? fs_anchor_is_none(v->anchor) : 1;
+	if (!v->store || fs_store_counts(v->store, &out->inodes, &out->chunks) != 0)
+		out->inodes = out->chunks = 0;
+	pthread_mutex_unlock(&v->lock);
+}

@@ -1,0 +1,742 @@
+/* fsv_verify: the offline forensic check (docs/CLI.md, "verify"). It reads a private copy of the
+ * metadata store, so the backing directory is never written, not even by SQLite's WAL recovery. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/volume/verify.h"
+#include "fs/volume/setup.h"
+
+struct vino {
+	uint64_t ino, bucket;
+	fs_inode_rec r;
+	int ok;          /* row authentic and well formed */
+	uint8_t leaf[32];
+	uint64_t links;  /* entries naming it */
+	uint64_t subdirs;
+	char *path;
+	int has_chunks_checked;
+	/* Findings about the row or the directory, reported once paths are known. */
+	const char *row_bad, *dir_bad;
+	int64_t bucket_bad; /* bucket + 1 */
+};
+
+struct vdent {
+	uint64_t parent, ino;
+	uint32_t mode;
+	char name[256];
+};
+
+typedef struct {
+	fs_volume *v;
+	fs_finding_fn cb;
+	void *ctx;
+	int worst;
+	struct vino *in;
+	size_t nin, capin;
+	struct vdent *de;
+	size_t nde, capde;
+	fs_verify_result *res;
+	/* current group while streaming dirents or chunks (0 is a possible, bogus, key: have_cur says) */
+	uint64_t cur;
+	int have_cur;
+	fs_mac m;
+	uint8_t (*leaves)[32];
+	size_t nleaves, capleaves;
+	int group_bad;
+	char tmpdir[256];
+} vctx;
+
+static void report(vctx *c, const char *kind, int status, struct vino *vi, int64_t chunk, uint64_t a, uint64_t b,
+		   const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+
+static const char *path_of(struct vino *vi, char *buf, size_t size)
+{
+	if (!vi)
+		return NULL;
+	if (vi->path)
+		return vi->path;
+	snprintf(buf, size, "[inode %llu]", (unsigned long long)vi->ino);
+	return buf;
+}
+
+static void report(vctx *c, const char *kind, int status, struct vino *vi, int64_t chunk, uint64_t a, uint64_t b,
+		   const char *fmt, ...)
+{
+	char detail[512], msg[4096], pbuf[64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	const char *path = path_of(vi, pbuf, sizeof(pbuf));
+	if (vi && chunk >= 0)
+		snprintf(msg, sizeof(msg), "integrity violation: %s chunk %lld (bytes %llu-%llu): %s", path,
+			 (long long)chunk, (unsigned long long)a, (unsigned long long)b, detail);
+	else if (vi)
+		snprintf(msg, sizeof(msg), "%s: %s: %s", status ? "integrity violation" : "note", path, detail);
+	else
+		snprintf(msg, sizeof(msg), "%s", detail);
+	fs_finding f = { kind, status, path, vi ? vi->ino : 0, vi ? chunk : -1, a, b, msg };
+	c->cb(c->ctx, &f);
+	c->worst = fs_status_worse(c->worst, status);
+}
+
+static struct vino *find_ino(vctx *c, uint64_t ino)
+{
+	size_t lo = 0, hi = c->nin;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (c->in[mid].ino == ino)
+			return &c->in[mid];
+		if (c->in[mid].ino < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int push_leaf(vctx *c, const uint8_t leaf[32])
+{
+	if (c->nleaves == c->capleaves) {
+		size_t n = c->capleaves ? c->capleaves * 2 : 64;
+		void *p = realloc(c->leaves, n * 32);
+		if (!p)
+			return -1;
+		c->leaves = p;
+		c->capleaves = n;
+	}
+	memcpy(c->leaves[c->nleaves++], leaf, 32);
+	return 0;
+}
+
+/* Inode rows: all of them, then bucket by bucket against the stored bucket digests. */
+static int inode_row(void *ctx, uint64_t ino, const uint8_t *k2, size_t k2len, const uint8_t *row, size_t len)
+{
+	vctx *c = ctx;
+	fs_volume *v = c->v;
+	if (c->nin == c->capin) {
+		size_t n = c->capin ? c->capin * 2 : 256;
+		void *p = realloc(c->in, n * sizeof(*c->in));
+		if (!p)
+			return 1;
+		c->in = p;
+		c->capin = n;
+	}
+	struct vino *vi = &c->in[c->nin++];
+	memset(vi, 0, sizeof(*vi));
+	vi->ino = ino;
+	vi->bucket = k2len == 8 ? fs_get_le64(k2) : UINT64_MAX;
+	if (!row) {
+		vi->row_bad = "inode row is malformed";
+		return 0;
+	}
+	fs_leaf_inode(vi->leaf, v->k_tree, ino, row, len);
+	uint8_t key[8];
+	size_t ptlen;
+	fs_inode_key(key, ino);
+	uint8_t *pt = fs_row_open(v->row_aead, v->hdr.volid, FS_ROW_INODE, key, 8, row, len, &ptlen);
+	if (!pt) {
+		vi->row_bad = "inode row fails authentication";
+		return 0;
+	}
+	if (fs_inode_decode(pt, ptlen, &vi->r) != 0 || vi->r.ino != ino)
+		vi->row_bad = "inode row is malformed";
+	else if (vi->bucket != (ino & (v->hdr.buckets - 1)))
+		vi->row_bad = "inode row is filed in the wrong bucket";
+	else
+		vi->ok = 1;
+	free(pt);
+	return 0;
+}
+
+static void check_buckets(vctx *c, uint8_t (*stored)[32])
+{
+	fs_volume *v = c->v;
+	size_t i = 0;
+	/* Rows sorted by ino are not sorted by bucket: collect per bucket with one pass per bucket would be
+	 * quadratic, so count leaves per bucket in an index first. */
+	uint32_t nb = v->hdr.buckets;
+	size_t *count = calloc(nb + 1, sizeof(size_t));
+	size_t *order = malloc((c->nin + 1) * sizeof(size_t));
+	if (!count || !order) {
+		free(count);
+		free(order);
+		return;
+	}
+	for (i = 0; i < c->nin; i++)
+		count[(c->in[i].ino & (nb - 1)) + 1]++;
+	for (uint32_t b = 0; b < nb; b++)
+		count[b + 1] += count[b];
+	size_t *pos = malloc((nb + 1) * sizeof(size_t));
+	if (!pos) {
+		free(count);
+		free(order);
+		return;
+	}
+	memcpy(pos, count, (nb + 1) * sizeof(size_t));
+	for (i = 0; i < c->nin; i++)
+		order[pos[c->in[i].ino & (nb - 1)]++] = i; /* stays sorted by ino within a bucket */
+	for (uint32_t b = 0; b < nb; b++) {
+		fs_mac m;
+		uint8_t d[32];
+		fs_bucket_digest_begin(&m, v->k_tree, b, count[b + 1] - count[b]);
+		for (size_t k = count[b]; k < count[b + 1]; k++)
+			fs_mac_update(&m, c->in[order[k]].leaf, 32);
+		fs_mac_final(&m, d);
+		if (fs_ct_eq(d, stored[b], 32))
+			continue;
+		if (count[b + 1] == count[b]) {
+			report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
+			       "integrity violation: bucket %u: inode rows missing (deleted files or directories)", b);
+			continue;
+		}
+		for (size_t k = count[b]; k < count[b + 1]; k++)
+			c->in[order[k]].bucket_bad = (int64_t)b + 1;
+	}
+	free(count);
+	free(order);
+	free(pos);
+}
+
+/* Directory entries, grouped by parent (the store returns them in that order). */
+static void finish_dir(vctx *c)
+{
+	if (!c->have_cur)
+		return;
+	struct vino *dp = find_ino(c, c->cur);
+	uint8_t d[32];
+	if (!dp || !dp->ok || !S_ISDIR(dp->r.mode)) {
+		report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
+		       "integrity violation: [inode %llu]: entries of a directory that does not exist",
+		       (unsigned long long)c->cur);
+	} else if (!c->group_bad) {
+		fs_dir_digest_begin(&c->m, c->v->k_tree, dp->ino, dp->r.gen, c->nleaves);
+		for (size_t i = 0; i < c->nleaves; i++)
+			fs_mac_update(&c->m, c->leaves[i], 32);
+		fs_mac_final(&c->m, d);
+		if (c->nleaves != dp->r.count || !fs_ct_eq(d, dp->r.content, 32))
+			dp->dir_bad = "directory entries do not match the committed tree (an entry changed, deleted, "
+				      "added, renamed or replayed)";
+	} else {
+		dp->dir_bad = "directory entries fail authentication";
+	}
+	c->nleaves = 0;
+	c->group_bad = 0;
+	c->cur = 0;
+	c->have_cur = 0;
+}
+
+static int dirent_row(void *ctx, uint64_t parent, const uint8_t *mac, size_t maclen, const uint8_t *row, size_t len)
+{
+	vctx *c = ctx;
+	fs_volume *v = c->v;
+	if (!c->have_cur || parent != c->cur) {
+		finish_dir(c);
+		c->cur = parent;
+		c->have_cur = 1;
+	}
+	if (!row || maclen != 32) {
+		c->group_bad = 1;
+		return 0;
+	}
+	uint8_t leaf[32], key[40], want[32];
+	fs_leaf_dirent(leaf, v->k_tree, parent, mac, row, len);
+	push_leaf(c, leaf);
+	fs_dirent_key(key, parent, mac);
+	size_t ptlen;
+	fs_dirent_rec rec;
+	uint8_t *pt = fs_row_open(v->row_aead, v->hdr.volid, FS_ROW_DIRENT, key, 40, row, len, &ptlen);
+	if (!pt || fs_dirent_decode(pt, ptlen, &rec) != 0) {
+		free(pt);
+		c->group_bad = 1;
+		return 0;
+	}
+	free(pt);
+	fs_name_mac(want, v->k_name, parent, rec.name, rec.name_len);
+	if (!fs_ct_eq(want, mac, 32)) {
+		c->group_bad = 1;
+		return 0;
+	}
+	if (c->nde == c->capde) {
+		size_t n = c->capde ? c->capde * 2 : 256;
+		void *p = realloc(c->de, n * sizeof(*c->de));
+		if (!p)
+			return 1;
+		c->de = p;
+		c->capde = n;
+	}
+	struct vdent *d = &c->de[c->nde++];
+	d->parent = parent;
+	d->ino = rec.ino;
+	d->mode = rec.mode;
+	memcpy(d->name, rec.name, rec.name_len + 1);
+	return 0;
+}
+
+/* First entry of parent p in c->de (grouped by parent, in ascending order), or c->nde. */
+static size_t first_entry(vctx *c, uint64_t p)
+{
+	size_t lo = 0, hi = c->nde;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (c->de[mid].parent < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Names every reachable inode by a breadth-first walk from the root. */
+static void name_inodes(vctx *c)
+{
+	struct vino *root = find_ino(c, FS_ROOT_INO);
+	if (!root)
+		return;
+	root->path = strdup("/");
+	uint64_t *queue = malloc((c->nin + 1) * sizeof(uint64_t));
+	if (!queue)
+		return;
+	size_t head = 0, tail = 0;
+	queue[tail++] = FS_ROOT_INO;
+	while (head < tail) {
+		uint64_t p = queue[head++];
+		struct vino *pp = find_ino(c, p);
+		for (size_t i = first_entry(c, p); i < c->nde && c->de[i].parent == p; i++) {
+			struct vino *ch = find_ino(c, c->de[i].ino);
+			if (!ch || ch->path)
+				continue;
+			size_t n = strlen(pp->path) + strlen(c->de[i].name) + 2;
+			ch->path = malloc(n);
+			if (!ch->path)
+				continue;
+			snprintf(ch->path, n, "%s%s%s", strcmp(pp->path, "/") ? pp->path : "", "/", c->de[i].name);
+			if (S_ISDIR(c->de[i].mode) && tail < c->nin)
+				queue[tail++] = ch->ino;
+		}
+	}
+	free(queue);
+}
+
+static void report_deferred(vctx *c)
+{
+	for (size_t i = 0; i < c->nin; i++) {
+		struct vino *vi = &c->in[i];
+		if (vi->row_bad)
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "%s", vi->row_bad);
+		if (vi->bucket_bad)
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0,
+			       "inode rows of bucket %lld do not match the committed tree (a row changed, deleted, added "
+			       "or replayed)",
+			       (long long)vi->bucket_bad - 1);
+		if (vi->dir_bad)
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "%s", vi->dir_bad);
+	}
+}
+
+static void check_links(vctx *c)
+{
+	for (size_t i = 0; i < c->nde; i++) {
+		struct vino *ch = find_ino(c, c->de[i].ino);
+		struct vino *pp = find_ino(c, c->de[i].parent);
+		if (!ch) {
+			report(c, "metadata", FS_ST_TAMPER, pp, -1, 0, 0,
+			       "entry '%s' names inode %llu, which does not exist (deleted file?)", c->de[i].name,
+			       (unsigned long long)c->de[i].ino);
+			continue;
+		}
+		ch->links++;
+		if (ch->ok && (ch->r.mode & S_IFMT) != c->de[i].mode)
+			report(c, "metadata", FS_ST_TAMPER, ch, -1, 0, 0, "entry type disagrees with the inode");
+		if (S_ISDIR(c->de[i].mode) && pp)
+			pp->subdirs++;
+	}
+	for (size_t i = 0; i < c->nin; i++) {
+		struct vino *vi = &c->in[i];
+		if (!vi->ok)
+			continue;
+		if (S_ISDIR(vi->r.mode))
+			c->res->dirs++;
+		else if (S_ISREG(vi->r.mode))
+			c->res->files++;
+		else
+			c->res->others++;
+		if (!vi->path) {
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "inode is not reachable from the root");
+			continue;
+		}
+		uint64_t want = S_ISDIR(vi->r.mode) ? 2 + vi->subdirs : vi->links;
+		if (vi->ino != FS_ROOT_INO && S_ISDIR(vi->r.mode) && vi->links != 1)
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "directory has %llu entries naming it",
+			       (unsigned long long)vi->links);
+		if (vi->r.nlink != want)
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "link count %u, but %llu links exist",
+			       vi->r.nlink, (unsigned long long)want);
+	}
+}
+
+/* Chunks, grouped by file. */
+struct cfile {
+	vctx *c;
+	struct vino *vi;
+	fs_aead *aead;
+	int fd, missing_reported;
+	uint8_t *buf, *pt;
+};
+
+static void check_chunk_data(vctx *c, struct cfile *f, const fs_chunk_row *r)
+{
+	fs_volume *v = c->v;
+	uint32_t cs = v->hdr.chunk_size;
+	uint64_t a = r->idx * cs, b = a + (r->len ? r->len - 1 : 0);
+	if (f->fd < 0) {
+		if (!f->missing_reported)
+			report(c, "missing", FS_ST_TAMPER, f->vi, (int64_t)r->idx, a, b, "chunk data missing (pack file deleted)");
+		f->missing_reported = 1;
+		return;
+	}
+	ssize_t n = pread(f->fd, f->buf, r->len, (off_t)(r->slot * cs));
+	if (n < (ssize_t)r->len) {
+		report(c, "truncated", FS_ST_TAMPER, f->vi, (int64_t)r->idx, a, b, "chunk data truncated");
+		return;
+	}
+	uint8_t ad[56];
+	vol_chunk_ad(v, f->vi->ino, f->vi->r.gen, r->idx, r->cgen, r->len, ad);
+	if (fs_aead_open(f->aead, r->nonce, ad, sizeof(ad), f->buf, r->len, r->tag, f->pt) != 0) {
+		report(c, "modified", FS_ST_TAMPER, f->vi, (int64_t)r->idx, a, b,
+		       "chunk fails authentication (changed, zeroed, swapped or replayed data)");
+		return;
+	}
+	c->res->chunks++;
+	c->res->bytes += r->len;
+}
+
+static void close_file(vctx *c, struct cfile *f)
+{
+	if (f->vi && !c->group_bad) {
+		uint8_t d[32];
+		fs_file_digest_begin(&c->m, c->v->k_tree, f->vi->ino, f->vi->r.gen, f->vi->r.size, c->nleaves);
+		for (size_t i = 0; i < c->nleaves; i++)
+			fs_mac_update(&c->m, c->leaves[i], 32);
+		fs_mac_final(&c->m, d);
+		if (c->nleaves != f->vi->r.count || !fs_ct_eq(d, f->vi->r.content, 32))
+			report(c, "metadata", FS_ST_TAMPER, f->vi, -1, 0, 0,
+			       "chunk map does not match the committed tree (a chunk row changed, deleted, added or "
+			       "replayed)");
+		f->vi->has_chunks_checked = 1;
+	}
+	if (f->fd >= 0)
+		close(f->fd);
+	fs_aead_free(f->aead);
+	f->fd = -1;
+	f->aead = NULL;
+	f->vi = NULL;
+	f->missing_reported = 0;
+	c->nleaves = 0;
+	c->group_bad = 0;
+}
+
+static int open_file(vctx *c, struct cfile *f, uint64_t ino)
+{
+	fs_volume *v = c->v;
+	f->vi = find_ino(c, ino);
+	f->fd = -1;
+	if (!f->vi || !f->vi->ok || !S_ISREG(f->vi->r.mode)) {
+		if (f->vi && f->vi->ok)
+			report(c, "metadata", FS_ST_TAMPER, f->vi, -1, 0, 0, "chunks belong to something not a file");
+		else if (!f->vi)
+			report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
+			       "integrity violation: [inode %llu]: chunks of a file that does not exist",
+			       (unsigned long long)ino);
+		f->vi = NULL;
+		return -1;
+	}
+	uint8_t *k = fs_key_alloc();
+	if (!k)
+		return -1;
+	fs_derive_file_key(k, v->k_chunk, ino, f->vi->r.gen);
+	f->aead = fs_aead_new(v->hdr.aead_alg, k);
+	fs_key_free(k);
+	char path[64];
+	vol_pack_path(v, ino, f->vi->r.gen, path, sizeof(path));
+	f->fd = openat(v->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	if (f->fd >= 0 && (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		close(f->fd);
+		f->fd = -1; /* reported as missing data: not a regular file */
+	}
+	return 0;
+}
+
+static int chunk_row(void *ctx, uint64_t ino, const fs_chunk_row *r, int malformed)
+{
+	struct cfile *f = ctx;
+	vctx *c = f->c;
+	if (!c->have_cur || ino != c->cur) {
+		close_file(c, f);
+		c->cur = ino;
+		c->have_cur = 1;
+		open_file(c, f, ino);
+	}
+	if (!f->vi)
+		return 0;
+	uint32_t cs = c->v->hdr.chunk_size;
+	if (malformed || r->len == 0 || r->len > cs || r->idx >= (f->vi->r.size + cs - 1) / cs ||
+	    r->slot >= FS_MAX_SLOT) {
+		report(c, "metadata", FS_ST_TAMPER, f->vi, (int64_t)r->idx, r->idx * cs, r->idx * cs + cs - 1,
+		       "malformed chunk row");
+		c->group_bad = 1;
+		return 0;
+	}
+	uint8_t leaf[32];
+	fs_leaf_chunk(leaf, c->v->k_tree, ino, f->vi->r.gen, r->idx, r->cgen, r->slot, r->len, r->nonce, r->tag);
+	push_leaf(c, leaf);
+	check_chunk_data(c, f, r);
+	return 0;
+}
+
+/* Files with no chunk rows at all still have a digest to check (an empty one). */
+static void check_chunkless(vctx *c)
+{
+	for (size_t i = 0; i < c->nin; i++) {
+		struct vino *vi = &c->in[i];
+		if (!vi->ok || !S_ISREG(vi->r.mode) || vi->has_chunks_checked)
+			continue;
+		uint8_t d[32];
+		fs_file_digest_begin(&c->m, c->v->k_tree, vi->ino, vi->r.gen, vi->r.size, 0);
+		fs_mac_final(&c->m, d);
+		if (vi->r.count != 0 || !fs_ct_eq(d, vi->r.content, 32))
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "chunk rows missing (deleted from the store)");
+	}
+	/* Directories without any entry rows. */
+	for (size_t i = 0; i < c->nin; i++) {
+		struct vino *vi = &c->in[i];
+		if (!vi->ok || !S_ISDIR(vi->r.mode) || vi->r.count == 0)
+			continue;
+		size_t k = first_entry(c, vi->ino);
+		if (k == c->nde || c->de[k].parent != vi->ino)
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "directory entries missing (deleted from the store)");
+	}
+}
+
+/* Pack files that no live file owns: crash leftovers or planted; a note, not a violation. */
+static void check_unreferenced(vctx *c)
+{
+	int dfd = openat(c->v->dirfd, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		report(c, "missing", FS_ST_TAMPER, NULL, -1, 0, 0, "integrity violation: the data directory %s is missing",
+		       FS_DATA_DIR);
+		return;
+	}
+	DIR *d = fdopendir(dfd);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		int sfd = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *s = sfd >= 0 ? fdopendir(sfd) : NULL;
+		struct dirent *f;
+		while (s && (f = readdir(s))) {
+			if (f->d_name[0] == '.')
+				continue;
+			unsigned long long ino, gen;
+			char tail;
+			struct vino *vi = NULL;
+			if (sscanf(f->d_name, "%16llx.%llx%c", &ino, &gen, &tail) == 2)
+				vi = find_ino(c, ino);
+			if (!vi || !vi->ok || vi->r.gen != gen || !S_ISREG(vi->r.mode)) {
+				char m[600];
+				snprintf(m, sizeof(m), "note: %s/%s/%s is not part of the volume (unreferenced data)",
+					 FS_DATA_DIR, e->d_name, f->d_name);
+				fs_finding fi = { "unreferenced", 0, NULL, 0, -1, 0, 0, m };
+				c->cb(c->ctx, &fi);
+			}
+		}
+		if (s)
+			closedir(s);
+		else if (sfd >= 0)
+			close(sfd);
+	}
+	if (d)
+		closedir(d);
+	else
+		close(dfd);
+}
+
+/* Copies DIR/name to the private directory; -ENOENT when it does not exist. */
+static int copy_file(int dirfd, const char *name, const char *todir)
+{
+	int in = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return -errno;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", todir, name);
+	int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		int e = errno;
+		close(in);
+		return -e;
+	}
+	char buf[65536];
+	ssize_t n;
+	int rc = 0;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			rc = -EIO;
+			break;
+		}
+	if (n < 0)
+		rc = -errno;
+	close(in);
+	close(out);
+	return rc;
+}
+
+static void cleanup_tmp(vctx *c)
+{
+	if (!c->tmpdir[0])
+		return;
+	static const char *const names[] = { FS_META_NAME, FS_META_NAME "-wal", FS_META_NAME "-shm" };
+	char p[512];
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", c->tmpdir, names[i]);
+		unlink(p);
+	}
+	rmdir(c->tmpdir);
+}
+
+int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn cb, void *ctx, fs_verify_result *res)
+{
+	vctx c = { .cb = cb, .ctx = ctx, .res = res };
+	char err[512] = "";
+	memset(res, 0, sizeof(*res));
+	fs_volume *v = c.v = vol_new();
+	if (!v)
+		return FS_ST_IO;
+	v->readonly = 1;
+	int st = vol_setup(v, o, 0, err, sizeof(err));
+	memcpy(res->volid, v->hdr.volid, 16);
+	if (st) {
+		report(&c, st == FS_ST_TAMPER ? "header" : fs_status_name(st), st, NULL, -1, 0, 0, "%s", err);
+		goto out;
+	}
+	/* A daemon writing the volume right now makes any offline answer stale. */
+	int lfd = openat(v->dirfd, FS_LOCK_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (lfd >= 0) {
+		if (flock(lfd, LOCK_SH | LOCK_NB) != 0)
+			report(&c, "busy", FS_ST_BUSY, NULL, -1, 0, 0, "the volume is open read-write by a daemon");
+		close(lfd);
+	}
+	const char *base = getenv("TMPDIR");
+	snprintf(c.tmpdir, sizeof(c.tmpdir), "%s/fshield-verify-XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(c.tmpdir)) {
+		c.tmpdir[0] = 0;
+		report(&c, "io", FS_ST_IO, NULL, -1, 0, 0, "cannot make a private directory: %s", strerror(errno));
+		goto out;
+	}
+	int rc = copy_file(v->dirfd, FS_META_NAME, c.tmpdir);
+	if (rc) {
+		report(&c, rc == -ENOENT ? "metadata" : "io", rc == -ENOENT ? FS_ST_TAMPER : FS_ST_IO, NULL, -1, 0, 0,
+		       "%s: the metadata store %s/%s %s", rc == -ENOENT ? "tamper detected" : "error", o->dir,
+		       FS_META_NAME, rc == -ENOENT ? "is missing" : strerror(-rc));
+		goto out;
+	}
+	copy_file(v->dirfd, FS_META_NAME "-wal", c.tmpdir);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", c.tmpdir, FS_META_NAME);
+	if ((rc = fs_store_open(path, 0, &v->store)) != 0) {
+		report(&c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0, "tamper detected: the metadata store is unreadable: %s",
+		       fs_store_errmsg(v->store));
+		goto out;
+	}
+	fs_volume_row row;
+	int store_ok = (st = vol_check_store(v, &row, err, sizeof(err))) == 0;
+	if (!store_ok)
+		report(&c, "metadata", st, NULL, -1, 0, 0, "%s", err);
+	if (fs_store_get_volume(v->store, &row) == 0) {
+		res->version = row.version;
+		memcpy(res->root, row.root, 32);
+		res->have_version = 1;
+		/* Freshness against the anchor or the expected state. */
+		if (vo && vo->use_expect) {
+			res->trusted_version = vo->expect_version;
+			memcpy(res->trusted_root, vo->expect_root, 32);
+			res->have_trusted = 1;
+			if (row.version < vo->expect_version)
+				report(&c, "rollback", FS_ST_ROLLBACK, NULL, -1, 0, 0,
+				       "rollback detected: volume version %llu < trusted version %llu",
+				       (unsigned long long)row.version, (unsigned long long)vo->expect_version);
+			else if (row.version != vo->expect_version || !fs_ct_eq(row.root, vo->expect_root, 32))
+				report(&c, "fork", FS_ST_FORK, NULL, -1, 0, 0,
+				       "fork detected: volume version %llu is not the expected version %llu with the "
+				       "expected root",
+				       (unsigned long long)row.version, (unsigned long long)vo->expect_version);
+		} else if ((st = vol_open_anchor(v, o->trust_uri, err, sizeof(err))) != 0) {
+			report(&c, "anchor", st, NULL, -1, 0, 0, "%s", err);
+		} else if (!fs_anchor_is_none(v->anchor)) {
+			int roll, pending;
+			fs_anchor_state as;
+			char aerr[256];
+			if (fs_anchor_get(v->anchor, v->hdr.volid, &as, aerr, sizeof(aerr)) == 0) {
+				res->trusted_version = as.version;
+				memcpy(res->trusted_root, as.root, 32);
+				res->have_trusted = 1;
+			}
+			st = vol_check_anchor(v, &row, &roll, &pending, err, sizeof(err));
+			if (st)
+				report(&c, fs_status_name(st), st, NULL, -1, 0, 0, "%s", err);
+			else if (roll)
+				report(&c, "pending", FS_ST_PENDING, NULL, -1, 0, 0,
+				       "pending commit: version %llu prepared on trusted version %llu",
+				       (unsigned long long)row.version, (unsigned long long)res->trusted_version);
+		}
+	}
+	/* Every row and chunk, whatever was found above. */
+	uint8_t (*stored)[32] = calloc(v->hdr.buckets, 32);
+	if (stored && fs_store_get_buckets(v->store, v->hdr.buckets, stored) == 0) {
+		fs_store_all_inodes(v->store, inode_row, &c);
+		check_buckets(&c, stored);
+	} else {
+		fs_store_all_inodes(v->store, inode_row, &c);
+	}
+	free(stored);
+	c.cur = 0;
+	c.have_cur = 0;
+	fs_store_all_dirents(v->store, dirent_row, &c);
+	finish_dir(&c);
+	name_inodes(&c);
+	report_deferred(&c);
+	check_links(&c);
+	struct cfile f = { .c = &c, .fd = -1 };
+	uint32_t cs = v->hdr.chunk_size;
+	f.buf = malloc(cs);
+	f.pt = malloc(cs);
+	c.cur = 0;
+	c.have_cur = 0;
+	if (f.buf && f.pt)
+		fs_store_all_chunks(v->store, chunk_row, &f);
+	close_file(&c, &f);
+	free(f.buf);
+	free(f.pt);
+	check_chunkless(&c);
+	check_unreferenced(&c);
+out:
+	for (size_t i = 0; i < c.nin; i++) {
+		fs_inode_rec_free(&c.in[i].r);
+		free(c.in[i].path);
+	}
+	free(c.in);
+	free(c.de);
+	free(c.leaves);
+	cleanup_tmp(&c);
+	vol_destroy(v);
+	return c.worst;
+}

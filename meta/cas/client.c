@@ -1,0 +1,224 @@
+/* HTTPS client of the CAS over libcurl. */
+#include "meta/cas/client.h"
+
+#include <curl/curl.h>
+#include <limits.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta/cas/proto.h"
+
+#define ERR(...) snprintf(err, errlen, __VA_ARGS__)
+#define MAX_ANSWER (1024 * 1024)
+
+struct cas_client {
+	CURL *h;
+	char base[300];
+	char *cert, *key, *ca;
+	long timeout_ms;
+	int have_fp;
+	uint8_t fp[32];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_ok;
+static void curl_init(void)
+{
+	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+int cas_tls_from_env(cas_tls *t, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof(*t));
+	t->cert = getenv("FSHIELD_TLS_CERT");
+	t->key = getenv("FSHIELD_TLS_KEY");
+	t->ca = getenv("FSHIELD_CA");
+	const char *missing = !t->cert || !*t->cert ? "FSHIELD_TLS_CERT (--tls-cert)"
+			      : !t->key || !*t->key ? "FSHIELD_TLS_KEY (--tls-key)"
+			      : !t->ca || !*t->ca   ? "FSHIELD_CA (--ca)"
+						    : NULL;
+	if (missing) {
+		ERR("a CAS needs a client certificate, its key and the CA of the server: %s is not set", missing);
+		return -EINVAL;
+	}
+	const char *to = getenv("FSHIELD_CAS_TIMEOUT");
+	if (to && *to) {
+		char *end;
+		double s = strtod(to, &end);
+		if (*end || !(s > 0) || s > 3600) {
+			ERR("FSHIELD_CAS_TIMEOUT: not a number of seconds (0 < S <= 3600): %s", to);
+			return -EINVAL;
+		}
+		t->timeout_ms = (long)(s * 1000);
+		if (t->timeout_ms < 1)
+			t->timeout_ms = 1;
+	}
+	return 0;
+}
+
+static char *abs_path(const char *p)
+{
+	char *r = realpath(p, NULL);
+	return r ? r : strdup(p);
+}
+
+void cas_client_free(cas_client *c)
+{
+	if (!c)
+		return;
+	if (c->h)
+		curl_easy_cleanup(c->h);
+	free(c->cert);
+	free(c->key);
+	free(c->ca);
+	free(c);
+}
+
+int cas_client_new(const char *authority, const cas_tls *tls, cas_client **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	pthread_once(&curl_once, curl_init);
+	if (!curl_ok) {
+		ERR("cannot initialise libcurl");
+		return -EIO;
+	}
+	cas_client *c = calloc(1, sizeof(*c));
+	/* Absolute paths: every new connection reads the files again, also after a daemon's chdir("/"). */
+	if (!c || !(c->h = curl_easy_init()) || !(c->cert = abs_path(tls->cert)) || !(c->key = abs_path(tls->key)) ||
+	    !(c->ca = abs_path(tls->ca))) {
+		cas_client_free(c);
+		ERR("out of memory");
+		return -ENOMEM;
+	}
+	if ((size_t)snprintf(c->base, sizeof(c->base), "https://%s", authority) >= sizeof(c->base)) {
+		cas_client_free(c);
+		ERR("CAS address too long");
+		return -EINVAL;
+	}
+	c->timeout_ms = tls->timeout_ms > 0 ? tls->timeout_ms : CAS_DEFAULT_TIMEOUT_MS;
+	*out = c;
+	return 0;
+}
+
+struct buf {
+	char *p;
+	size_t n;
+	int over;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = ud;
+	size_t n = size * nmemb;
+	if (b->n + n > MAX_ANSWER) {
+		b->over = 1;
+		return 0;
+	}
+	char *g = realloc(b->p, b->n + n + 1);
+	if (!g)
+		return 0;
+	memcpy(g + b->n, ptr, n);
+	b->p = g;
+	b->n += n;
+	b->p[b->n] = 0;
+	return n;
+}
+
+static void take_fp(cas_client *c)
+{
+	struct curl_certinfo *ci = NULL;
+	if (curl_easy_getinfo(c->h, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci || ci->num_of_certs < 1)
+		return;
+	for (struct curl_slist *s = ci->certinfo[0]; s; s = s->next)
+		if (!strncmp(s->data, "Cert:", 5)) {
+			uint8_t fp[32];
+			if (cas_cert_fingerprint_pem(s->data + 5, strlen(s->data + 5), fp) == 0) {
+				memcpy(c->fp, fp, 32);
+				c->have_fp = 1;
+			}
+			return;
+		}
+}
+
+int cas_client_server_fp(cas_client *c, uint8_t fp[32])
+{
+	if (!c->have_fp)
+		return -1;
+	memcpy(fp, c->fp, 32);
+	return 0;
+}
+
+int cas_client_request(cas_client *c, const char *method, const char *path, const char *ctype, const char *body,
+		       size_t len, long *status, char **resp, size_t *resplen, char *err, size_t errlen)
+{
+	char url[1024], ct[128];
+	struct buf b = { 0 };
+	*resp = NULL;
+	*resplen = 0;
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->base, path) >= sizeof(url)) {
+		ERR("URL too long");
+		return -EINVAL;
+	}
+	CURL *h = c->h;
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
+	curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+	curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
+	curl_easy_setopt(h, CURLOPT_CERTINFO, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never through a proxy from the environment */
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	struct curl_slist *hdr = NULL;
+	if (body) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype ? ctype : "application/json");
+		hdr = curl_slist_append(hdr, ct);
+		hdr = curl_slist_append(hdr, "Expect:");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (!body && !strcmp(method, "GET"))
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	CURLcode rc = curl_easy_perform(h);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdr);
+	if (rc != CURLE_OK) {
+		free(b.p);
+		ERR("CAS %s: %s", c->base + 8, b.over ? "answer too large" : curl_easy_strerror(rc));
+		switch (rc) {
+		case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+		case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_CIPHER:
+		case CURLE_SSL_ENGINE_NOTFOUND:
+		case CURLE_SSL_ENGINE_SETFAILED: return -EPROTO;
+		default: return -EIO;
+		}
+	}
+	take_fp(c);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	if (!b.p && !(b.p = calloc(1, 1))) {
+		ERR("out of memory");
+		return -ENOMEM;
+	}
+	*resp = b.p;
+	*resplen = b.n;
+	return 0;
+}

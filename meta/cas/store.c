@@ -1,0 +1,604 @@
+/* The CAS store: the dispatch over backends, and the SQLite backend ("sqlite:PATH"). */
+#include "meta/cas/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define ERR(...) snprintf(err, errlen, __VA_ARGS__)
+
+/* ---- dispatch ---- */
+
+static int sqlite_open(const char *path, cas_store **out, char *err, size_t errlen);
+
+int cas_store_open(const char *spec, cas_store **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!strncmp(spec, "sqlite:", 7) && spec[7])
+		return sqlite_open(spec + 7, out, err, errlen);
+	if (!strncmp(spec, "etcd://", 7) && spec[7])
+		return cas_store_open_etcd(spec + 7, out, err, errlen);
+	ERR("store %s: unknown kind (use sqlite:PATH or etcd://HOST:PORT[,HOST:PORT...])", spec);
+	return -EINVAL;
+}
+
+void cas_store_close(cas_store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+const char *cas_store_errmsg(const cas_store *s) { return s ? s->errmsg : "no store"; }
+
+int cas_store_session_put(cas_store *s, const char *name, const uint8_t creator[32], const char *doc, int create)
+{
+	return s->ops->session_put(s, name, creator, doc, create);
+}
+int cas_store_session_get(cas_store *s, const char *name, uint8_t creator[32], char **doc)
+{
+	return s->ops->session_get(s, name, creator, doc);
+}
+int cas_store_volume_key(cas_store *s, const char *volume, const uint8_t client[32], uint8_t key[32])
+{
+	return s->ops->volume_key(s, volume, client, key);
+}
+int cas_store_register(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
+		       const cas_state *st, cas_state *cur)
+{
+	return s->ops->vol_register(s, volume, client, volid, st, cur);
+}
+int cas_store_get(cas_store *s, const char *volume, uint8_t volid[16], cas_state *st)
+{
+	int reg = 0;
+	int rc = s->ops->vol_get(s, volume, volid, st, &reg, NULL);
+	return rc ? rc : reg ? 0 : -ENOENT;
+}
+int cas_store_volume_status(cas_store *s, const char *volume, int *exists, int *registered)
+{
+	uint8_t volid[16], key[32];
+	cas_state st;
+	memset(key, 0, sizeof(key));
+	*registered = 0;
+	int rc = s->ops->vol_get(s, volume, volid, &st, registered, key);
+	uint8_t zero[32] = { 0 };
+	*exists = !rc && sodium_memcmp(key, zero, 32) != 0;
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+int cas_store_answer_key(cas_store *s, const char *volume, uint8_t kans[32])
+{
+	uint8_t volid[16], key[32], zero[32] = { 0 };
+	cas_state st;
+	int reg = 0;
+	memset(key, 0, sizeof(key));
+	int rc = s->ops->vol_get(s, volume, volid, &st, &reg, key);
+	if (!rc && sodium_memcmp(key, zero, 32) == 0)
+		rc = -ENOENT;
+	if (!rc)
+		cas_answer_key(kans, key);
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+int cas_store_cas(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
+		  const cas_state *expect, const cas_state *next, int enforce, cas_state *cur)
+{
+	return s->ops->vol_cas(s, volume, client, volid, expect, next, enforce, cur);
+}
+int cas_store_nonce_use(cas_store *s, const uint8_t nonce[32], int64_t now)
+{
+	return s->ops->nonce_use(s, nonce, now);
+}
+int cas_store_audit_list(cas_store *s, const char *volume_prefix, uint64_t after, cas_audit_rec **out, size_t *n)
+{
+	return s->ops->audit_list(s, volume_prefix, after, out, n);
+}
+
+/* ---- SQLite ---- */
+
+struct sqlite_store {
+	cas_store base;
+	sqlite3 *db;
+	pthread_mutex_t mu;
+	unsigned nonces; /* inserted since the last purge */
+};
+
+#define SQ(s) ((struct sqlite_store *)(s))
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS cas_meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS sessions(name TEXT PRIMARY KEY, creator BLOB NOT NULL, doc TEXT NOT NULL,"
+	" created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS volumes(name TEXT PRIMARY KEY, key BLOB NOT NULL, volid BLOB,"
+	" version INTEGER, root BLOB, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
+	" volume TEXT NOT NULL, client BLOB NOT NULL, op TEXT NOT NULL, result TEXT NOT NULL,"
+	" old_version INTEGER, old_root BLOB, new_version INTEGER, new_root BLOB);"
+	"CREATE TABLE IF NOT EXISTS nonces(nonce BLOB PRIMARY KEY, time INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS nonces_time ON nonces(time);"
+	"INSERT OR IGNORE INTO cas_meta(k, v) VALUES('schema', '1');";
+
+static int fail(cas_store *s, int rc)
+{
+	snprintf(s->errmsg, sizeof(s->errmsg), "%s", sqlite3_errmsg(SQ(s)->db));
+	return rc;
+}
+
+static int exec(struct sqlite_store *q, const char *sql)
+{
+	return sqlite3_exec(q->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+static void lock(cas_store *s) { pthread_mutex_lock(&SQ(s)->mu); }
+static void unlock(cas_store *s) { pthread_mutex_unlock(&SQ(s)->mu); }
+
+/* BEGIN IMMEDIATE: the write lock first, so that a read-then-write is atomic across processes too. */
+static int begin(cas_store *s)
+{
+	return exec(SQ(s), "BEGIN IMMEDIATE") ? fail(s, -EIO) : 0;
+}
+static int commit(cas_store *s)
+{
+	if (exec(SQ(s), "COMMIT")) {
+		int rc = fail(s, -EIO);
+		exec(SQ(s), "ROLLBACK");
+		return rc;
+	}
+	return 0;
+}
+static int rollback(cas_store *s, int rc)
+{
+	if (rc == -EIO)
+		fail(s, rc);
+	exec(SQ(s), "ROLLBACK");
+	return rc;
+}
+
+static sqlite3_stmt *prep(cas_store *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(SQ(s)->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fail(s, -EIO);
+		return NULL;
+	}
+	return st;
+}
+
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+static int sq_session_put(cas_store *s, const char *name, const uint8_t creator[32], const char *doc, int create)
+{
+	lock(s);
+	int rc = begin(s);
+	if (rc)
+		goto out;
+	sqlite3_stmt *st = prep(s, "SELECT creator FROM sessions WHERE name=?");
+	if (!st) {
+		rc = rollback(s, -EIO);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	int r = sqlite3_step(st), exists = r == SQLITE_ROW;
+	int same = exists && sqlite3_column_bytes(st, 0) == 32 && !memcmp(sqlite3_column_blob(st, 0), creator, 32);
+	sqlite3_finalize(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		rc = rollback(s, -EIO);
+		goto out;
+	}
+	if (create && exists) {
+		rc = rollback(s, -EEXIST);
+		goto out;
+	}
+	if (!create && !exists) {
+		rc = rollback(s, -ENOENT);
+		goto out;
+	}
+	if (!create && !same) {
+		rc = rollback(s, -EACCES);
+		goto out;
+	}
+	st = prep(s, create ? "INSERT INTO sessions(doc, created, updated, name, creator) VALUES(?1, ?2, ?2, ?3, ?4)"
+			    : "UPDATE sessions SET doc=?1, updated=?2 WHERE name=?3");
+	if (!st) {
+		rc = rollback(s, -EIO);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, doc, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, now_s());
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+	if (create)
+		sqlite3_bind_blob(st, 4, creator, 32, SQLITE_TRANSIENT);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	rc = r == SQLITE_DONE ? commit(s) : rollback(s, -EIO);
+out:
+	unlock(s);
+	return rc;
+}
+
+static int sq_session_get(cas_store *s, const char *name, uint8_t creator[32], char **doc)
+{
+	lock(s);
+	int rc = -EIO;
+	sqlite3_stmt *st = prep(s, "SELECT creator, doc FROM sessions WHERE name=?");
+	if (st) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+			memcpy(creator, sqlite3_column_blob(st, 0), 32);
+			*doc = strdup((const char *)sqlite3_column_text(st, 1));
+			rc = *doc ? 0 : -ENOMEM;
+		} else if (r == SQLITE_DONE) {
+			rc = -ENOENT;
+		} else {
+			fail(s, -EIO);
+		}
+		sqlite3_finalize(st);
+	}
+	unlock(s);
+	return rc;
+}
+
+/* Inside a transaction: the volume's row. 0 found, -ENOENT none, -EIO. */
+struct vrow {
+	uint8_t key[32], volid[16];
+	int registered;
+	cas_state st;
+};
+
+static int read_vol(cas_store *s, const char *volume, struct vrow *v)
+{
+	sqlite3_stmt *st = prep(s, "SELECT key, volid, version, root FROM volumes WHERE name=?");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, volume, -1, SQLITE_TRANSIENT);
+	int r = sqlite3_step(st), rc = -EIO;
+	memset(v, 0, sizeof(*v));
+	if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+		memcpy(v->key, sqlite3_column_blob(st, 0), 32);
+		if (sqlite3_column_type(st, 1) == SQLITE_BLOB && sqlite3_column_bytes(st, 1) == 16 &&
+		    sqlite3_column_bytes(st, 3) == 32) {
+			v->registered = 1;
+			memcpy(v->volid, sqlite3_column_blob(st, 1), 16);
+			v->st.version = (uint64_t)sqlite3_column_int64(st, 2);
+			memcpy(v->st.root, sqlite3_column_blob(st, 3), 32);
+		}
+		rc = 0;
+	} else if (r == SQLITE_DONE) {
+		rc = -ENOENT;
+	} else if (r == SQLITE_ROW) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "volume %s: malformed row", volume);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int new_vol(cas_store *s, const char *volume, struct vrow *v)
+{
+	memset(v, 0, sizeof(*v));
+	randombytes_buf(v->key, 32);
+	sqlite3_stmt *st = prep(s, "INSERT INTO volumes(name, key, created, updated) VALUES(?, ?, ?, ?)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, volume, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, v->key, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, now_s());
+	sqlite3_bind_int64(st, 4, now_s());
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int audit(cas_store *s, const char *volume, const uint8_t client[32], const char *op, const char *result,
+		 const cas_state *old, const cas_state *nw)
+{
+	sqlite3_stmt *st = prep(s, "INSERT INTO audit(time, volume, client, op, result, old_version, old_root,"
+				   " new_version, new_root) VALUES(?,?,?,?,?,?,?,?,?)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, now_s());
+	sqlite3_bind_text(st, 2, volume, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 3, client, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, op, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, result, -1, SQLITE_STATIC);
+	if (old) {
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)old->version);
+		sqlite3_bind_blob(st, 7, old->root, 32, SQLITE_TRANSIENT);
+	}
+	if (nw) {
+		sqlite3_bind_int64(st, 8, (sqlite3_int64)nw->version);
+		sqlite3_bind_blob(st, 9, nw->root, 32, SQLITE_TRANSIENT);
+	}
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int sq_volume_key(cas_store *s, const char *volume, const uint8_t client[32], uint8_t key[32])
+{
+	struct vrow v;
+	lock(s);
+	int rc = begin(s);
+	if (!rc) {
+		rc = read_vol(s, volume, &v);
+		if (rc == -ENOENT)
+			rc = new_vol(s, volume, &v);
+		if (!rc)
+			rc = audit(s, volume, client, "key", "ok", NULL, NULL);
+		rc = rc ? rollback(s, rc) : commit(s);
+		if (!rc)
+			memcpy(key, v.key, 32);
+	}
+	sodium_memzero(&v, sizeof(v));
+	unlock(s);
+	return rc;
+}
+
+static int sq_register(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
+		       const cas_state *nst, cas_state *cur)
+{
+	struct vrow v;
+	lock(s);
+	int rc = begin(s);
+	if (rc)
+		goto out;
+	rc = read_vol(s, volume, &v);
+	if (rc == -ENOENT)
+		rc = new_vol(s, volume, &v);
+	if (rc) {
+		rc = rollback(s, rc);
+		goto out;
+	}
+	if (v.registered) {
+		if (cur)
+			*cur = v.st;
+		rc = audit(s, volume, client, "register", "exists", &v.st, nst);
+		rc = rc ? rollback(s, rc) : commit(s);
+		rc = rc ? rc : -EEXIST;
+		goto out;
+	}
+	sqlite3_stmt *st = prep(s, "UPDATE volumes SET volid=?, version=?, root=?, updated=? WHERE name=?");
+	if (!st) {
+		rc = rollback(s, -EIO);
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, volid, 16, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)nst->version);
+	sqlite3_bind_blob(st, 3, nst->root, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, now_s());
+	sqlite3_bind_text(st, 5, volume, -1, SQLITE_TRANSIENT);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	rc = r == SQLITE_DONE ? audit(s, volume, client, "register", "ok", NULL, nst) : -EIO;
+	rc = rc ? rollback(s, rc) : commit(s);
+	if (!rc && cur)
+		*cur = *nst;
+out:
+	sodium_memzero(&v, sizeof(v));
+	unlock(s);
+	return rc;
+}
+
+static int sq_get(cas_store *s, const char *volume, uint8_t volid[16], cas_state *out, int *registered,
+		  uint8_t key[32])
+{
+	struct vrow v;
+	lock(s);
+	int rc = read_vol(s, volume, &v);
+	if (rc == -ENOENT) {
+		*registered = 0;
+		rc = 0;
+	} else if (!rc) {
+		*registered = v.registered;
+		memcpy(volid, v.volid, 16);
+		*out = v.st;
+		if (key)
+			memcpy(key, v.key, 32);
+	}
+	sodium_memzero(&v, sizeof(v));
+	unlock(s);
+	return rc;
+}
+
+static int sq_cas(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
+		  const cas_state *expect, const cas_state *next, int enforce, cas_state *cur)
+{
+	struct vrow v;
+	lock(s);
+	int rc = begin(s);
+	if (rc)
+		goto out;
+	rc = read_vol(s, volume, &v);
+	if (!rc && !v.registered)
+		rc = -ENOENT;
+	if (!rc && memcmp(v.volid, volid, 16))
+		rc = -EXDEV;
+	if (rc) {
+		rc = rollback(s, rc);
+		goto out;
+	}
+	if (cur)
+		*cur = v.st;
+	if (enforce && (v.st.version != expect->version || sodium_memcmp(v.st.root, expect->root, 32) != 0)) {
+		rc = audit(s, volume, client, "cas", "conflict", &v.st, next);
+		rc = rc ? rollback(s, rc) : commit(s);
+		rc = rc ? rc : -ESTALE;
+		goto out;
+	}
+	sqlite3_stmt *st = prep(s, "UPDATE volumes SET version=?, root=?, updated=? WHERE name=?");
+	if (!st) {
+		rc = rollback(s, -EIO);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)next->version);
+	sqlite3_bind_blob(st, 2, next->root, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, now_s());
+	sqlite3_bind_text(st, 4, volume, -1, SQLITE_TRANSIENT);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	rc = r == SQLITE_DONE && sqlite3_changes(SQ(s)->db) == 1 ? audit(s, volume, client, "cas", "ok", &v.st, next)
+								    : -EIO;
+	rc = rc ? rollback(s, rc) : commit(s);
+	if (!rc && cur)
+		*cur = *next;
+out:
+	sodium_memzero(&v, sizeof(v));
+	unlock(s);
+	return rc;
+}
+
+static int sq_nonce_use(cas_store *s, const uint8_t nonce[32], int64_t now)
+{
+	lock(s);
+	struct sqlite_store *q = SQ(s);
+	int rc = 0;
+	if (++q->nonces >= 256) {
+		/* Nonces older than the window are refused by their time anyway. */
+		sqlite3_stmt *d = prep(s, "DELETE FROM nonces WHERE time < ?");
+		if (d) {
+			sqlite3_bind_int64(d, 1, now - 2 * CAS_TIME_WINDOW);
+			sqlite3_step(d);
+			sqlite3_finalize(d);
+		}
+		q->nonces = 0;
+	}
+	sqlite3_stmt *st = prep(s, "INSERT INTO nonces(nonce, time) VALUES(?, ?)");
+	if (!st) {
+		unlock(s);
+		return -EIO;
+	}
+	sqlite3_bind_blob(st, 1, nonce, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, now);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r == SQLITE_CONSTRAINT)
+		rc = -EALREADY;
+	else if (r != SQLITE_DONE)
+		rc = fail(s, -EIO);
+	unlock(s);
+	return rc;
+}
+
+static int sq_audit_list(cas_store *s, const char *prefix, uint64_t after, cas_audit_rec **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	lock(s);
+	sqlite3_stmt *st = prep(s, "SELECT seq, time, volume, client, op, result, old_version, old_root, new_version,"
+				   " new_root FROM audit WHERE substr(volume, 1, length(?1)) = ?1 AND seq > ?2"
+				   " ORDER BY seq LIMIT 1000");
+	if (!st) {
+		unlock(s);
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+	size_t cap = 0;
+	int r, rc = 0;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			cas_audit_rec *g = realloc(*out, cap * sizeof(**out));
+			if (!g) {
+				rc = -ENOMEM;
+				break;
+			}
+			*out = g;
+		}
+		cas_audit_rec *a = &(*out)[(*n)++];
+		memset(a, 0, sizeof(*a));
+		a->seq = (uint64_t)sqlite3_column_int64(st, 0);
+		a->time = sqlite3_column_int64(st, 1);
+		snprintf(a->volume, sizeof(a->volume), "%s", (const char *)sqlite3_column_text(st, 2));
+		if (sqlite3_column_bytes(st, 3) == 32)
+			memcpy(a->client, sqlite3_column_blob(st, 3), 32);
+		snprintf(a->op, sizeof(a->op), "%s", (const char *)sqlite3_column_text(st, 4));
+		snprintf(a->result, sizeof(a->result), "%s", (const char *)sqlite3_column_text(st, 5));
+		if (sqlite3_column_type(st, 6) != SQLITE_NULL && sqlite3_column_bytes(st, 7) == 32) {
+			a->have_old = 1;
+			a->old_state.version = (uint64_t)sqlite3_column_int64(st, 6);
+			memcpy(a->old_state.root, sqlite3_column_blob(st, 7), 32);
+		}
+		if (sqlite3_column_type(st, 8) != SQLITE_NULL && sqlite3_column_bytes(st, 9) == 32) {
+			a->new_state.version = (uint64_t)sqlite3_column_int64(st, 8);
+			memcpy(a->new_state.root, sqlite3_column_blob(st, 9), 32);
+		}
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = fail(s, -EIO);
+	sqlite3_finalize(st);
+	unlock(s);
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+static void sq_close(cas_store *s)
+{
+	struct sqlite_store *q = SQ(s);
+	if (q->db)
+		sqlite3_close(q->db);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+}
+
+static const struct cas_store_ops sqlite_ops = {
+	.session_put = sq_session_put,
+	.session_get = sq_session_get,
+	.volume_key = sq_volume_key,
+	.vol_register = sq_register,
+	.vol_get = sq_get,
+	.vol_cas = sq_cas,
+	.nonce_use = sq_nonce_use,
+	.audit_list = sq_audit_list,
+	.close = sq_close,
+};
+
+static int sqlite_open(const char *path, cas_store **out, char *err, size_t errlen)
+{
+	struct sqlite_store *q = calloc(1, sizeof(*q));
+	if (!q) {
+		ERR("out of memory");
+		return -ENOMEM;
+	}
+	q->base.ops = &sqlite_ops;
+	pthread_mutex_init(&q->mu, NULL);
+	mode_t old = umask(077); /* the store holds volume keys */
+	int r = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	umask(old);
+	if (r != SQLITE_OK) {
+		ERR("store sqlite:%s: %s", path, q->db ? sqlite3_errmsg(q->db) : "cannot open");
+		sq_close(&q->base);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(q->db, 10000);
+	if (exec(q, "PRAGMA journal_mode=WAL") || exec(q, "PRAGMA synchronous=FULL") || exec(q, "BEGIN IMMEDIATE") ||
+	    exec(q, schema) || exec(q, "COMMIT")) {
+		ERR("store sqlite:%s: %s", path, sqlite3_errmsg(q->db));
+		sq_close(&q->base);
+		return -EIO;
+	}
+	/* journal_mode=WAL is refused silently on some file systems: insist. */
+	sqlite3_stmt *st;
+	int wal = 0;
+	if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK) {
+		wal = sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), "wal");
+		sqlite3_finalize(st);
+	}
+	if (!wal) {
+		ERR("store sqlite:%s: cannot use write-ahead logging there", path);
+		sq_close(&q->base);
+		return -EIO;
+	}
+	chmod(path, 0600);
+	*out = &q->base;
+	return 0;
+}

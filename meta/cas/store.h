@@ -1,0 +1,83 @@
+/* The CAS's durable state (docs/CAS.md, "Store"): sessions, volumes (the key generated at first use,
+ * the volume id bound at register, the latest version and root), the nonces of recent requests, and an
+ * audit log of every tag update. Every call is one atomic, durable transaction: when it returns 0 its
+ * effect survives a crash of the process or the machine. Calls are safe from several threads, and
+ * several processes may share one store.
+ *
+ * Backends: "sqlite:PATH" (WAL, synchronous=FULL), and "etcd://HOST:PORT[,HOST:PORT...]" (an etcd
+ * cluster through its v3 JSON gateway, meta/cas/store_etcd.c: several CAS processes may share it). The
+ * operations go through a table of functions, so that a backend is added without touching the server. */
+#ifndef FS_CAS_STORE_H
+#define FS_CAS_STORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta/cas/proto.h"
+
+typedef struct cas_store cas_store;
+
+typedef struct {
+	uint64_t seq;
+	int64_t time;
+	char volume[3 * CAS_NAME_MAX + 3];
+	uint8_t client[32];
+	char op[16];     /* register, cas, key */
+	char result[16]; /* ok, conflict, exists */
+	int have_old;
+	cas_state old_state, new_state;
+} cas_audit_rec;
+
+struct cas_store_ops {
+	int (*session_put)(cas_store *s, const char *name, const uint8_t creator[32], const char *doc, int create);
+	int (*session_get)(cas_store *s, const char *name, uint8_t creator[32], char **doc);
+	int (*volume_key)(cas_store *s, const char *volume, const uint8_t client[32], uint8_t key[32]);
+	int (*vol_register)(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
+			    const cas_state *st, cas_state *cur);
+	int (*vol_get)(cas_store *s, const char *volume, uint8_t volid[16], cas_state *st, int *registered,
+		       uint8_t key[32]);
+	int (*vol_cas)(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
+		       const cas_state *expect, const cas_state *next, int enforce, cas_state *cur);
+	int (*nonce_use)(cas_store *s, const uint8_t nonce[32], int64_t now);
+	int (*audit_list)(cas_store *s, const char *volume_prefix, uint64_t after, cas_audit_rec **out, size_t *n);
+	void (*close)(cas_store *s);
+};
+
+struct cas_store {
+	const struct cas_store_ops *ops;
+	char errmsg[256];
+};
+
+/* "sqlite:PATH" or "etcd://ENDPOINTS". 0 or -errno with a reason in err. */
+int cas_store_open(const char *spec, cas_store **out, char *err, size_t errlen);
+int cas_store_open_etcd(const char *endpoints, cas_store **out, char *err, size_t errlen);
+void cas_store_close(cas_store *s);
+const char *cas_store_errmsg(const cas_store *s);
+
+/* Sessions, stored as their JSON. create: -EEXIST if the name exists; update (create 0): -ENOENT if it
+ * does not. The creator is fixed by the first put and never changed. */
+int cas_store_session_put(cas_store *s, const char *name, const uint8_t creator[32], const char *doc, int create);
+/* -ENOENT if unknown. *doc is malloc'd. */
+int cas_store_session_get(cas_store *s, const char *name, uint8_t creator[32], char **doc);
+
+/* The volume's key ("NS/SESSION/VOLUME"), generated from the system's random source at the first call
+ * and the same ever after. The release is audited (op "key"). */
+int cas_store_volume_key(cas_store *s, const char *volume, const uint8_t client[32], uint8_t key[32]);
+/* Binds the volume to volid at version st (0): -EEXIST (cur filled) if it is registered already. */
+int cas_store_register(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
+		       const cas_state *st, cas_state *cur);
+/* The volume's state: -ENOENT if it is not registered. */
+int cas_store_get(cas_store *s, const char *volume, uint8_t volid[16], cas_state *st);
+/* Whether the volume exists (has a key) and is registered; 0 or -errno. */
+int cas_store_volume_status(cas_store *s, const char *volume, int *exists, int *registered);
+/* The key the server MACs its answers about the volume with (cas_answer_key of the volume key), without
+ * releasing the volume key: -ENOENT if the volume has no key yet. */
+int cas_store_answer_key(cas_store *s, const char *volume, uint8_t kans[32]);
+/* expect -> next if the volume holds expect for volid (enforce 0: whatever it holds). -ESTALE with cur
+ * filled if not; -ENOENT if not registered; -EXDEV if registered for another volume id. */
+int cas_store_cas(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
+		  const cas_state *expect, const cas_state *next, int enforce, cas_state *cur);
+/* Records a request nonce: -EALREADY if it was seen within the time window. */
+int cas_store_nonce_use(cas_store *s, const uint8_t nonce[32], int64_t now);
+/* Audit records of volumes whose name starts with volume_prefix, with seq > after (at most 1000). */
+int cas_store_audit_list(cas_store *s, const char *volume_prefix, uint64_t after, cas_audit_rec **out, size_t *n);
+#endif

@@ -1,0 +1,725 @@
+/* The CAS store on etcd ("etcd://HOST:PORT[,HOST:PORT...]"): etcd's v3 JSON gateway over libcurl.
+ * Every change is one etcd transaction whose compare is the mod_revision of the volume (or session) the
+ * change was computed from, so that any number of CAS processes may share one cluster: a transaction
+ * that loses a race is re-read and re-decided. etcd answers a write only once a quorum has it in its
+ * fsync'ed log, which is the durability the CAS promises. Keys (under "/fshield-cas/"):
+ *   s/NS/SESSION            {"creator": hex, "doc": "<session JSON>"}
+ *   v/NS/SESSION/VOLUME     {"key": hex, "volid": hex (when registered), "version": n, "root": hex}
+ *   n/NONCE                 "1", attached to a lease of 2 x the time window (+ 60 s)
+ *   a/NS/SESSION/VOLUME/T.R an audit record; its seq is the key's create_revision
+ * Endpoints are tried in turn; a request that fails on all of them (or that etcd refuses as unavailable)
+ * is retried for up to ETCD_RETRY_MS. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/keys.h"
+#include "meta/cas/store.h"
+
+#define PREFIX "/fshield-cas/"
+#define ETCD_TIMEOUT_MS 3000
+#define ETCD_RETRY_MS 15000
+#define MAX_ENDPOINTS 16
+#define POOL 32
+
+struct etcd_store {
+	cas_store base;
+	char *ep[MAX_ENDPOINTS];
+	int nep;
+	int cur; /* endpoint that answered last */
+	pthread_mutex_t mu;
+	CURL *pool[POOL];
+	int npool;
+	int64_t lease_id, lease_made;
+};
+
+#define ES(s) ((struct etcd_store *)(s))
+
+/* ---- transport ---- */
+
+struct buf {
+	char *p;
+	size_t n;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = ud;
+	size_t n = size * nmemb;
+	if (b->n + n > 64 * 1024 * 1024)
+		return 0;
+	char *g = realloc(b->p, b->n + n + 1);
+	if (!g)
+		return 0;
+	memcpy(g + b->n, ptr, n);
+	b->p = g;
+	b->n += n;
+	b->p[b->n] = 0;
+	return n;
+}
+
+static CURL *take(struct etcd_store *e)
+{
+	pthread_mutex_lock(&e->mu);
+	CURL *h = e->npool ? e->pool[--e->npool] : NULL;
+	pthread_mutex_unlock(&e->mu);
+	return h ? h : curl_easy_init();
+}
+
+static void give(struct etcd_store *e, CURL *h)
+{
+	pthread_mutex_lock(&e->mu);
+	if (e->npool < POOL) {
+		e->pool[e->npool++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&e->mu);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* POST body to /v3/PATH; the answer parsed. NULL (errmsg set) if no endpoint answered in time. */
+static json_t *call(cas_store *s, const char *path, json_t *body)
+{
+	struct etcd_store *e = ES(s);
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!text) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+		return NULL;
+	}
+	CURL *h = take(e);
+	json_t *ans = NULL;
+	int64_t deadline = now_ms() + ETCD_RETRY_MS;
+	int attempt = 0;
+	while (h && !ans) {
+		pthread_mutex_lock(&e->mu);
+		int i = (e->cur + attempt) % e->nep;
+		pthread_mutex_unlock(&e->mu);
+		char url[512];
+		snprintf(url, sizeof(url), "http://%s/v3/%s", e->ep[i], path);
+		struct buf b = { 0 };
+		curl_easy_reset(h);
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_PROXY, "");
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ETCD_TIMEOUT_MS);
+		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)ETCD_TIMEOUT_MS);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+		CURLcode rc = curl_easy_perform(h);
+		long status = 0;
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		if (rc == CURLE_OK && status == 200 && b.p)
+			ans = json_loads(b.p, 0, NULL);
+		if (ans) {
+			pthread_mutex_lock(&e->mu);
+			e->cur = i;
+			pthread_mutex_unlock(&e->mu);
+		} else {
+			snprintf(s->errmsg, sizeof(s->errmsg), "etcd %s: %s", e->ep[i],
+				 rc != CURLE_OK ? curl_easy_strerror(rc) : b.p ? b.p : "no answer");
+			attempt++;
+			if (now_ms() > deadline) {
+				free(b.p);
+				break;
+			}
+			if (attempt % e->nep == 0)
+				usleep(100 * 1000); /* every endpoint failed once: a leader election, or all down */
+		}
+		free(b.p);
+	}
+	if (h)
+		give(e, h);
+	free(text);
+	return ans;
+}
+
+/* ---- encoding ---- */
+
+static json_t *b64(const void *p, size_t n)
+{
+	char *out = malloc(4 * ((n + 2) / 3) + 1);
+	if (!out)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	json_t *j = json_string(out);
+	free(out);
+	return j;
+}
+
+/* Decodes base64 text to a malloc'd NUL-terminated buffer. */
+static char *unb64(const char *in, size_t *len)
+{
+	size_t n = strlen(in);
+	if (n % 4)
+		return NULL;
+	unsigned char *out = malloc(n / 4 * 3 + 1);
+	if (!out)
+		return NULL;
+	int m = n ? EVP_DecodeBlock(out, (const unsigned char *)in, (int)n) : 0;
+	if (m < 0) {
+		free(out);
+		return NULL;
+	}
+	if (n >= 1 && in[n - 1] == '=')
+		m--;
+	if (n >= 2 && in[n - 2] == '=')
+		m--;
+	out[m] = 0;
+	*len = (size_t)m;
+	return (char *)out;
+}
+
+static json_t *key_json(const char *kind, const char *name)
+{
+	char k[600];
+	snprintf(k, sizeof(k), PREFIX "%s/%s", kind, name);
+	return b64(k, strlen(k));
+}
+
+/* The range end of all keys starting with prefix: the prefix with its last byte + 1. */
+static json_t *prefix_end(const char *kind, const char *name)
+{
+	char k[600];
+	snprintf(k, sizeof(k), PREFIX "%s/%s", kind, name);
+	size_t n = strlen(k);
+	k[n - 1]++;
+	return b64(k, n);
+}
+
+static int64_t jint(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	if (json_is_string(v))
+		return strtoll(json_string_value(v), NULL, 10);
+	if (json_is_integer(v))
+		return (int64_t)json_integer_value(v);
+	return 0;
+}
+
+static json_t *jrev(int64_t r)
+{
+	char b[32];
+	snprintf(b, sizeof(b), "%lld", (long long)r);
+	return json_string(b);
+}
+
+/* A value: its JSON (decoded from base64) and mod revision; *val NULL and rev 0 when absent. */
+static int get_value(cas_store *s, const char *kind, const char *name, json_t **val, int64_t *rev)
+{
+	*val = NULL;
+	*rev = 0;
+	json_t *q = json_object();
+	json_object_set_new(q, "key", key_json(kind, name));
+	json_t *a = call(s, "kv/range", q);
+	if (!a)
+		return -EIO;
+	json_t *kvs = json_object_get(a, "kvs");
+	int rc = 0;
+	if (json_is_array(kvs) && json_array_size(kvs) == 1) {
+		json_t *kv = json_array_get(kvs, 0);
+		size_t len;
+		json_t *v = json_object_get(kv, "value");
+		char *txt = json_is_string(v) ? unb64(json_string_value(v), &len) : NULL;
+		*val = txt ? json_loadb(txt, len, 0, NULL) : NULL;
+		free(txt);
+		*rev = jint(kv, "mod_revision");
+		if (!*val) {
+			snprintf(s->errmsg, sizeof(s->errmsg), "etcd: malformed value of %s/%s", kind, name);
+			rc = -EIO;
+		}
+	}
+	json_decref(a);
+	return rc;
+}
+
+static json_t *put_op(const char *kind, const char *name, json_t *value, int64_t lease)
+{
+	char *txt = json_dumps(value, JSON_COMPACT);
+	json_decref(value);
+	json_t *p = json_object(), *op = json_object();
+	json_object_set_new(p, "key", key_json(kind, name));
+	json_object_set_new(p, "value", txt ? b64(txt, strlen(txt)) : json_string(""));
+	if (lease)
+		json_object_set_new(p, "lease", jrev(lease));
+	free(txt);
+	json_object_set_new(op, "request_put", p);
+	return op;
+}
+
+static json_t *audit_op(const char *volume, const uint8_t client[32], const char *op, const char *result,
+			const cas_state *old, const cas_state *nw)
+{
+	json_t *r = json_object();
+	char hex[65], name[600];
+	json_object_set_new(r, "time", json_integer((json_int_t)time(NULL)));
+	json_object_set_new(r, "volume", json_string(volume));
+	fs_hex(hex, client, 32);
+	json_object_set_new(r, "client", json_string(hex));
+	json_object_set_new(r, "op", json_string(op));
+	json_object_set_new(r, "result", json_string(result));
+	if (old) {
+		json_object_set_new(r, "old_version", json_integer((json_int_t)old->version));
+		fs_hex(hex, old->root, 32);
+		json_object_set_new(r, "old_root", json_string(hex));
+	}
+	if (nw) {
+		json_object_set_new(r, "new_version", json_integer((json_int_t)nw->version));
+		fs_hex(hex, nw->root, 32);
+		json_object_set_new(r, "new_root", json_string(hex));
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(name, sizeof(name), "%s/%016llx.%08x", volume,
+		 (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec, randombytes_random());
+	return put_op("a", name, r, 0);
+}
+
+/* One transaction: if the key's mod_revision is rev (0: the key does not exist), do ops. 1 done, 0 lost
+ * the race, -EIO. */
+static int txn(cas_store *s, const char *kind, const char *name, int64_t rev, json_t *ops)
+{
+	json_t *t = json_object(), *cmp = json_object(), *cmps = json_array();
+	json_object_set_new(cmp, "key", key_json(kind, name));
+	json_object_set_new(cmp, "result", json_string("EQUAL"));
+	if (rev) {
+		json_object_set_new(cmp, "target", json_string("MOD"));
+		json_object_set_new(cmp, "mod_revision", jrev(rev));
+	} else {
+		json_object_set_new(cmp, "target", json_string("CREATE"));
+		json_object_set_new(cmp, "create_revision", jrev(0));
+	}
+	json_array_append_new(cmps, cmp);
+	json_object_set_new(t, "compare", cmps);
+	json_object_set_new(t, "success", ops);
+	json_t *a = call(s, "kv/txn", t);
+	if (!a)
+		return -EIO;
+	int ok = json_is_true(json_object_get(a, "succeeded"));
+	json_decref(a);
+	return ok;
+}
+
+static json_t *ops_of(json_t *a, json_t *b)
+{
+	json_t *ops = json_array();
+	if (a)
+		json_array_append_new(ops, a);
+	if (b)
+		json_array_append_new(ops, b);
+	return ops;
+}
+
+static int hexfield(json_t *o, const char *k, uint8_t *out, size_t n)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_string(v) && fs_unhex(out, n, json_string_value(v)) == 0 ? 0 : -1;
+}
+
+/* ---- volumes ---- */
+
+struct vrow {
+	int exists, registered;
+	uint8_t key[32], volid[16];
+	cas_state st;
+	int64_t rev;
+};
+
+static int read_vol(cas_store *s, const char *volume, struct vrow *v)
+{
+	json_t *j;
+	memset(v, 0, sizeof(*v));
+	int rc = get_value(s, "v", volume, &j, &v->rev);
+	if (rc || !j)
+		return rc;
+	v->exists = 1;
+	if (hexfield(j, "key", v->key, 32) != 0)
+		rc = -EIO;
+	if (!rc && json_object_get(j, "volid")) {
+		v->registered = 1;
+		v->st.version = (uint64_t)jint(j, "version");
+		if (hexfield(j, "volid", v->volid, 16) || hexfield(j, "root", v->st.root, 32))
+			rc = -EIO;
+	}
+	json_decref(j);
+	if (rc)
+		snprintf(s->errmsg, sizeof(s->errmsg), "etcd: malformed volume %s", volume);
+	return rc;
+}
+
+static json_t *vol_json(const struct vrow *v)
+{
+	json_t *o = json_object();
+	char hex[65];
+	fs_hex(hex, v->key, 32);
+	json_object_set_new(o, "key", json_string(hex));
+	if (v->registered) {
+		fs_hex(hex, v->volid, 16);
+		json_object_set_new(o, "volid", json_string(hex));
+		json_object_set_new(o, "version", json_integer((json_int_t)v->st.version));
+		fs_hex(hex, v->st.root, 32);
+		json_object_set_new(o, "root", json_string(hex));
+	}
+	sodium_memzero(hex, sizeof(hex));
+	return o;
+}
+
+static int et_volume_key(cas_store *s, const char *volume, const uint8_t client[32], uint8_t key[32])
+{
+	struct vrow v;
+	for (;;) {
+		int rc = read_vol(s, volume, &v);
+		if (rc)
+			return rc;
+		if (v.exists) {
+			/* The release is recorded; the key itself does not change. */
+			json_t *a = call(s, "kv/txn", json_pack("{s:[], s:o}", "compare", "success",
+								   ops_of(audit_op(volume, client, "key", "ok", NULL, NULL), NULL)));
+			if (!a)
+				return -EIO;
+			json_decref(a);
+			memcpy(key, v.key, 32);
+			sodium_memzero(&v, sizeof(v));
+			return 0;
+		}
+		randombytes_buf(v.key, 32);
+		rc = txn(s, "v", volume, 0,
+			 ops_of(put_op("v", volume, vol_json(&v), 0), audit_op(volume, client, "key", "ok", NULL, NULL)));
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			memcpy(key, v.key, 32);
+			sodium_memzero(&v, sizeof(v));
+			return 0;
+		}
+	}
+}
+
+static int et_register(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
+		       const cas_state *st, cas_state *cur)
+{
+	struct vrow v;
+	for (;;) {
+		int rc = read_vol(s, volume, &v);
+		if (rc)
+			return rc;
+		if (v.registered && !memcmp(v.volid, volid, 16) && v.st.version == st->version &&
+		    !memcmp(v.st.root, st->root, 32)) {
+			/* Our own transaction, whose answer etcd sent but we did not get before retrying. */
+			if (cur)
+				*cur = v.st;
+			sodium_memzero(&v, sizeof(v));
+			return 0;
+		}
+		if (v.registered) {
+			if (cur)
+				*cur = v.st;
+			json_t *a = call(s, "kv/txn", json_pack("{s:[], s:o}", "compare", "success",
+								   ops_of(audit_op(volume, client, "register", "exists",
+										   &v.st, st), NULL)));
+			json_decref(a);
+			sodium_memzero(&v, sizeof(v));
+			return a ? -EEXIST : -EIO;
+		}
+		if (!v.exists)
+			randombytes_buf(v.key, 32);
+		int64_t rev = v.rev;
+		v.registered = 1;
+		memcpy(v.volid, volid, 16);
+		v.st = *st;
+		rc = txn(s, "v", volume, rev,
+			 ops_of(put_op("v", volume, vol_json(&v), 0), audit_op(volume, client, "register", "ok", NULL, st)));
+		sodium_memzero(&v, sizeof(v));
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			if (cur)
+				*cur = *st;
+			return 0;
+		}
+	}
+}
+
+static int et_get(cas_store *s, const char *volume, uint8_t volid[16], cas_state *st, int *registered,
+		  uint8_t key[32])
+{
+	struct vrow v;
+	int rc = read_vol(s, volume, &v);
+	if (!rc) {
+		*registered = v.registered;
+		memcpy(volid, v.volid, 16);
+		*st = v.st;
+		if (key && v.exists)
+			memcpy(key, v.key, 32);
+	}
+	sodium_memzero(&v, sizeof(v));
+	return rc;
+}
+
+static int et_cas(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
+		  const cas_state *expect, const cas_state *next, int enforce, cas_state *cur)
+{
+	struct vrow v;
+	for (;;) {
+		int rc = read_vol(s, volume, &v);
+		if (!rc && !v.registered)
+			rc = -ENOENT;
+		if (!rc && memcmp(v.volid, volid, 16))
+			rc = -EXDEV;
+		if (rc) {
+			sodium_memzero(&v, sizeof(v));
+			return rc;
+		}
+		if (cur)
+			*cur = v.st;
+		if (enforce && (v.st.version != expect->version || sodium_memcmp(v.st.root, expect->root, 32) != 0)) {
+			/* Recorded only if the volume is still as read: otherwise decide again. */
+			rc = txn(s, "v", volume, v.rev, ops_of(audit_op(volume, client, "cas", "conflict", &v.st, next), NULL));
+			sodium_memzero(&v, sizeof(v));
+			if (rc < 0)
+				return rc;
+			if (rc == 1)
+				return -ESTALE;
+			continue;
+		}
+		cas_state old = v.st;
+		v.st = *next;
+		rc = txn(s, "v", volume, v.rev,
+			 ops_of(put_op("v", volume, vol_json(&v), 0), audit_op(volume, client, "cas", "ok", &old, next)));
+		sodium_memzero(&v, sizeof(v));
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			if (cur)
+				*cur = *next;
+			return 0;
+		}
+	}
+}
+
+/* ---- sessions ---- */
+
+static int et_session_put(cas_store *s, const char *name, const uint8_t creator[32], const char *doc, int create)
+{
+	for (;;) {
+		json_t *j;
+		int64_t rev;
+		int rc = get_value(s, "s", name, &j, &rev);
+		if (rc)
+			return rc;
+		uint8_t c[32];
+		int exists = j != NULL, same = j && hexfield(j, "creator", c, 32) == 0 && !memcmp(c, creator, 32);
+		json_decref(j);
+		if (create && exists)
+			return -EEXIST;
+		if (!create && !exists)
+			return -ENOENT;
+		if (!create && !same)
+			return -EACCES;
+		char hex[65];
+		fs_hex(hex, creator, 32);
+		json_t *v = json_pack("{s:s, s:s}", "creator", hex, "doc", doc);
+		rc = txn(s, "s", name, create ? 0 : rev, ops_of(put_op("s", name, v, 0), NULL));
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			return 0;
+	}
+}
+
+static int et_session_get(cas_store *s, const char *name, uint8_t creator[32], char **doc)
+{
+	json_t *j;
+	int64_t rev;
+	int rc = get_value(s, "s", name, &j, &rev);
+	if (rc)
+		return rc;
+	if (!j)
+		return -ENOENT;
+	json_t *d = json_object_get(j, "doc");
+	if (hexfield(j, "creator", creator, 32) != 0 || !json_is_string(d)) {
+		json_decref(j);
+		snprintf(s->errmsg, sizeof(s->errmsg), "etcd: malformed session %s", name);
+		return -EIO;
+	}
+	*doc = strdup(json_string_value(d));
+	json_decref(j);
+	return *doc ? 0 : -ENOMEM;
+}
+
+/* ---- nonces and audit ---- */
+
+static int et_nonce_use(cas_store *s, const uint8_t nonce[32], int64_t now)
+{
+	struct etcd_store *e = ES(s);
+	pthread_mutex_lock(&e->mu);
+	int64_t lease = e->lease_id, made = e->lease_made;
+	pthread_mutex_unlock(&e->mu);
+	if (!lease || now - made > 60) {
+		/* Nonces written under this lease live at least 2 x the window. */
+		json_t *a = call(s, "lease/grant", json_pack("{s:s}", "TTL", "660"));
+		if (!a)
+			return -EIO;
+		lease = jint(a, "ID");
+		json_decref(a);
+		if (!lease) {
+			snprintf(s->errmsg, sizeof(s->errmsg), "etcd: no lease granted");
+			return -EIO;
+		}
+		pthread_mutex_lock(&e->mu);
+		e->lease_id = lease;
+		e->lease_made = now;
+		pthread_mutex_unlock(&e->mu);
+	}
+	char hex[65];
+	fs_hex(hex, nonce, 32);
+	int rc = txn(s, "n", hex, 0, ops_of(put_op("n", hex, json_string("1"), lease), NULL));
+	return rc < 0 ? rc : rc == 1 ? 0 : -EALREADY;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+	const cas_audit_rec *x = a, *y = b;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int et_audit_list(cas_store *s, const char *prefix, uint64_t after, cas_audit_rec **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	json_t *q = json_object();
+	json_object_set_new(q, "key", key_json("a", prefix));
+	json_object_set_new(q, "range_end", prefix_end("a", prefix));
+	json_t *a = call(s, "kv/range", q);
+	if (!a)
+		return -EIO;
+	json_t *kvs = json_object_get(a, "kvs");
+	size_t cnt = json_is_array(kvs) ? json_array_size(kvs) : 0;
+	cas_audit_rec *r = calloc(cnt ? cnt : 1, sizeof(*r));
+	if (!r) {
+		json_decref(a);
+		return -ENOMEM;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < cnt; i++) {
+		json_t *kv = json_array_get(kvs, i), *v = json_object_get(kv, "value");
+		size_t len;
+		char *txt = json_is_string(v) ? unb64(json_string_value(v), &len) : NULL;
+		json_t *j = txt ? json_loadb(txt, len, 0, NULL) : NULL;
+		free(txt);
+		uint64_t seq = (uint64_t)jint(kv, "create_revision");
+		if (!j || seq <= after) {
+			json_decref(j);
+			continue;
+		}
+		cas_audit_rec *x = &r[k++];
+		x->seq = seq;
+		x->time = jint(j, "time");
+		snprintf(x->volume, sizeof(x->volume), "%s", json_string_value(json_object_get(j, "volume")) ?: "");
+		hexfield(j, "client", x->client, 32);
+		snprintf(x->op, sizeof(x->op), "%s", json_string_value(json_object_get(j, "op")) ?: "");
+		snprintf(x->result, sizeof(x->result), "%s", json_string_value(json_object_get(j, "result")) ?: "");
+		if (json_object_get(j, "old_version")) {
+			x->have_old = 1;
+			x->old_state.version = (uint64_t)jint(j, "old_version");
+			hexfield(j, "old_root", x->old_state.root, 32);
+		}
+		if (json_object_get(j, "new_version")) {
+			x->new_state.version = (uint64_t)jint(j, "new_version");
+			hexfield(j, "new_root", x->new_state.root, 32);
+		}
+		json_decref(j);
+	}
+	json_decref(a);
+	qsort(r, k, sizeof(*r), cmp_seq);
+	*out = r;
+	*n = k > 1000 ? 1000 : k;
+	return 0;
+}
+
+static void et_close(cas_store *s)
+{
+	struct etcd_store *e = ES(s);
+	for (int i = 0; i < e->nep; i++)
+		free(e->ep[i]);
+	for (int i = 0; i < e->npool; i++)
+		curl_easy_cleanup(e->pool[i]);
+	pthread_mutex_destroy(&e->mu);
+	free(e);
+}
+
+static const struct cas_store_ops etcd_ops = {
+	.session_put = et_session_put,
+	.session_get = et_session_get,
+	.volume_key = et_volume_key,
+	.vol_register = et_register,
+	.vol_get = et_get,
+	.vol_cas = et_cas,
+	.nonce_use = et_nonce_use,
+	.audit_list = et_audit_list,
+	.close = et_close,
+};
+
+static void curl_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int cas_store_open_etcd(const char *endpoints, cas_store **out, char *err, size_t errlen)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, curl_init);
+	struct etcd_store *e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	e->base.ops = &etcd_ops;
+	pthread_mutex_init(&e->mu, NULL);
+	char *list = strdup(endpoints), *save = NULL;
+	for (char *p = list ? strtok_r(list, ",", &save) : NULL; p; p = strtok_r(NULL, ",", &save)) {
+		const char *colon = strrchr(p, ':');
+		if (e->nep == MAX_ENDPOINTS || !colon || colon == p || !colon[1] || strchr(p, '/')) {
+			snprintf(err, errlen, "store etcd://%s: endpoints are HOST:PORT, comma separated (at most %d)",
+				 endpoints, MAX_ENDPOINTS);
+			free(list);
+			et_close(&e->base);
+			return -EINVAL;
+		}
+		e->ep[e->nep++] = strdup(p);
+	}
+	free(list);
+	if (!e->nep) {
+		snprintf(err, errlen, "store etcd://: no endpoint");
+		et_close(&e->base);
+		return -EINVAL;
+	}
+	/* The cluster must answer now: a CAS without its store serves nothing. */
+	json_t *a = call(&e->base, "kv/range", json_pack("{s:o}", "key", key_json("v", "")));
+	if (!a) {
+		snprintf(err, errlen, "store etcd://%s: %s", endpoints, e->base.errmsg);
+		et_close(&e->base);
+		return -EIO;
+	}
+	json_decref(a);
+	*out = &e->base;
+	return 0;
+}
