@@ -1,5 +1,4 @@
 #include "crypto/keys.h"
-#include "crypto/mac.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,26 +27,6 @@ uint8_t *fs_key_alloc(void)
 void fs_key_free(uint8_t *k)
 {
 	sodium_free(k);
-}
-
-void fs_derive_subkey(uint8_t out[32], const uint8_t master[32], enum fs_subkey purpose,
-		      const uint8_t volid[FS_VOLID_BYTES])
-{
-	fs_mac m;
-	uint8_t p = (uint8_t)purpose;
-	fs_mac_init(&m, master, FS_DOM_SUBKEY);
-	fs_mac_update(&m, &p, 1);
-	fs_mac_update(&m, volid, FS_VOLID_BYTES);
-	fs_mac_final(&m, out);
-}
-
-void fs_derive_file_key(uint8_t out[32], const uint8_t chunk_subkey[32], uint64_t ino, uint64_t gen)
-{
-	fs_mac m;
-	fs_mac_init(&m, chunk_subkey, FS_DOM_FILE_KEY);
-	fs_mac_u64(&m, ino);
-	fs_mac_u64(&m, gen);
-	fs_mac_final(&m, out);
 }
 
 void fs_hex(char *out, const uint8_t *in, size_t n)
@@ -207,18 +186,18 @@ int fs_passphrase_kek(uint8_t kek[32], const char *pass, size_t len, const fs_kd
 }
 
 void fs_key_wrap(uint8_t wrapped[FS_WRAPPED_BYTES], const uint8_t kek[32], const uint8_t master[32],
-		 const uint8_t volid[FS_VOLID_BYTES])
+		 const uint8_t ad[FS_WRAP_AD_BYTES])
 {
 	randombytes_buf(wrapped, 24);
-	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(wrapped + 24, wrapped + 56, NULL, master, 32, volid,
-							    FS_VOLID_BYTES, NULL, wrapped, kek);
+	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(wrapped + 24, wrapped + 56, NULL, master, 32, ad,
+							    FS_WRAP_AD_BYTES, NULL, wrapped, kek);
 }
 
 int fs_key_unwrap(uint8_t master[32], const uint8_t kek[32], const uint8_t wrapped[FS_WRAPPED_BYTES],
-		  const uint8_t volid[FS_VOLID_BYTES])
+		  const uint8_t ad[FS_WRAP_AD_BYTES])
 {
 	return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(master, NULL, wrapped + 24, 32, wrapped + 56,
-								   volid, FS_VOLID_BYTES, wrapped, kek) == 0
+								   ad, FS_WRAP_AD_BYTES, wrapped, kek) == 0
 		       ? 0
 		       : -1;
 }

@@ -13,21 +13,6 @@ typedef struct {
 } fs_mac;
 
 /* Domain bytes: see docs/FORMAT.md, "Hash domains". */
-enum fs_mac_domain {
-	FS_DOM_CHUNK_LEAF = 0x01,
-	FS_DOM_FILE_ROOT = 0x02,
-	FS_DOM_DIRENT_LEAF = 0x03,
-	FS_DOM_DIR_ROOT = 0x04,
-	FS_DOM_INODE_LEAF = 0x05,
-	FS_DOM_BUCKET = 0x06,
-	FS_DOM_TREE_NODE = 0x07,
-	FS_DOM_VOLUME_ROOT = 0x08,
-	FS_DOM_NAME = 0x09,
-	FS_DOM_HEADER = 0x0a,
-	FS_DOM_KEY_CHECK = 0x0b,
-	FS_DOM_SUBKEY = 0x0c,
-	FS_DOM_FILE_KEY = 0x0d,
-};
 
 void fs_mac_init(fs_mac *m, const uint8_t key[32], uint8_t domain);
 void fs_mac_update(fs_mac *m, const void *p, size_t n);

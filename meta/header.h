@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "crypto/keys.h"
+#include "meta/keys.h"
 
 #define FS_HDR_BYTES 256
 #define FS_HDR_MAGIC "FSHIELD\0"

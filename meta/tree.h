@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "crypto/mac.h"
+#include "meta/keys.h"
 
 #define FS_TREE_ARITY 64
 

@@ -13,6 +13,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/keys.h"
+#include "meta/keys.h"
 #include "crypto/mac.h"
 #include "meta/common/status.h"
 #include "tools/commands.h"

@@ -18,7 +18,9 @@
 
 #include "crypto/aead.h"
 #include "crypto/keys.h"
+#include "meta/keys.h"
 #include "fs/volume/volume.h"
+#include "meta/common/vec.h"
 #include "meta/anchor/anchor.h"
 #include "meta/header.h"
 #include "meta/rows.h"
@@ -157,23 +159,6 @@ int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kin
 int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const char *kind);
 void vol_now(struct timespec *ts);
 void vol_crash_point(fs_volume *v, const char *name);
-#define VEC_PUSH(arr, n, cap, val)                                                         \
-	({                                                                                 \
-		int _ok = 1;                                                               \
-		if ((n) == (cap)) {                                                        \
-			size_t _nc = (cap) ? (cap) * 2 : 8;                                \
-			void *_np = realloc((arr), _nc * sizeof(*(arr)));                  \
-			if (_np) {                                                         \
-				(arr) = _np;                                               \
-				(cap) = _nc;                                               \
-			} else {                                                           \
-				_ok = 0;                                                   \
-			}                                                                  \
-		}                                                                          \
-		if (_ok)                                                                   \
-			(arr)[(n)++] = (val);                                              \
-		_ok ? 0 : -ENOMEM;                                                         \
-	})
 
 /* vol_inode.c */
 struct inode *vol_iget(fs_volume *v, uint64_t ino, int *err);

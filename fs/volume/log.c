@@ -1,4 +1,4 @@
-/* Logging, integrity violations (fail closed: log, turn read-only, -EIO), and named crash points. */
+/* Integrity violations (fail closed: log, turn read-only, -EIO), and named crash points. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -9,26 +9,6 @@
 #include <unistd.h>
 
 #include "fs/volume/internal.h"
-
-static fs_log_fn log_sink;
-
-void fs_log_set_sink(fs_log_fn fn)
-{
-	log_sink = fn;
-}
-
-void fs_log(int prio, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (log_sink)
-		log_sink(prio, msg);
-	else
-		fprintf(stderr, "fshield: %s\n", msg);
-}
 
 /* The path of an inode in the volume, from the parent hints in its row and the names in loaded
  * directories; components that cannot be named without I/O show as #ino. */

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "meta/common/log.h"
 #include "meta/common/status.h"
 
 #define FS_ROOT_INO 1
@@ -141,9 +142,6 @@ typedef struct {
 void fsv_info(fs_volume *v, fs_volume_info *out);
 
 /* Log sink: stderr by default; the daemon sends it to syslog. prio is a syslog priority. */
-typedef void (*fs_log_fn)(int prio, const char *msg);
-void fs_log_set_sink(fs_log_fn fn);
-void fs_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* For tests only: replaces the clock used for file times. */
 void fs_test_set_clock(void (*fn)(struct timespec *ts));
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
+#include "meta/keys.h"
 #include "crypto/mac.h"
 
 static int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -51,6 +51,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/keys.h"
+#include "meta/keys.h"
 #include "crypto/mac.h"
 #include "fs/volume/verify.h"
 #include "fs/volume/volume.h"

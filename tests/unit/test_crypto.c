@@ -8,6 +8,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/keys.h"
+#include "meta/keys.h"
 #include "crypto/mac.h"
 #include "tests/unit/testutil.h"
 
