@@ -282,7 +282,7 @@ static int anchor_and_finish(fs_volume *v)
 		fs_log(LOG_ERR, "commit of version %llu refused by the trust anchor (%s): another writer, a rollback "
 				"or a fork; the volume is now read-only",
 		       (unsigned long long)next.version, err);
-		v->failed = FS_ST_FORK;
+		vol_fail(v, FS_ST_FORK);
 		return -EIO;
 	}
 	if (rc) {
@@ -292,7 +292,7 @@ static int anchor_and_finish(fs_volume *v)
 		return -EIO;
 	}
 	vol_crash_point(v, "anchored");
-	v->pending = 0;
+	vol_set_acknowledged(v);
 	if (fs_store_set_state(v->store, FS_STATE_COMMITTED) != 0)
 		fs_log(LOG_WARNING, "could not mark version %llu committed in the store (%s); the next open will",
 		       (unsigned long long)next.version, fs_store_errmsg(v->store));
@@ -304,14 +304,14 @@ static int anchor_and_finish(fs_volume *v)
 
 int vol_commit_locked(fs_volume *v)
 {
-	if (v->readonly)
+	if (vol_readonly(v))
 		return 0;
-	if (v->failed)
+	if (vol_failed(v))
 		return -EIO;
 	int rc;
-	if (v->pending && (rc = anchor_and_finish(v)) != 0)
+	if (vol_prepared(v) && (rc = anchor_and_finish(v)) != 0)
 		return rc;
-	if (!v->changed) {
+	if (!vol_changed(v)) {
 		if (v->ndead)
 			retire(v, v->version);
 		return 0;
@@ -380,11 +380,10 @@ int vol_commit_locked(fs_volume *v)
 	v->nrmi = 0;
 	for (size_t i = 0; i < v->ndead; i++)
 		v->dead[i].stored = 1;
-	v->changed = 0;
+	v->state = VOL_PREPARED; /* from VOL_DIRTY: a prepared version was acknowledged above */
 	v->dirty_bytes = 0;
 	v->version = row.version;
 	memcpy(v->root, row.root, 32);
-	v->pending = 1;
 	v->pending_row = row;
 	return anchor_and_finish(v);
 
@@ -405,7 +404,7 @@ int fsv_commit(fs_volume *v)
 int fsv_dirty(fs_volume *v)
 {
 	pthread_mutex_lock(&v->lock);
-	int d = v->changed || v->pending || v->ndead;
+	int d = vol_changed(v) || vol_prepared(v) || v->ndead;
 	pthread_mutex_unlock(&v->lock);
 	return d;
 }

@@ -59,7 +59,7 @@ int vol_pack_open(fs_volume *v, struct inode *ip, int create)
 	if (rc)
 		return rc;
 	/* O_NONBLOCK: a FIFO planted as a pack file must not hang us; it is refused below. */
-	int flags = (v->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+	int flags = (vol_readonly(v) || vol_failed(v) ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
 	if (v->nfds >= FS_MAX_PACK_FDS)
 		vol_fd_reclaim(v, FS_MAX_PACK_FDS / 2);
 	ip->fd = openat(v->dirfd, path, flags);

@@ -16,7 +16,7 @@ static uint32_t bucket_of(fs_volume *v, uint64_t ino)
 
 int vol_writable(fs_volume *v)
 {
-	return v->readonly || v->failed ? -EROFS : 0;
+	return vol_readonly(v) || vol_failed(v) ? -EROFS : 0;
 }
 
 static struct inode *new_inode(uint64_t ino)
@@ -437,7 +437,7 @@ void vol_mark_dirty(fs_volume *v, struct inode *ip)
 {
 	ip->dirty = 1;
 	v->bk[bucket_of(v, ip->ino)].dirty = 1;
-	v->changed = 1;
+	vol_mark_changed(v);
 }
 
 void vol_touch(fs_volume *v, struct inode *ip, int what)
@@ -559,7 +559,7 @@ void vol_maybe_free(fs_volume *v, struct inode *ip)
 	if (S_ISREG(ip->r.mode))
 		VEC_PUSH(v->dead, v->ndead, v->capdead, ((struct dead_file){ ip->ino, ip->r.gen, v->version + 1, 0 }));
 	bk->dirty = 1;
-	v->changed = 1;
+	vol_mark_changed(v);
 	vol_drop_file_data(v, ip);
 	vol_free_inode(v, ip);
 }

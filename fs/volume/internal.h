@@ -19,6 +19,7 @@
 #include "crypto/aead.h"
 #include "crypto/keys.h"
 #include "meta/keys.h"
+#include "fs/volume/state.h"
 #include "fs/volume/volume.h"
 #include "meta/common/vec.h"
 #include "meta/anchor/anchor.h"
@@ -131,12 +132,10 @@ struct fs_volume {
 	struct bucket *bk;
 	uint64_t version;
 	uint8_t root[32];
-	int readonly;
-	int failed; /* 0, or the fs_status that turned the volume read-only */
-	int pending; /* the store holds a prepared commit the anchor has not acknowledged */
-	fs_volume_row pending_row;
+	enum vol_state state; /* fs/volume/state.h */
+	int fail_status;      /* in VOL_FAILED: the fs_status that made the volume read-only */
+	fs_volume_row pending_row; /* in VOL_PREPARED*: the version the anchor has not acknowledged */
 	uint64_t dirty_bytes, dirty_limit;
-	int changed; /* anything to commit */
 	struct dead_file *dead;
 	size_t ndead, capdead;
 	uint64_t *rm_inodes; /* inode rows to delete at commit */
@@ -151,6 +150,39 @@ struct fs_volume {
 	size_t nfds;           /* open pack files */
 	int need_syncfs;       /* written pack files were closed before being synced */
 };
+
+/* State queries and the transitions of fs/volume/state.h that are not a whole commit. */
+static inline int vol_readonly(const fs_volume *v) { return v->state == VOL_READONLY; }
+static inline int vol_failed(const fs_volume *v) { return v->state == VOL_FAILED; }
+static inline int vol_prepared(const fs_volume *v)
+{
+	return v->state == VOL_PREPARED || v->state == VOL_PREPARED_DIRTY;
+}
+static inline int vol_changed(const fs_volume *v) { return v->state == VOL_DIRTY || v->state == VOL_PREPARED_DIRTY; }
+static inline void vol_mark_changed(fs_volume *v)
+{
+	if (v->state == VOL_CLEAN)
+		v->state = VOL_DIRTY;
+	else if (v->state == VOL_PREPARED)
+		v->state = VOL_PREPARED_DIRTY;
+}
+/* The store holds a version the anchor has not acknowledged; changes in memory stay changes. */
+static inline void vol_set_prepared(fs_volume *v)
+{
+	v->state = v->state == VOL_DIRTY || v->state == VOL_PREPARED_DIRTY ? VOL_PREPARED_DIRTY : VOL_PREPARED;
+}
+/* The anchor acknowledged the prepared version. */
+static inline void vol_set_acknowledged(fs_volume *v)
+{
+	v->state = v->state == VOL_PREPARED_DIRTY ? VOL_DIRTY : VOL_CLEAN;
+}
+/* Read-only until opened again; the first reason stays. */
+static inline void vol_fail(fs_volume *v, int status)
+{
+	if (v->state != VOL_FAILED)
+		v->fail_status = status;
+	v->state = VOL_FAILED;
+}
 
 /* vol_log.c */
 int vol_path(fs_volume *v, struct inode *ip, char *buf, size_t size);

@@ -72,9 +72,9 @@ int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kin
 	} else {
 		fs_log(LOG_ERR, "integrity violation: %s: %s", path, kind);
 	}
-	if (!v->failed)
+	if (!vol_failed(v))
 		fs_log(LOG_ERR, "volume %s is now read-only until it is mounted again", v->dir);
-	v->failed = FS_ST_TAMPER;
+	vol_fail(v, FS_ST_TAMPER);
 	return -EIO;
 }
 
@@ -93,9 +93,9 @@ int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const ch
 	size_t n = strlen(path);
 	snprintf(path + n, sizeof(path) - n, "%s%s", n > 1 ? "/" : "", name);
 	fs_log(LOG_ERR, "integrity violation: %s: %s", path, kind);
-	if (!v->failed)
+	if (!vol_failed(v))
 		fs_log(LOG_ERR, "volume %s is now read-only until it is mounted again", v->dir);
-	v->failed = FS_ST_TAMPER;
+	vol_fail(v, FS_ST_TAMPER);
 	return -EIO;
 }
 

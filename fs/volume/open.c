@@ -510,7 +510,7 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	fs_volume *v = vol_new();
 	if (!v)
 		return ERR(FS_ST_IO, "out of memory");
-	v->readonly = o->readonly;
+	v->state = o->readonly ? VOL_READONLY : VOL_CLEAN;
 	v->dirty_limit = o->dirty_limit ? o->dirty_limit : 64u << 20;
 	v->crash_at = getenv("FSHIELD_CRASH_AT");
 	int st = vol_setup(v, o, 0, err, errlen);
@@ -518,7 +518,7 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 		st = vol_open_anchor(v, o->trust_uri, err, errlen);
 	if (st)
 		goto fail;
-	if (!v->readonly) {
+	if (!vol_readonly(v)) {
 		v->lockfd = openat(v->dirfd, FS_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (v->lockfd < 0) {
 			st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_LOCK_NAME, strerror(errno));
@@ -535,7 +535,7 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 		st = ERR(FS_ST_TAMPER, "tamper detected: the metadata store %s is missing", path);
 		goto fail;
 	}
-	int rc = fs_store_open(path, v->readonly, &v->store);
+	int rc = fs_store_open(path, vol_readonly(v), &v->store);
 	if (rc) {
 		st = ERR(rc == -EBADMSG || rc == -EIO ? FS_ST_TAMPER : FS_ST_IO, "%s: %s", path,
 			 fs_store_errmsg(v->store));
@@ -551,19 +551,19 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	if (fs_anchor_is_none(v->anchor))
 		fs_log(LOG_WARNING, "volume %s has no trust anchor: a rollback of the whole volume is not detected",
 		       o->dir);
-	if (roll && v->readonly) {
+	if (roll && vol_readonly(v)) {
 		/* Serving a state the anchor has not acknowledged would need a write to complete it. */
 		st = ERR(FS_ST_PENDING, "pending commit: version %llu is prepared but not acknowledged by the trust "
 					"anchor; open the volume read-write once to complete it",
 			 (unsigned long long)row.version);
 		goto fail;
 	}
-	if (pending && !v->readonly) {
-		v->pending = 1;
+	if (pending && !vol_readonly(v)) {
+		v->state = VOL_PREPARED;
 		v->pending_row = row;
 		if (!roll) {
 			fs_store_set_state(v->store, FS_STATE_COMMITTED);
-			v->pending = 0;
+			v->state = VOL_CLEAN;
 		} else {
 			int cr;
 			fs_log(LOG_NOTICE, "rolling forward prepared version %llu", (unsigned long long)row.version);
@@ -571,14 +571,14 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 			cr = vol_commit_locked(v);
 			pthread_mutex_unlock(&v->lock);
 			if (cr) {
-				st = ERR(v->failed ? FS_ST_FORK : FS_ST_ANCHOR,
+				st = ERR(vol_failed(v) ? FS_ST_FORK : FS_ST_ANCHOR,
 					 "cannot complete the prepared commit of version %llu at the trust anchor",
 					 (unsigned long long)row.version);
 				goto fail;
 			}
 		}
 	}
-	if (!v->readonly && !v->pending)
+	if (!vol_readonly(v) && !vol_prepared(v))
 		vol_collect_garbage(v);
 	/* The root must be there and verify. */
 	int e = 0;
@@ -651,7 +651,7 @@ int fsv_close(fs_volume *v)
 	if (!v)
 		return 0;
 	pthread_mutex_lock(&v->lock);
-	int rc = v->readonly || v->failed ? 0 : vol_commit_locked(v);
+	int rc = vol_readonly(v) || vol_failed(v) ? 0 : vol_commit_locked(v);
 	pthread_mutex_unlock(&v->lock);
 	vol_destroy(v);
 	return rc;
@@ -665,7 +665,7 @@ void fsv_info(fs_volume *v, fs_volume_info *out)
 	memcpy(out->root, v->root, 32);
 	out->chunk_size = v->hdr.chunk_size;
 	out->aead_alg = v->hdr.aead_alg;
-	out->failed = v->failed;
+	out->failed = vol_failed(v) ? v->fail_status : 0;
 	out->anchor_none = v->anchor ? fs_anchor_is_none(v->anchor) : 1;
 	if (!v->store || fs_store_counts(v->store, &out->inodes, &out->chunks) != 0)
 		out->inodes = out->chunks = 0;

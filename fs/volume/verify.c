@@ -621,7 +621,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 	fs_volume *v = c.v = vol_new();
 	if (!v)
 		return FS_ST_IO;
-	v->readonly = 1;
+	v->state = VOL_READONLY;
 	int st = vol_setup(v, o, 0, err, sizeof(err));
 	memcpy(res->volid, v->hdr.volid, 16);
 	if (st) {
