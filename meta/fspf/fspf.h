@@ -121,7 +121,8 @@ int fspf_add_region(fspf *m, const char *path, int kind, uint32_t chunk_size, ch
 
 /* Entry lookup by path (binary search), or -1. */
 long fspf_find(const fspf *m, const char *path);
-/* Builds parent, child and name for every entry; the parser calls it. 0 or -1 (out of memory). */
+/* Builds parent, child and name for every entry; the parser calls it. 0, -ENOMEM, or -EINVAL when the
+ * first entry is not the root directory or an entry's parent is not a directory of the manifest. */
 int fspf_index(fspf *m);
 /* Child of directory entry dir called name, or -1. */
 long fspf_child(const fspf *m, uint32_t dir, const char *name, size_t len);
@@ -154,6 +155,9 @@ int fspf_tag_of(const uint8_t *file, size_t n, const uint8_t key[FSPF_KEY_BYTES]
  * body does not open, malformed), FS_ST_USAGE (a sealed file without a key). */
 int fspf_parse_file(const uint8_t *file, size_t n, const uint8_t *key, const uint8_t *tag, fspf **out, char *err,
 		    size_t errlen);
+/* Reads a protection file whole into a malloc'd buffer (at most FSPF_MAX_BODY + headers). Returns an
+ * fs_status: FS_ST_IO when unreadable, FS_ST_TAMPER when not a regular file or too large. */
+int fspf_read_file(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen);
 /* Reads and parses FSPF from disk (at most FSPF_MAX_BODY + headers). FS_ST_IO when unreadable. */
 int fspf_load(const char *path, const uint8_t *key, const uint8_t *tag, fspf **out, char *err, size_t errlen);
 /* Writes bytes to path atomically (path.tmp, fsync, rename, fsync of the directory), mode 0600. */
@@ -173,6 +177,14 @@ int fspf_chunk_open(fs_aead *a, const fspf_entry *e, uint64_t idx, uint8_t *buf,
 /* Opens PATH below the root directory descriptor without following any symbolic link (openat2
  * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). flags as for open. Returns a descriptor or -errno. */
 int fspf_open_beneath(int rootfd, const char *path, int flags);
+
+/* Opens the data of regular file e in the tree and checks that it is a regular file and, when protected,
+ * of the manifest's size. Returns a descriptor, or a negative errno with *fault saying what is wrong:
+ * MISSING (-ENOENT), LINK (-ELOOP: not reached below the root without a symbolic link), TYPE or SIZE
+ * (-EIO; st is filled for SIZE), IO (the errno of the open). */
+enum fspf_data_fault { FSPF_DATA_OK, FSPF_DATA_MISSING, FSPF_DATA_LINK, FSPF_DATA_TYPE, FSPF_DATA_SIZE, FSPF_DATA_IO };
+struct stat;
+int fspf_open_data(int rootfd, const fspf_entry *e, struct stat *st, enum fspf_data_fault *fault);
 
 /* Offline check of a protected tree against a manifest (fshield fspf verify): every entry, every chunk,
  * and entries in ROOT that the manifest does not list. Calls cb for each finding. Returns an fs_status. */
