@@ -43,7 +43,10 @@ static void *run(void *p)
 	struct worker *w = p;
 	uint8_t key[32];
 	randombytes_buf(key, sizeof(key));
-	fs_volume_opts o = { .dir = w->dir, .key = key, .trust_uri = w->uri };
+	/* The TLS files come from the environment, as for the fshield command (bench/cas-bench.sh sets them). */
+	fs_volume_opts o = { .dir = w->dir, .key = key, .trust_uri = w->uri,
+			     .tls = { .cert = getenv("FSHIELD_TLS_CERT"), .key = getenv("FSHIELD_TLS_KEY"),
+				      .ca = getenv("FSHIELD_CA") } };
 	fs_volume *v;
 	fs_attr a;
 	int st = fsv_create(&o, w->err, sizeof(w->err));

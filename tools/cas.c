@@ -53,6 +53,7 @@ static char *slurp(const char *path, size_t *len)
 
 struct copts {
 	const char *cas;
+	cas_tls tls;
 	uint64_t after;
 };
 
@@ -72,9 +73,9 @@ static int client_opts(int argc, char **argv, struct copts *o, const char *what)
 		char *end;
 		switch (c) {
 		case 'c': o->cas = optarg; break;
-		case OPT_TLS_CERT: keyopts_set_tls("FSHIELD_TLS_CERT", optarg); break;
-		case OPT_TLS_KEY: keyopts_set_tls("FSHIELD_TLS_KEY", optarg); break;
-		case OPT_CA: keyopts_set_tls("FSHIELD_CA", optarg); break;
+		case OPT_TLS_CERT: o->tls.cert = optarg; break;
+		case OPT_TLS_KEY: o->tls.key = optarg; break;
+		case OPT_CA: o->tls.ca = optarg; break;
 		case 'a':
 			if (strcmp(what, "audit") != 0)
 				return -1;
@@ -96,10 +97,10 @@ static int client_opts(int argc, char **argv, struct copts *o, const char *what)
 static int call(const char *what, const struct copts *o, const char *method, const char *path, const char *ctype,
 		const char *body, size_t len, int quiet)
 {
-	cas_tls tls;
+	cas_tls tls = o->tls;
 	cas_client *cl;
 	char err[512];
-	if (cas_tls_from_env(&tls, err, sizeof(err)) != 0 || cas_client_new(o->cas, &tls, &cl, err, sizeof(err)) != 0) {
+	if (keyopts_tls_env(&tls, err, sizeof(err)) != 0 || cas_client_new(o->cas, &tls, &cl, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fshield cas %s: %s\n", what, err);
 		return FS_ST_USAGE;
 	}

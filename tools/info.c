@@ -38,6 +38,10 @@ int cmd_info(int argc, char **argv)
 	o.dir = argv[optind];
 	o.readonly = 1;
 	char path[4096], err[512];
+	if (keyopts_env(&o, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fshield info: %s\n", err);
+		return FS_ST_ANCHOR;
+	}
 	snprintf(path, sizeof(path), "%s/%s", o.dir, FS_HDR_NAME);
 	uint8_t raw[FS_HDR_BYTES + 1];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -55,6 +55,10 @@ int cmd_init(int argc, char **argv)
 	}
 	o.dir = argv[optind];
 	char err[512] = "";
+	if (keyopts_env(&o, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fshield init: %s\n", err);
+		return FS_ST_ANCHOR;
+	}
 	int st = fsv_create(&o, err, sizeof(err));
 	if (st) {
 		fprintf(stderr, "fshield init: %s\n", err);

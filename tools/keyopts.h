@@ -1,11 +1,13 @@
 /* Options shared by the commands that open a volume: --key-file, --passphrase-file, --trust, and the TLS
- * files of a cas:// trust anchor --tls-cert, --tls-key, --ca (passed to the library through the
- * environment variables FSHIELD_TLS_CERT, FSHIELD_TLS_KEY, FSHIELD_CA, as absolute paths). */
+ * files of a cas:// trust anchor --tls-cert, --tls-key, --ca. What the command line leaves out comes from
+ * the environment, read here and nowhere below: FSHIELD_TRUST, FSHIELD_TLS_CERT, FSHIELD_TLS_KEY,
+ * FSHIELD_CA and FSHIELD_CAS_TIMEOUT. */
 #ifndef FS_KEYOPTS_H
 #define FS_KEYOPTS_H
 #include <getopt.h>
 
 #include "fs/volume/volume.h"
+#include "meta/cas/client.h"
 
 enum { OPT_KEY_FILE = 1000, OPT_PASSPHRASE_FILE, OPT_TRUST, OPT_JSON, OPT_CHUNK_SIZE, OPT_EXPECT_VERSION,
        OPT_EXPECT_ROOT, OPT_CIPHER, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CA };
@@ -20,10 +22,17 @@ enum { OPT_KEY_FILE = 1000, OPT_PASSPHRASE_FILE, OPT_TRUST, OPT_JSON, OPT_CHUNK_
 
 /* Applies one of the shared options to o; returns 1 if c was one of them. */
 int keyopts_apply(int c, const char *arg, fs_volume_opts *o);
-/* Sets the environment variable of a TLS file (absolute path). 0, or -1 if out of memory. */
-int keyopts_set_tls(const char *var, const char *path);
-/* Whether the trust anchor in effect (explicit, else $FSHIELD_TRUST) is a cas:// one. */
+/* The trust anchor in effect: the explicit one, else $FSHIELD_TRUST, else NULL (the library's default). */
+const char *keyopts_trust_uri(const char *explicit_uri);
+/* Whether the trust anchor in effect is a cas:// one. */
 int keyopts_trust_is_cas(const char *explicit_uri);
+/* Completes TLS settings from the environment: each file not given on the command line from
+ * FSHIELD_TLS_CERT, FSHIELD_TLS_KEY, FSHIELD_CA, the time per request from FSHIELD_CAS_TIMEOUT (seconds,
+ * may be fractional). 0, or -EINVAL with a reason if the time is not a number of seconds. */
+int keyopts_tls_env(cas_tls *t, char *err, size_t errlen);
+/* After parsing: the trust anchor and, for a cas:// one, its TLS settings from the environment where the
+ * command line gave none. 0, or -EINVAL with a reason. */
+int keyopts_env(fs_volume_opts *o, char *err, size_t errlen);
 /* Prints a JSON string (quoted, escaped). */
 void json_str(const char *s);
 #endif

@@ -12,6 +12,7 @@
 #include "fs/fuse/daemon.h"
 #include "meta/common/status.h"
 #include "tools/commands.h"
+#include "tools/keyopts.h"
 
 const char usage_mount[] =
 	"mount [--key-file FILE | --passphrase-file FILE] [--trust URI] [--tls-cert F --tls-key F --ca F]\n"
@@ -258,12 +259,6 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		fprintf(stderr, "fshield mount: %s\n", strerror(errno));
 		return FS_ST_IO;
 	}
-	/* The cas:// anchor in the library reads its TLS files from the environment. */
-	if ((m->tls_cert && setenv("FSHIELD_TLS_CERT", m->tls_cert, 1)) ||
-	    (m->tls_key && setenv("FSHIELD_TLS_KEY", m->tls_key, 1)) || (m->ca && setenv("FSHIELD_CA", m->ca, 1))) {
-		fprintf(stderr, "fshield mount: %s\n", strerror(errno));
-		return FS_ST_IO;
-	}
 	struct fsd_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.mountpoint = mnt;
@@ -276,6 +271,12 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	cfg.vol.key_file = m->key_file;
 	cfg.vol.passphrase_file = m->passphrase_file;
 	cfg.vol.trust_uri = m->trust;
+	cfg.vol.tls = (cas_tls){ .cert = m->tls_cert, .key = m->tls_key, .ca = m->ca };
+	char err[512];
+	if (keyopts_env(&cfg.vol, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fshield mount: %s\n", err);
+		return FS_ST_ANCHOR;
+	}
 	/* Image mode: a protected tree and its fspf, always read-only; no volume key or trust anchor. */
 	uint8_t fkey[32], ftag[32];
 	char fspf_abs[PATH_MAX];

@@ -101,6 +101,11 @@ int cmd_verify(int argc, char **argv)
 	vo.use_expect = have_v;
 	o.dir = argv[optind];
 	o.readonly = 1;
+	char err[512];
+	if (keyopts_env(&o, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fshield verify: %s\n", err);
+		return FS_ST_ANCHOR;
+	}
 	fs_verify_result res;
 	if (out.json)
 		printf("{\"findings\": [");

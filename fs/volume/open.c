@@ -103,10 +103,10 @@ fs_volume *vol_new(void)
 
 /* With no key option and a cas:// trust anchor, the CAS releases the key: the anchor is opened here,
  * before the header is authenticated, and kept for the rest of the open. */
-static int key_from_anchor(fs_volume *v, const char *uri, int creating, char *err, size_t errlen)
+static int key_from_anchor(fs_volume *v, const char *uri, const cas_tls *tls, int creating, char *err, size_t errlen)
 {
 	char aerr[256];
-	if (!v->anchor && fs_anchor_open(uri, creating, &v->anchor, aerr, sizeof(aerr)) != 0)
+	if (!v->anchor && fs_anchor_open_tls(uri, creating, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
 		return ERR(FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
 	if (fs_anchor_get_key(v->anchor, v->k_master, aerr, sizeof(aerr)) != 0)
 		return ERR(FS_ST_ANCHOR, "trust anchor: %s", aerr);
@@ -125,7 +125,7 @@ static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char 
 	int n = !!o->key_file + !!o->passphrase_file + !!o->key;
 	const char *uri = fs_anchor_default_uri(o->trust_uri);
 	if (n == 0 && strncmp(uri, "cas://", 6) == 0)
-		return key_from_anchor(v, uri, creating, err, errlen);
+		return key_from_anchor(v, uri, &o->tls, creating, err, errlen);
 	if (n != 1)
 		return ERR(FS_ST_USAGE, n ? "give only one of a key file, a passphrase file or a key"
 					  : "a key is needed: --key-file F or --passphrase-file F (or a cas:// trust "
@@ -270,7 +270,7 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 		goto out;
 	const char *uri = fs_anchor_default_uri(o->trust_uri);
 	char aerr[256];
-	if (!v->anchor && fs_anchor_open(uri, 1, &v->anchor, aerr, sizeof(aerr)) != 0) {
+	if (!v->anchor && fs_anchor_open_tls(uri, 1, &o->tls, &v->anchor, aerr, sizeof(aerr)) != 0) {
 		st = ERR(FS_ST_ANCHOR, "%s", aerr);
 		goto out;
 	}
@@ -423,11 +423,11 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 	return 0;
 }
 
-int vol_open_anchor(fs_volume *v, const char *trust_uri, char *err, size_t errlen)
+int vol_open_anchor(fs_volume *v, const char *trust_uri, const cas_tls *tls, char *err, size_t errlen)
 {
 	const char *uri = fs_anchor_default_uri(trust_uri);
 	char aerr[256];
-	if (!v->anchor && fs_anchor_open(uri, 0, &v->anchor, aerr, sizeof(aerr)) != 0)
+	if (!v->anchor && fs_anchor_open_tls(uri, 0, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
 		return ERR(FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
 	uint8_t id[16];
 	fs_anchor_id(v->anchor, id);
@@ -515,7 +515,7 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	v->crash_at = getenv("FSHIELD_CRASH_AT");
 	int st = vol_setup(v, o, 0, err, errlen);
 	if (!st)
-		st = vol_open_anchor(v, o->trust_uri, err, errlen);
+		st = vol_open_anchor(v, o->trust_uri, &o->tls, err, errlen);
 	if (st)
 		goto fail;
 	if (!vol_readonly(v)) {

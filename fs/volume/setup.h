@@ -9,7 +9,7 @@
 /* Reads and parses volume.hdr; unless HEADER_ONLY, gets the key, authenticates the header and derives
  * the subkeys. */
 int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_t errlen);
-int vol_open_anchor(fs_volume *v, const char *trust_uri, char *err, size_t errlen);
+int vol_open_anchor(fs_volume *v, const char *trust_uri, const cas_tls *tls, char *err, size_t errlen);
 int vol_check_store(fs_volume *v, fs_volume_row *row, char *err, size_t errlen);
 int vol_check_anchor(fs_volume *v, const fs_volume_row *row, int *roll_forward, int *pending, char *err,
 		     size_t errlen);

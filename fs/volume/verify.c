@@ -679,7 +679,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 				       "fork detected: volume version %llu is not the expected version %llu with the "
 				       "expected root",
 				       (unsigned long long)row.version, (unsigned long long)vo->expect_version);
-		} else if ((st = vol_open_anchor(v, o->trust_uri, err, sizeof(err))) != 0) {
+		} else if ((st = vol_open_anchor(v, o->trust_uri, &o->tls, err, sizeof(err))) != 0) {
 			report(&c, "anchor", st, NULL, -1, 0, 0, "%s", err);
 		} else if (!fs_anchor_is_none(v->anchor)) {
 			int roll, pending;

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "meta/cas/client.h"
 #include "meta/common/log.h"
 #include "meta/common/status.h"
 
@@ -33,8 +34,8 @@ typedef struct {
 	const char *passphrase_file; /* first line; Argon2id */
 	const uint8_t *key;          /* or a raw 32-byte key (tests); none of the three with a cas://
 	                                trust_uri: the CAS releases the key (docs/CAS.md) */
-	const char *trust_uri;       /* NULL: $FSHIELD_TRUST, else the default local trust store;
-	                                cas://: TLS files from $FSHIELD_TLS_CERT, _KEY, $FSHIELD_CA */
+	const char *trust_uri;       /* NULL: the default local trust store (FS_DEFAULT_TRUST) */
+	cas_tls tls;                 /* a cas:// trust_uri: TLS files and time per request */
 	int readonly;                /* open without changing anything, not even a pending commit */
 	/* init only */
 	uint32_t chunk_size;         /* 0: default (FS_DEFAULT_CHUNK) */

@@ -5,23 +5,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "meta/anchor/state.h"
+#include "meta/cas/client.h"
+
 #define FS_DEFAULT_TRUST "file:/var/lib/fshield/trust.db"
 
-typedef struct fs_anchor fs_anchor;
 
-typedef struct {
-	uint64_t version;
-	uint8_t root[32];
-} fs_anchor_state;
-
-/* The URI to use: explicit one, else $FSHIELD_TRUST, else FS_DEFAULT_TRUST. */
+/* The URI to use: the explicit one, else FS_DEFAULT_TRUST. (The command line resolves $FSHIELD_TRUST.) */
 const char *fs_anchor_default_uri(const char *explicit_uri);
 
 /* "file:PATH" (local trust store, created on first use when create is set), "none", or
- * "cas://HOST:PORT/NAMESPACE/SESSION/VOLUME" (a CAS volume, docs/CAS.md: TLS files from FSHIELD_TLS_CERT,
- * FSHIELD_TLS_KEY, FSHIELD_CA, time per request from FSHIELD_CAS_TIMEOUT; opening asks the CAS for the
- * volume's policy and key, so it fails when the CAS is unreachable or refuses this client).
- * Returns 0 or -errno with a one-line reason in err. */
+ * "cas://HOST:PORT/NAMESPACE/SESSION/VOLUME" (a CAS volume, docs/CAS.md: TLS files and time per request
+ * from tls; opening asks the CAS for the volume's policy and key, so it fails when the CAS is unreachable
+ * or refuses this client). Returns 0 or -errno with a one-line reason in err. */
+int fs_anchor_open_tls(const char *uri, int create, const cas_tls *tls, fs_anchor **out, char *err, size_t errlen);
+/* The same without TLS settings, for the anchors that need none (a cas:// one then fails). */
 int fs_anchor_open(const char *uri, int create, fs_anchor **out, char *err, size_t errlen);
 void fs_anchor_close(fs_anchor *a);
 const char *fs_anchor_uri(const fs_anchor *a);

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "meta/cas/proto.h"
+#include "meta/common/reason.h"
 
-#define ERR(...) snprintf(err, errlen, __VA_ARGS__)
 #define MAX_ANSWER (1024 * 1024)
 
 struct cas_client {
@@ -30,33 +30,21 @@ static void curl_init(void)
 	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
-int cas_tls_from_env(cas_tls *t, char *err, size_t errlen)
+/* No answer: a timeout, a refused connection, a TLS failure, or another transport error. */
+static int curl_errno(CURLcode rc)
 {
-	memset(t, 0, sizeof(*t));
-	t->cert = getenv("FSHIELD_TLS_CERT");
-	t->key = getenv("FSHIELD_TLS_KEY");
-	t->ca = getenv("FSHIELD_CA");
-	const char *missing = !t->cert || !*t->cert ? "FSHIELD_TLS_CERT (--tls-cert)"
-			      : !t->key || !*t->key ? "FSHIELD_TLS_KEY (--tls-key)"
-			      : !t->ca || !*t->ca   ? "FSHIELD_CA (--ca)"
-						    : NULL;
-	if (missing) {
-		ERR("a CAS needs a client certificate, its key and the CA of the server: %s is not set", missing);
-		return -EINVAL;
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED: return -EPROTO;
+	default: return -EIO;
 	}
-	const char *to = getenv("FSHIELD_CAS_TIMEOUT");
-	if (to && *to) {
-		char *end;
-		double s = strtod(to, &end);
-		if (*end || !(s > 0) || s > 3600) {
-			ERR("FSHIELD_CAS_TIMEOUT: not a number of seconds (0 < S <= 3600): %s", to);
-			return -EINVAL;
-		}
-		t->timeout_ms = (long)(s * 1000);
-		if (t->timeout_ms < 1)
-			t->timeout_ms = 1;
-	}
-	return 0;
 }
 
 static char *abs_path(const char *p)
@@ -81,22 +69,25 @@ int cas_client_new(const char *authority, const cas_tls *tls, cas_client **out, 
 {
 	*out = NULL;
 	pthread_once(&curl_once, curl_init);
-	if (!curl_ok) {
-		ERR("cannot initialise libcurl");
-		return -EIO;
-	}
+	if (!curl_ok)
+		return fs_reason(err, errlen, -EIO, "cannot initialise libcurl");
+	const char *missing = !tls || !tls->cert || !*tls->cert ? "FSHIELD_TLS_CERT (--tls-cert)"
+			      : !tls->key || !*tls->key		  ? "FSHIELD_TLS_KEY (--tls-key)"
+			      : !tls->ca || !*tls->ca		  ? "FSHIELD_CA (--ca)"
+								  : NULL;
+	if (missing)
+		return fs_reason(err, errlen, -EINVAL,
+				 "a CAS needs a client certificate, its key and the CA of the server: %s is not set", missing);
 	cas_client *c = calloc(1, sizeof(*c));
 	/* Absolute paths: every new connection reads the files again, also after a daemon's chdir("/"). */
 	if (!c || !(c->h = curl_easy_init()) || !(c->cert = abs_path(tls->cert)) || !(c->key = abs_path(tls->key)) ||
 	    !(c->ca = abs_path(tls->ca))) {
 		cas_client_free(c);
-		ERR("out of memory");
-		return -ENOMEM;
+		return fs_reason(err, errlen, -ENOMEM, "out of memory");
 	}
 	if ((size_t)snprintf(c->base, sizeof(c->base), "https://%s", authority) >= sizeof(c->base)) {
 		cas_client_free(c);
-		ERR("CAS address too long");
-		return -EINVAL;
+		return fs_reason(err, errlen, -EINVAL, "CAS address too long");
 	}
 	c->timeout_ms = tls->timeout_ms > 0 ? tls->timeout_ms : CAS_DEFAULT_TIMEOUT_MS;
 	*out = c;
@@ -158,10 +149,8 @@ int cas_client_request(cas_client *c, const char *method, const char *path, cons
 	struct buf b = { 0 };
 	*resp = NULL;
 	*resplen = 0;
-	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->base, path) >= sizeof(url)) {
-		ERR("URL too long");
-		return -EINVAL;
-	}
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->base, path) >= sizeof(url))
+		return fs_reason(err, errlen, -EINVAL, "URL too long");
 	CURL *h = c->h;
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -198,26 +187,13 @@ int cas_client_request(cas_client *c, const char *method, const char *path, cons
 	curl_slist_free_all(hdr);
 	if (rc != CURLE_OK) {
 		free(b.p);
-		ERR("CAS %s: %s", c->base + 8, b.over ? "answer too large" : curl_easy_strerror(rc));
-		switch (rc) {
-		case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
-		case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
-		case CURLE_SSL_CONNECT_ERROR:
-		case CURLE_PEER_FAILED_VERIFICATION:
-		case CURLE_SSL_CERTPROBLEM:
-		case CURLE_SSL_CACERT_BADFILE:
-		case CURLE_SSL_CIPHER:
-		case CURLE_SSL_ENGINE_NOTFOUND:
-		case CURLE_SSL_ENGINE_SETFAILED: return -EPROTO;
-		default: return -EIO;
-		}
+		return fs_reason(err, errlen, curl_errno(rc), "CAS %s: %s", c->base + 8,
+				 b.over ? "answer too large" : curl_easy_strerror(rc));
 	}
 	take_fp(c);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	if (!b.p && !(b.p = calloc(1, 1))) {
-		ERR("out of memory");
-		return -ENOMEM;
-	}
+	if (!b.p && !(b.p = calloc(1, 1)))
+		return fs_reason(err, errlen, -ENOMEM, "out of memory");
 	*resp = b.p;
 	*resplen = b.n;
 	return 0;

@@ -14,10 +14,8 @@ typedef struct {
 
 #define CAS_DEFAULT_TIMEOUT_MS 5000
 
-/* TLS settings from the environment: FSHIELD_TLS_CERT, FSHIELD_TLS_KEY, FSHIELD_CA,
- * FSHIELD_CAS_TIMEOUT (seconds, may be fractional). -EINVAL with a reason if one is missing or bad. */
-int cas_tls_from_env(cas_tls *t, char *err, size_t errlen);
-
+/* -EINVAL with a reason if tls is NULL or lacks one of its files (named by the variable and the option
+ * that set it on the command line). */
 int cas_client_new(const char *authority, const cas_tls *tls, cas_client **out, char *err, size_t errlen);
 void cas_client_free(cas_client *c);
 

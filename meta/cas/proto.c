@@ -16,17 +16,8 @@
 #include "crypto/keys.h"
 #include "meta/keys.h"
 #include "crypto/mac.h"
+#include "meta/common/reason.h"
 
-static int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-#define ERR(...) errf(err, errlen, __VA_ARGS__)
 
 static const char *const op_names[CAS_OP_COUNT] = { "info", "key", "register", "state", "cas" };
 
@@ -122,7 +113,7 @@ static int check_keys(json_t *o, const char *const *allowed, char *err, size_t e
 		for (const char *const *a = allowed; *a; a++)
 			ok |= !strcmp(*a, k);
 		if (!ok)
-			return ERR("unknown field '%.64s'", k);
+			return fs_reason(err, errlen, -1, "unknown field '%.64s'", k);
 	}
 	return 0;
 }
@@ -131,9 +122,9 @@ static int get_hex(json_t *o, const char *key, uint8_t *out, size_t n, int requi
 {
 	json_t *v = json_object_get(o, key);
 	if (!v)
-		return required ? ERR("missing field '%s'", key) : 1;
+		return required ? fs_reason(err, errlen, -1, "missing field '%s'", key) : 1;
 	if (!json_is_string(v) || json_string_length(v) != 2 * n || fs_unhex(out, n, json_string_value(v)) != 0)
-		return ERR("field '%s' must be %zu hex digits", key, 2 * n);
+		return fs_reason(err, errlen, -1, "field '%s' must be %zu hex digits", key, 2 * n);
 	return 0;
 }
 
@@ -141,9 +132,9 @@ static int get_u64(json_t *o, const char *key, uint64_t *out, char *err, size_t 
 {
 	json_t *v = json_object_get(o, key);
 	if (!v)
-		return ERR("missing field '%s'", key);
+		return fs_reason(err, errlen, -1, "missing field '%s'", key);
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return ERR("field '%s' must be a non-negative integer", key);
+		return fs_reason(err, errlen, -1, "field '%s' must be a non-negative integer", key);
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -172,15 +163,15 @@ static int get_state(json_t *o, const char *key, cas_state *s, char *err, size_t
 	static const char *const keys[] = { "version", "root", NULL };
 	json_t *v = json_object_get(o, key);
 	if (!v)
-		return ERR("missing field '%s'", key);
+		return fs_reason(err, errlen, -1, "missing field '%s'", key);
 	if (!json_is_object(v))
-		return ERR("field '%s' must be an object", key);
+		return fs_reason(err, errlen, -1, "field '%s' must be an object", key);
 	char sub[160];
 	if (check_keys(v, keys, sub, sizeof(sub)) || get_u64(v, "version", &s->version, sub, sizeof(sub)) ||
 	    get_hex(v, "root", s->root, 32, 1, sub, sizeof(sub)))
-		return ERR("%s: %s", key, sub);
+		return fs_reason(err, errlen, -1, "%s: %s", key, sub);
 	if (s->version > (uint64_t)INT64_MAX)
-		return ERR("%s: version out of range", key);
+		return fs_reason(err, errlen, -1, "%s: version out of range", key);
 	return 0;
 }
 
@@ -244,7 +235,7 @@ int cas_req_decode(int op, const char *body, size_t len, cas_vol_req *r, char *e
 	if (!rc) {
 		json_t *t = json_object_get(o, "time");
 		if (!t || !json_is_integer(t))
-			rc = ERR("field 'time' must be an integer (Unix seconds)");
+			rc = fs_reason(err, errlen, -1, "field 'time' must be an integer (Unix seconds)");
 		else
 			r->time = (int64_t)json_integer_value(t);
 	}
@@ -260,9 +251,9 @@ int cas_req_decode(int op, const char *body, size_t len, cas_vol_req *r, char *e
 	if (!rc && (op == CAS_OP_REGISTER || op == CAS_OP_CAS))
 		rc = get_state(o, "next", &r->next, err, errlen);
 	if (!rc && op == CAS_OP_REGISTER && r->next.version != 0)
-		rc = ERR("register: the first version must be 0");
+		rc = fs_reason(err, errlen, -1, "register: the first version must be 0");
 	if (!rc && op == CAS_OP_CAS && r->next.version != r->expect.version + 1)
-		rc = ERR("cas: the next version must be the expected version + 1");
+		rc = fs_reason(err, errlen, -1, "cas: the next version must be the expected version + 1");
 	json_decref(o);
 	return rc;
 }
@@ -331,7 +322,7 @@ int cas_ans_decode(int op, int status, const char *body, size_t len, cas_vol_ans
 	if (!ok && !(status == CAS_HTTP_CONFLICT && op == CAS_OP_CAS)) {
 		rc = check_keys(o, k_err, err, errlen);
 		if (!rc && !a->error[0])
-			rc = ERR("error answer without an error code");
+			rc = fs_reason(err, errlen, -1, "error answer without an error code");
 		json_decref(o);
 		return rc;
 	}
@@ -341,7 +332,7 @@ int cas_ans_decode(int op, int status, const char *body, size_t len, cas_vol_ans
 	if (!rc && op == CAS_OP_INFO) {
 		json_t *p = json_object_get(o, "policy"), *r = json_object_get(o, "registered");
 		if (!p || !json_is_string(p) || json_string_length(p) >= sizeof(a->policy) || !r || !json_is_boolean(r))
-			rc = ERR("info answer: 'policy' (string) and 'registered' (boolean) are required");
+			rc = fs_reason(err, errlen, -1, "info answer: 'policy' (string) and 'registered' (boolean) are required");
 		else {
 			strcpy(a->policy, json_string_value(p));
 			a->registered = json_is_true(r);

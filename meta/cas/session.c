@@ -12,17 +12,8 @@
 
 #include "crypto/keys.h"
 #include "crypto/mac.h"
+#include "meta/common/reason.h"
 
-static int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-#define ERR(...) errf(err, errlen, __VA_ARGS__)
 
 const char *cas_policy_name(int p)
 {
@@ -55,7 +46,7 @@ static json_t *to_json(struct conv *c, yaml_node_t *n, int depth)
 	char *err = c->err;
 	size_t errlen = c->errlen;
 	if (!n || depth > 6 || c->budget == 0) {
-		ERR("%s", !n ? "empty document" : "the document is nested too deeply or too large");
+		fs_reason(err, errlen, -1, "%s", !n ? "empty document" : "the document is nested too deeply or too large");
 		return NULL;
 	}
 	c->budget--;
@@ -63,7 +54,7 @@ static json_t *to_json(struct conv *c, yaml_node_t *n, int depth)
 	case YAML_SCALAR_NODE: {
 		json_t *s = json_stringn((const char *)n->data.scalar.value, n->data.scalar.length);
 		if (!s)
-			ERR("line %zu: text is not valid UTF-8 or contains NUL", (size_t)n->start_mark.line + 1);
+			fs_reason(err, errlen, -1, "line %zu: text is not valid UTF-8 or contains NUL", (size_t)n->start_mark.line + 1);
 		return s;
 	}
 	case YAML_SEQUENCE_NODE: {
@@ -82,7 +73,7 @@ static json_t *to_json(struct conv *c, yaml_node_t *n, int depth)
 		for (yaml_node_pair_t *p = n->data.mapping.pairs.start; o && p < n->data.mapping.pairs.top; p++) {
 			yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
 			if (!k || k->type != YAML_SCALAR_NODE) {
-				ERR("line %zu: a mapping key must be a plain name", (size_t)n->start_mark.line + 1);
+				fs_reason(err, errlen, -1, "line %zu: a mapping key must be a plain name", (size_t)n->start_mark.line + 1);
 				json_decref(o);
 				return NULL;
 			}
@@ -90,12 +81,12 @@ static json_t *to_json(struct conv *c, yaml_node_t *n, int depth)
 			snprintf(key, sizeof(key), "%.*s", (int)(k->data.scalar.length < 79 ? k->data.scalar.length : 79),
 				 (const char *)k->data.scalar.value);
 			if (strlen(key) != k->data.scalar.length) {
-				ERR("line %zu: key too long or with NUL", (size_t)k->start_mark.line + 1);
+				fs_reason(err, errlen, -1, "line %zu: key too long or with NUL", (size_t)k->start_mark.line + 1);
 				json_decref(o);
 				return NULL;
 			}
 			if (json_object_get(o, key)) {
-				ERR("line %zu: duplicate key '%s'", (size_t)k->start_mark.line + 1, key);
+				fs_reason(err, errlen, -1, "line %zu: duplicate key '%s'", (size_t)k->start_mark.line + 1, key);
 				json_decref(o);
 				return NULL;
 			}
@@ -108,7 +99,7 @@ static json_t *to_json(struct conv *c, yaml_node_t *n, int depth)
 		return o;
 	}
 	default:
-		ERR("empty node");
+		fs_reason(err, errlen, -1, "empty node");
 		return NULL;
 	}
 }
@@ -119,10 +110,10 @@ int cas_session_from_yaml(const char *text, size_t len, cas_session *s, char *er
 	yaml_parser_t p;
 	yaml_document_t doc;
 	if (!yaml_parser_initialize(&p))
-		return ERR("out of memory");
+		return fs_reason(err, errlen, -1, "out of memory");
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&p, &doc)) {
-		ERR("bad YAML: %s at line %zu column %zu", p.problem ? p.problem : "syntax error",
+		fs_reason(err, errlen, -1, "bad YAML: %s at line %zu column %zu", p.problem ? p.problem : "syntax error",
 		    (size_t)p.problem_mark.line + 1, (size_t)p.problem_mark.column + 1);
 		yaml_parser_delete(&p);
 		return -1;
@@ -130,24 +121,24 @@ int cas_session_from_yaml(const char *text, size_t len, cas_session *s, char *er
 	int rc = -1;
 	yaml_node_t *root = yaml_document_get_root_node(&doc);
 	if (!root) {
-		ERR("bad YAML: the document is empty");
+		fs_reason(err, errlen, -1, "bad YAML: the document is empty");
 	} else {
 		/* Exactly one document. */
 		yaml_document_t more;
 		if (!yaml_parser_load(&p, &more)) {
-			ERR("bad YAML: %s at line %zu", p.problem ? p.problem : "syntax error",
+			fs_reason(err, errlen, -1, "bad YAML: %s at line %zu", p.problem ? p.problem : "syntax error",
 			    (size_t)p.problem_mark.line + 1);
 		} else {
 			int extra = yaml_document_get_root_node(&more) != NULL;
 			yaml_document_delete(&more);
 			if (extra) {
-				ERR("bad YAML: one document expected, found more");
+				fs_reason(err, errlen, -1, "bad YAML: one document expected, found more");
 			} else {
 				struct conv c = { &doc, 20000, err, errlen };
 				json_t *j = to_json(&c, root, 0);
 				if (j) {
 					char *t = json_dumps(j, JSON_COMPACT);
-					rc = t ? cas_session_from_json(t, strlen(t), s, err, errlen) : ERR("out of memory");
+					rc = t ? cas_session_from_json(t, strlen(t), s, err, errlen) : fs_reason(err, errlen, -1, "out of memory");
 					free(t);
 					json_decref(j);
 				}
@@ -171,7 +162,7 @@ static int keys_only(json_t *o, const char *const *allowed, const char *where, c
 		for (const char *const *a = allowed; *a; a++)
 			ok |= !strcmp(*a, k);
 		if (!ok)
-			return ERR("unknown field '%.64s' in %s", k, where);
+			return fs_reason(err, errlen, -1, "unknown field '%.64s' in %s", k, where);
 	}
 	return 0;
 }
@@ -205,24 +196,24 @@ static int fp_list(json_t *o, const char *key, uint8_t (**out)[32], size_t *n, s
 	*out = NULL;
 	*n = 0;
 	if (!a)
-		return required ? ERR("%s: missing field '%s'", where, key) : 0;
+		return required ? fs_reason(err, errlen, -1, "%s: missing field '%s'", where, key) : 0;
 	if (!json_is_array(a))
-		return ERR("%s: '%s' must be a list of SHA-256 fingerprints", where, key);
+		return fs_reason(err, errlen, -1, "%s: '%s' must be a list of SHA-256 fingerprints", where, key);
 	size_t cnt = json_array_size(a);
 	if (cnt > max)
-		return ERR("%s: at most %zu entries in '%s'", where, max, key);
+		return fs_reason(err, errlen, -1, "%s: at most %zu entries in '%s'", where, max, key);
 	if (required && cnt == 0)
-		return ERR("%s: '%s' must name at least one client", where, key);
+		return fs_reason(err, errlen, -1, "%s: '%s' must name at least one client", where, key);
 	*out = calloc(cnt ? cnt : 1, 32);
 	if (!*out)
-		return ERR("out of memory");
+		return fs_reason(err, errlen, -1, "out of memory");
 	for (size_t i = 0; i < cnt; i++) {
 		json_t *v = json_array_get(a, i);
 		if (!json_is_string(v) || parse_fp(json_string_value(v), (*out)[i]) != 0)
-			return ERR("%s: %s[%zu] is not a SHA-256 fingerprint (64 hex digits)", where, key, i);
+			return fs_reason(err, errlen, -1, "%s: %s[%zu] is not a SHA-256 fingerprint (64 hex digits)", where, key, i);
 		for (size_t j = 0; j < i; j++)
 			if (!memcmp((*out)[i], (*out)[j], 32))
-				return ERR("%s: %s[%zu] is listed twice", where, key, i);
+				return fs_reason(err, errlen, -1, "%s: %s[%zu] is listed twice", where, key, i);
 	}
 	*n = cnt;
 	return 0;
@@ -233,11 +224,11 @@ static int get_str(json_t *o, const char *key, char *out, size_t outlen, int req
 {
 	json_t *v = json_object_get(o, key);
 	if (!v)
-		return required ? ERR("%s: missing field '%s'", where, key) : 0;
+		return required ? fs_reason(err, errlen, -1, "%s: missing field '%s'", where, key) : 0;
 	if (!json_is_string(v))
-		return ERR("%s: '%s' must be a text", where, key);
+		return fs_reason(err, errlen, -1, "%s: '%s' must be a text", where, key);
 	if (json_string_length(v) >= outlen)
-		return ERR("%s: '%s' is too long", where, key);
+		return fs_reason(err, errlen, -1, "%s: '%s' is too long", where, key);
 	strcpy(out, json_string_value(v));
 	return 0;
 }
@@ -250,10 +241,10 @@ int cas_session_from_json(const char *text, size_t len, cas_session *s, char *er
 	json_error_t je;
 	json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!o)
-		return ERR("malformed session: %s", je.text);
+		return fs_reason(err, errlen, -1, "malformed session: %s", je.text);
 	int rc = -1;
 	if (!json_is_object(o)) {
-		ERR("a session is a mapping with the fields name, version, volumes");
+		fs_reason(err, errlen, -1, "a session is a mapping with the fields name, version, volumes");
 		goto out;
 	}
 	if (keys_only(o, top_keys, "the session", err, errlen) ||
@@ -261,22 +252,22 @@ int cas_session_from_json(const char *text, size_t len, cas_session *s, char *er
 	    get_str(o, "version", s->version, sizeof(s->version), 0, "the session", err, errlen))
 		goto out;
 	if (cas_session_name_valid(s->name) != 0) {
-		ERR("session name '%s' must be NAMESPACE/SESSION, each 1-128 of A-Z a-z 0-9 . _ -", s->name);
+		fs_reason(err, errlen, -1, "session name '%s' must be NAMESPACE/SESSION, each 1-128 of A-Z a-z 0-9 . _ -", s->name);
 		goto out;
 	}
 	json_t *vols = json_object_get(o, "volumes");
 	if (!vols || !json_is_array(vols) || json_array_size(vols) == 0) {
-		ERR("the session: 'volumes' must be a list of at least one volume");
+		fs_reason(err, errlen, -1, "the session: 'volumes' must be a list of at least one volume");
 		goto out;
 	}
 	if (json_array_size(vols) > CAS_MAX_VOLUMES) {
-		ERR("the session: at most %d volumes", CAS_MAX_VOLUMES);
+		fs_reason(err, errlen, -1, "the session: at most %d volumes", CAS_MAX_VOLUMES);
 		goto out;
 	}
 	s->nvolumes = json_array_size(vols);
 	s->volumes = calloc(s->nvolumes, sizeof(*s->volumes));
 	if (!s->volumes) {
-		ERR("out of memory");
+		fs_reason(err, errlen, -1, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < s->nvolumes; i++) {
@@ -285,7 +276,7 @@ int cas_session_from_json(const char *text, size_t len, cas_session *s, char *er
 		char where[64], pol[64] = "";
 		snprintf(where, sizeof(where), "volumes[%zu]", i);
 		if (!json_is_object(jv)) {
-			ERR("%s must be a mapping", where);
+			fs_reason(err, errlen, -1, "%s must be a mapping", where);
 			goto out;
 		}
 		if (keys_only(jv, vol_keys, where, err, errlen) ||
@@ -293,14 +284,14 @@ int cas_session_from_json(const char *text, size_t len, cas_session *s, char *er
 		    get_str(jv, "update_policy", pol, sizeof(pol), 1, where, err, errlen))
 			goto out;
 		if (!cas_name_valid(v->name, strlen(v->name))) {
-			ERR("%s: volume name '%s' must be 1-128 of A-Z a-z 0-9 . _ -", where, v->name);
+			fs_reason(err, errlen, -1, "%s: volume name '%s' must be 1-128 of A-Z a-z 0-9 . _ -", where, v->name);
 			goto out;
 		}
 		v->policy = !strcmp(pol, "rollback_protected")	   ? CAS_POLICY_ROLLBACK_PROTECTED
 			    : !strcmp(pol, "no_rollback_protection") ? CAS_POLICY_NO_ROLLBACK_PROTECTION
 								     : 0;
 		if (!v->policy) {
-			ERR("%s: update_policy must be rollback_protected or no_rollback_protection, not '%s'", where, pol);
+			fs_reason(err, errlen, -1, "%s: update_policy must be rollback_protected or no_rollback_protection, not '%s'", where, pol);
 			goto out;
 		}
 		if (fp_list(jv, "clients", &v->clients, &v->nclients, CAS_MAX_CLIENTS, 1, where, err, errlen) ||
@@ -309,7 +300,7 @@ int cas_session_from_json(const char *text, size_t len, cas_session *s, char *er
 			goto out;
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(s->volumes[j].name, v->name)) {
-				ERR("%s: volume '%s' is named twice", where, v->name);
+				fs_reason(err, errlen, -1, "%s: volume '%s' is named twice", where, v->name);
 				goto out;
 			}
 	}
@@ -376,20 +367,20 @@ int cas_session_allows(const cas_session_volume *v, const uint8_t client[32], co
 	for (size_t i = 0; i < v->nclients; i++)
 		ok |= fs_ct_eq(v->clients[i], client, 32);
 	if (!ok) {
-		ERR("this client certificate is not allowed to use volume %s", v->name);
+		fs_reason(err, errlen, -1, "this client certificate is not allowed to use volume %s", v->name);
 		return -EACCES;
 	}
 	if (!v->nmeasurements)
 		return 0;
 	if (!measurement) {
-		ERR("volume %s requires a measurement of the client binary, none was reported", v->name);
+		fs_reason(err, errlen, -1, "volume %s requires a measurement of the client binary, none was reported", v->name);
 		return -EACCES;
 	}
 	ok = 0;
 	for (size_t i = 0; i < v->nmeasurements; i++)
 		ok |= fs_ct_eq(v->measurements[i], measurement, 32);
 	if (!ok) {
-		ERR("the reported measurement of the client binary is not one volume %s allows", v->name);
+		fs_reason(err, errlen, -1, "the reported measurement of the client binary is not one volume %s allows", v->name);
 		return -EACCES;
 	}
 	return 0;

@@ -1,5 +1,6 @@
 /* The CAS store: the dispatch over backends, and the SQLite backend ("sqlite:PATH"). */
 #include "meta/cas/store.h"
+#include "meta/common/reason.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,7 +12,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define ERR(...) snprintf(err, errlen, __VA_ARGS__)
 
 /* ---- dispatch ---- */
 
@@ -24,8 +24,7 @@ int cas_store_open(const char *spec, cas_store **out, char *err, size_t errlen)
 		return sqlite_open(spec + 7, out, err, errlen);
 	if (!strncmp(spec, "etcd://", 7) && spec[7])
 		return cas_store_open_etcd(spec + 7, out, err, errlen);
-	ERR("store %s: unknown kind (use sqlite:PATH or etcd://HOST:PORT[,HOST:PORT...])", spec);
-	return -EINVAL;
+	return fs_reason(err, errlen, -EINVAL, "store %s: unknown kind (use sqlite:PATH or etcd://HOST:PORT[,HOST:PORT...])", spec);
 }
 
 void cas_store_close(cas_store *s)
@@ -565,26 +564,22 @@ static const struct cas_store_ops sqlite_ops = {
 static int sqlite_open(const char *path, cas_store **out, char *err, size_t errlen)
 {
 	struct sqlite_store *q = calloc(1, sizeof(*q));
-	if (!q) {
-		ERR("out of memory");
-		return -ENOMEM;
-	}
+	if (!q)
+		return fs_reason(err, errlen, -ENOMEM, "out of memory");
 	q->base.ops = &sqlite_ops;
 	pthread_mutex_init(&q->mu, NULL);
 	mode_t old = umask(077); /* the store holds volume keys */
 	int r = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
 	umask(old);
 	if (r != SQLITE_OK) {
-		ERR("store sqlite:%s: %s", path, q->db ? sqlite3_errmsg(q->db) : "cannot open");
-		sq_close(&q->base);
-		return -EIO;
+		r = fs_reason(err, errlen, -EIO, "store sqlite:%s: %s", path, q->db ? sqlite3_errmsg(q->db) : "cannot open");
+		goto fail;
 	}
 	sqlite3_busy_timeout(q->db, 10000);
 	if (exec(q, "PRAGMA journal_mode=WAL") || exec(q, "PRAGMA synchronous=FULL") || exec(q, "BEGIN IMMEDIATE") ||
 	    exec(q, schema) || exec(q, "COMMIT")) {
-		ERR("store sqlite:%s: %s", path, sqlite3_errmsg(q->db));
-		sq_close(&q->base);
-		return -EIO;
+		r = fs_reason(err, errlen, -EIO, "store sqlite:%s: %s", path, sqlite3_errmsg(q->db));
+		goto fail;
 	}
 	/* journal_mode=WAL is refused silently on some file systems: insist. */
 	sqlite3_stmt *st;
@@ -594,11 +589,13 @@ static int sqlite_open(const char *path, cas_store **out, char *err, size_t errl
 		sqlite3_finalize(st);
 	}
 	if (!wal) {
-		ERR("store sqlite:%s: cannot use write-ahead logging there", path);
-		sq_close(&q->base);
-		return -EIO;
+		r = fs_reason(err, errlen, -EIO, "store sqlite:%s: cannot use write-ahead logging there", path);
+		goto fail;
 	}
 	chmod(path, 0600);
 	*out = &q->base;
 	return 0;
+fail:
+	sq_close(&q->base);
+	return r;
 }

@@ -1,0 +1,210 @@
+/* "file:PATH": a local SQLite trust store, kept apart from the backing directory. It has an identity of
+ * its own (16 random bytes made on first use) and one row per volume. */
+#include <errno.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "meta/anchor/kind.h"
+#include "meta/common/reason.h"
+
+#define DB(a) ((sqlite3 *)(a)->priv)
+
+/* mkdir -p of the trust store's parent, private to root. */
+static int make_parent(const char *path)
+{
+	char *d = strdup(path);
+	int rc = 0;
+	if (!d)
+		return -ENOMEM;
+	for (char *p = d + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(d, 0700) != 0 && errno != EEXIST) {
+			rc = -errno;
+			goto out;
+		}
+		*p = '/';
+	}
+out:
+	free(d);
+	return rc;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+static int db_fail(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	return fs_reason(err, errlen, -EIO, "trust store%s%s: %s", path ? " " : "", path ? path : "",
+			 sqlite3_errmsg(db));
+}
+
+/* An existing file that is not a trust store is refused, never turned into one. */
+static int is_trust_store(sqlite3 *db)
+{
+	sqlite3_stmt *q;
+	int n = 0;
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('store','volumes')",
+			       -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			n = sqlite3_column_int(q, 0);
+		sqlite3_finalize(q);
+	}
+	return n == 2;
+}
+
+/* The store's identity, made once, on first use. */
+static int load_identity(fs_anchor *a, sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc, have = 0;
+	if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK)
+		return db_fail(db, path, err, errlen);
+	if (sqlite3_prepare_v2(db, "SELECT id FROM store", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 16) {
+			memcpy(a->id, sqlite3_column_blob(s, 0), 16);
+			have = 1;
+		}
+		sqlite3_finalize(s);
+	}
+	if (!have) {
+		randombytes_buf(a->id, 16);
+		if (sqlite3_prepare_v2(db, "INSERT INTO store(id) VALUES(?)", -1, &s, NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_blob(s, 1, a->id, 16, SQLITE_TRANSIENT);
+		rc = sqlite3_step(s);
+		sqlite3_finalize(s);
+		if (rc != SQLITE_DONE)
+			goto fail;
+	}
+	if (exec(db, "COMMIT") != SQLITE_OK)
+		return db_fail(db, path, err, errlen);
+	return 0;
+fail:
+	rc = db_fail(db, path, err, errlen);
+	exec(db, "ROLLBACK");
+	return rc;
+}
+
+static int file_open(fs_anchor *a, const char *path, int create, const cas_tls *tls, char *err, size_t errlen)
+{
+	(void)tls;
+	/* file:/path and file:///path; file://host/... names a host, which a local store cannot. */
+	if (path[0] != '/')
+		return anchor_unknown(a->uri, err, errlen);
+	if (!strncmp(path, "//", 2)) {
+		if (path[2] != '/')
+			return fs_reason(err, errlen, -EINVAL,
+					 "trust anchor %s: file URIs with a host are not supported (use file:/PATH)", a->uri);
+		path += 2;
+	}
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		if (errno != ENOENT || !create)
+			return fs_reason(err, errlen, -errno, "trust store %s: %s", path, strerror(errno));
+		int rc = make_parent(path);
+		if (rc)
+			return fs_reason(err, errlen, rc, "trust store %s: cannot create its directory: %s", path,
+					 strerror(-rc));
+	}
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	int rc = sqlite3_open_v2(path, &db, flags, NULL);
+	a->priv = db;
+	if (rc != SQLITE_OK)
+		return fs_reason(err, errlen, -EIO, "trust store %s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+	chmod(path, 0600);
+	sqlite3_busy_timeout(db, 10000);
+	if (!create && !is_trust_store(db))
+		return fs_reason(err, errlen, -ENOENT, "trust store %s: not an fshield trust store", path);
+	if (exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK || exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK ||
+	    exec(db, "CREATE TABLE IF NOT EXISTS store(id BLOB NOT NULL);"
+		     "CREATE TABLE IF NOT EXISTS volumes(volid BLOB PRIMARY KEY, version INTEGER NOT NULL,"
+		     " root BLOB NOT NULL, updated INTEGER NOT NULL)") != SQLITE_OK)
+		return db_fail(db, path, err, errlen);
+	return load_identity(a, db, path, err, errlen);
+}
+
+static void file_close(fs_anchor *a)
+{
+	if (a->priv)
+		sqlite3_close(DB(a));
+}
+
+static int file_register(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(DB(a), "INSERT INTO volumes(volid, version, root, updated) VALUES(?,?,?,strftime('%s'))",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(DB(a), NULL, err, errlen);
+	sqlite3_bind_blob(s, 1, volid, 16, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)st->version);
+	sqlite3_bind_blob(s, 3, st->root, 32, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return fs_reason(err, errlen, -EEXIST, "trust store: this volume id is registered already");
+	if (rc != SQLITE_DONE)
+		return db_fail(DB(a), NULL, err, errlen);
+	return 0;
+}
+
+static int file_get(fs_anchor *a, const uint8_t volid[16], fs_anchor_state *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(DB(a), "SELECT version, root FROM volumes WHERE volid=?", -1, &s, NULL) != SQLITE_OK)
+		return db_fail(DB(a), NULL, err, errlen);
+	sqlite3_bind_blob(s, 1, volid, 16, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 1) == 32) {
+		out->version = (uint64_t)sqlite3_column_int64(s, 0);
+		memcpy(out->root, sqlite3_column_blob(s, 1), 32);
+	} else if (rc == SQLITE_DONE) {
+		ret = fs_reason(err, errlen, -ENOENT, "volume is not registered with trust anchor %s", a->uri);
+	} else {
+		ret = db_fail(DB(a), NULL, err, errlen);
+	}
+	sqlite3_finalize(s);
+	return ret;
+}
+
+static int file_cas(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *expect,
+		    const fs_anchor_state *next, fs_anchor_state *current, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(DB(a),
+			       "UPDATE volumes SET version=?, root=?, updated=strftime('%s') "
+			       "WHERE volid=? AND version=? AND root=?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(DB(a), NULL, err, errlen);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)next->version);
+	sqlite3_bind_blob(s, 2, next->root, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 3, volid, 16, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)expect->version);
+	sqlite3_bind_blob(s, 5, expect->root, 32, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return db_fail(DB(a), NULL, err, errlen);
+	if (sqlite3_changes(DB(a)) == 1)
+		return 0;
+	fs_anchor_state cur;
+	if ((rc = file_get(a, volid, &cur, err, errlen)) != 0)
+		return rc;
+	return anchor_stale(&cur, expect, current, err, errlen);
+}
+
+const struct anchor_ops anchor_file_ops = {
+	.prefix = "file:",
+	.open = file_open,
+	.close = file_close,
+	.reg = file_register,
+	.get = file_get,
+	.cas = file_cas,
+};
