@@ -69,7 +69,8 @@ SOLO_ARCHIVES := $(LINK_LIB)
 SOLO_PKGS := libsodium openssl sqlite3 libcurl jansson
 
 .PHONY: all check test-build unit e2e layout asan valgrind fuzz fuzz-check deps clean bench install demo
-all: $(BIN) $(SOLO) $(TESTS) $(TTOOLS) $(BENCHES)
+# The release: the command, the small programs and the benchmarks (tests are built by make check).
+all: $(BIN) $(SOLO) $(BENCHES)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h */*/*.h)
 	@mkdir -p $(dir $@)
@@ -105,7 +106,8 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(call link_archives,$(LINK_ALL))
 # every end-to-end script, then each fuzzer briefly on its corpus. The release build is checked to carry
 # no test hook.
 TEST_BUILD ?= build-test
-check: all
+check:
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=$(TEST_BUILD) TEST_HOOKS=1 test-build
 	@$(MAKE) --no-print-directory BUILD=$(TEST_BUILD) TEST_HOOKS=1 RELEASE_BUILD=$(BUILD) layout unit e2e fuzz-check
 
@@ -122,7 +124,7 @@ e2e: $(BIN) $(TTOOLS)
 	@FSHIELD=$(abspath $(BIN)) BUILD=$(abspath $(BUILD)) tests/e2e/run-all.sh
 
 asan:
-	$(MAKE) BUILD=build-asan TEST_BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+	$(MAKE) BUILD=build-asan TEST_BUILD=build-asan-test CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
 # The unit runners under valgrind (no fork, so every test runs in the checked process).
 valgrind:
@@ -144,6 +146,8 @@ fuzzpkg_fuzz_cas     := libsodium openssl jansson yaml-0.1
 fuzzlink_fuzz_metadb := $(SOLO_ARCHIVES)
 fuzzpkg_fuzz_metadb  := $(SOLO_PKGS)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+# The layout checks read what the harnesses link.
+layout: $(FUZZ_BIN)
 FUZZ_ARCHIVES := $(ARCHIVES:%=build-fuzz/lib/%.a)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # One sub-make builds the instrumented archives (so parallel harness builds never race on their objects);
@@ -196,4 +200,4 @@ install: $(BIN)
 	ln -sf /usr/local/bin/fshield /sbin/mount.fuse.fshield
 
 clean:
-	rm -rf build build-test build-asan build-fuzz
+	rm -rf build build-test build-asan build-asan-test build-fuzz

@@ -47,6 +47,10 @@ int keyopts_tls_env(cas_tls *t, char *err, size_t errlen)
 
 int keyopts_env(fs_volume_opts *o, char *err, size_t errlen)
 {
+#ifdef FS_TEST_HOOKS
+	/* Test builds only: FSHIELD_CRASH_AT=STEP kills the process at that step of a commit. */
+	o->crash_at = getenv("FSHIELD_CRASH_AT");
+#endif
 	o->trust_uri = keyopts_trust_uri(o->trust_uri);
 	if (!keyopts_trust_is_cas(o->trust_uri))
 		return 0;

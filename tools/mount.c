@@ -12,6 +12,7 @@
 #include "fs/fuse/daemon.h"
 #include "meta/common/status.h"
 #include "tools/commands.h"
+#include "tools/rundir.h"
 #include "tools/keyopts.h"
 
 const char usage_mount[] =
@@ -266,6 +267,12 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	cfg.commit_interval = m->commit_interval;
 	cfg.allow_other = m->allow_other;
 	cfg.mount_opts = m->extra;
+	char rd[4096];
+	cfg.run_dir = run_dir(rd, sizeof(rd));
+	if (!cfg.run_dir) {
+		fprintf(stderr, "fshield mount: the run directory name is too long\n");
+		return FS_ST_USAGE;
+	}
 	cfg.vol.dir = dir;
 	cfg.vol.readonly = m->ro;
 	cfg.vol.key_file = m->key_file;

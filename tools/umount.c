@@ -14,6 +14,7 @@
 #include "fs/fuse/daemon.h"
 #include "meta/common/status.h"
 #include "tools/commands.h"
+#include "tools/rundir.h"
 
 const char usage_umount[] =
 	"umount [-l] [-t SECONDS] MOUNTPOINT\n"
@@ -131,7 +132,8 @@ int cmd_umount(int argc, char **argv)
 		fprintf(stderr, "fshield umount: %s: %s\n", argv[optind], strerror(errno));
 		return FS_ST_USAGE;
 	}
-	if (fsd_state_path(mnt, state, sizeof(state), 0) != 0) {
+	char rd[4096];
+	if (!run_dir(rd, sizeof(rd)) || fsd_state_path(rd, mnt, state, sizeof(state), 0) != 0) {
 		fprintf(stderr, "fshield umount: %s: path too long\n", mnt);
 		return FS_ST_USAGE;
 	}

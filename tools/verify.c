@@ -60,7 +60,7 @@ int cmd_verify(int argc, char **argv)
 						  { "help", no_argument, NULL, 'h' },
 						  { 0 } };
 	fs_volume_opts o = { 0 };
-	fs_verify_opts vo = { 0 };
+	fs_verify_opts vo = { .scratch_dir = getenv("TMPDIR") };
 	struct out out = { 0 };
 	int c, have_v = 0, have_r = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {

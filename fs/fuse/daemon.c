@@ -47,19 +47,10 @@ struct daemon {
 	char state_path[PATH_MAX];
 };
 
-int fsd_state_path(const char *mountpoint, char *out, size_t outlen, int mk)
+int fsd_state_path(const char *run_dir, const char *mountpoint, char *out, size_t outlen, int mk)
 {
 	char dir[PATH_MAX];
-	const char *env = getenv("FSHIELD_RUN_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
-	int n;
-	if (env && *env)
-		n = snprintf(dir, sizeof(dir), "%s", env);
-	else if (geteuid() == 0)
-		n = snprintf(dir, sizeof(dir), "/run/fshield");
-	else if (xdg && *xdg)
-		n = snprintf(dir, sizeof(dir), "%s/fshield", xdg);
-	else
-		n = snprintf(dir, sizeof(dir), "/tmp/fshield-%u", (unsigned)geteuid());
+	int n = snprintf(dir, sizeof(dir), "%s", run_dir);
 	if (n < 0 || (size_t)n >= sizeof(dir))
 		return -ENAMETOOLONG;
 	if (mk && mkdir(dir, 0755) != 0 && errno != EEXIST)
@@ -116,7 +107,7 @@ static void state_write_pid(struct daemon *d)
 /* Takes the state file: an exclusive flock for as long as this process lives. */
 static int state_open(struct daemon *d, char *err, size_t errlen)
 {
-	int rc = fsd_state_path(d->c->mountpoint, d->state_path, sizeof(d->state_path), 1);
+	int rc = fsd_state_path(d->c->run_dir, d->c->mountpoint, d->state_path, sizeof(d->state_path), 1);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot create the state file for %s: %s", d->c->mountpoint, strerror(-rc));
 		return FS_ST_IO;

@@ -15,6 +15,7 @@ struct fsd_config {
 	unsigned commit_interval;   /* seconds between timer commits; 0: only fsync, the dirty limit, unmount */
 	int allow_other;
 	const char *mount_opts;     /* further comma-separated options for libfuse and the kernel, or NULL */
+	const char *run_dir;        /* where the daemon's state file goes (made 0755 if missing) */
 	/* Image mode (fs/fuse/image.h): serve vol.dir read-only as the protected tree this sealed fspf describes.
 	 * vol.readonly must be set; the key and trust options of vol are not used. */
 	const char *fspf;           /* absolute path, or NULL for a volume */
@@ -29,11 +30,11 @@ struct fsd_config {
 int fsd_run(const struct fsd_config *c);
 
 /* The daemon's state file for a mount point: <dir>/<hash of the mount point>.pid, where dir is
- * $FSHIELD_RUN_DIR, else /run/fshield for root, else $XDG_RUNTIME_DIR/fshield, else /tmp/fshield-UID.
+ * run_dir (the command line picks it: tools/rundir.h).
  * The file holds "pid N", "mountpoint PATH" and, once the daemon has finished, "status N" (its exit
  * status); the daemon holds an exclusive flock on it while it runs and removes it as it exits.
  * Returns 0 or -ENAMETOOLONG. mkdir creates the directory. */
-int fsd_state_path(const char *mountpoint, char *out, size_t outlen, int mkdir);
+int fsd_state_path(const char *run_dir, const char *mountpoint, char *out, size_t outlen, int mkdir);
 
 /* Unmounts a FUSE mount point: umount2 as root, else fusermount3 -u. lazy detaches a busy mount.
  * Returns 0 or -errno. */

@@ -78,6 +78,7 @@ int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kin
 	return -EIO;
 }
 
+#ifdef FS_TEST_HOOKS
 static void (*clock_override)(struct timespec *);
 
 /* Tests that pin the bytes of a volume (golden vectors) need a fixed clock. */
@@ -85,6 +86,7 @@ void fs_test_set_clock(void (*fn)(struct timespec *))
 {
 	clock_override = fn;
 }
+#endif
 
 int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const char *kind)
 {
@@ -101,18 +103,25 @@ int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const ch
 
 void vol_now(struct timespec *ts)
 {
-	if (clock_override)
+#ifdef FS_TEST_HOOKS
+	if (clock_override) {
 		clock_override(ts);
-	else
-		clock_gettime(CLOCK_REALTIME, ts);
+		return;
+	}
+#endif
+	clock_gettime(CLOCK_REALTIME, ts);
 }
 
-/* FSHIELD_CRASH_AT=NAME makes this process kill itself at the named step of the commit protocol, so
- * tests can check recovery from each one. */
+/* In test builds, fs_volume_opts.crash_at = NAME makes this process kill itself at the named step of
+ * the commit protocol, so tests can check recovery from each one. A release build has no crash points. */
 void vol_crash_point(fs_volume *v, const char *name)
 {
+#ifndef FS_TEST_HOOKS
+	(void)v, (void)name;
+#else
 	if (v->crash_at && strcmp(v->crash_at, name) == 0) {
 		fs_log(LOG_WARNING, "crash point %s reached: killing this process", name);
 		kill(getpid(), SIGKILL);
 	}
+#endif
 }

@@ -512,7 +512,7 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 		return ERR(FS_ST_IO, "out of memory");
 	v->state = o->readonly ? VOL_READONLY : VOL_CLEAN;
 	v->dirty_limit = o->dirty_limit ? o->dirty_limit : 64u << 20;
-	v->crash_at = getenv("FSHIELD_CRASH_AT");
+	v->crash_at = o->crash_at;
 	int st = vol_setup(v, o, 0, err, errlen);
 	if (!st)
 		st = vol_open_anchor(v, o->trust_uri, &o->tls, err, errlen);

@@ -635,8 +635,8 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 			report(&c, "busy", FS_ST_BUSY, NULL, -1, 0, 0, "the volume is open read-write by a daemon");
 		close(lfd);
 	}
-	const char *base = getenv("TMPDIR");
-	snprintf(c.tmpdir, sizeof(c.tmpdir), "%s/fshield-verify-XXXXXX", base && *base ? base : "/tmp");
+	const char *base = vo && vo->scratch_dir && *vo->scratch_dir ? vo->scratch_dir : "/tmp";
+	snprintf(c.tmpdir, sizeof(c.tmpdir), "%s/fshield-verify-XXXXXX", base);
 	if (!mkdtemp(c.tmpdir)) {
 		c.tmpdir[0] = 0;
 		report(&c, "io", FS_ST_IO, NULL, -1, 0, 0, "cannot make a private directory: %s", strerror(errno));

@@ -20,6 +20,7 @@ typedef struct {
 	int use_expect;            /* check against expect_* instead of the trust anchor */
 	uint64_t expect_version;
 	uint8_t expect_root[32];
+	const char *scratch_dir;   /* where the private copy of the store is made; NULL: /tmp */
 } fs_verify_opts;
 
 typedef struct {

@@ -44,6 +44,8 @@ typedef struct {
 	uint64_t kdf_ops, kdf_mem;   /* Argon2id cost for a passphrase; 0: libsodium's "moderate" (3, 256 MiB) */
 	/* open only */
 	uint64_t dirty_limit;        /* commit once this many bytes are waiting; 0: default 64 MiB */
+	const char *crash_at;        /* test builds (FS_TEST_HOOKS) only: the commit step at which the
+	                                process kills itself; ignored otherwise */
 } fs_volume_opts;
 
 #define FS_DEFAULT_CHUNK (64 * 1024)
@@ -142,7 +144,8 @@ typedef struct {
 } fs_volume_info;
 void fsv_info(fs_volume *v, fs_volume_info *out);
 
-/* Log sink: stderr by default; the daemon sends it to syslog. prio is a syslog priority. */
 /* For tests only: replaces the clock used for file times. */
+#ifdef FS_TEST_HOOKS
 void fs_test_set_clock(void (*fn)(struct timespec *ts));
+#endif
 #endif

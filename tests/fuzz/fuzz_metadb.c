@@ -1787,7 +1787,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int vst = -1;
 	if (do_verify) {
 		fs_volume_opts o = opts(t, work, 1);
-		fs_verify_opts vo = { .use_expect = use_expect, .expect_version = t->version };
+		fs_verify_opts vo = { .use_expect = use_expect, .expect_version = t->version, .scratch_dir = vtmp };
 		memcpy(vo.expect_root, t->root, 32);
 		fs_verify_result res;
 		size_t nf = 0;

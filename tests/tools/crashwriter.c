@@ -109,7 +109,7 @@ static uint8_t *content(const char *tag, unsigned round, size_t size)
 
 static fs_volume *vol_open(const char *dir, const char *key, const char *trust)
 {
-	fs_volume_opts o = { .dir = dir, .key_file = key, .trust_uri = trust };
+	fs_volume_opts o = { .dir = dir, .key_file = key, .trust_uri = trust, .crash_at = getenv("FSHIELD_CRASH_AT") };
 	fs_volume *v = NULL;
 	char err[512] = "";
 	int st = fsv_open(&o, &v, err, sizeof(err));
