@@ -393,6 +393,21 @@ sqlfail:
 	return rc;
 }
 
+/* A write that brings the dirty bytes to the limit commits, so that memory stays bounded. */
+ssize_t fsv_write(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint64_t off)
+{
+	pthread_mutex_lock(&v->lock);
+	ssize_t ret = vol_write_locked(v, ino, buf, size, off);
+	if (v->dirty_bytes >= v->dirty_limit) {
+		int rc = vol_commit_locked(v);
+		if (rc && ret >= 0)
+			fs_log(LOG_ERR, "commit after %llu dirty bytes failed: %s", (unsigned long long)v->dirty_bytes,
+			       strerror(-rc));
+	}
+	pthread_mutex_unlock(&v->lock);
+	return ret;
+}
+
 int fsv_commit(fs_volume *v)
 {
 	pthread_mutex_lock(&v->lock);

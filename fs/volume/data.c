@@ -11,15 +11,6 @@
 
 #include "fs/volume/internal.h"
 
-/* pack_open: the pack file exists but is not a regular file. */
-#define EFTYPE_PACK EMEDIUMTYPE
-
-int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size)
-{
-	(void)v;
-	return snprintf(buf, size, FS_DATA_DIR "/%02x/%016llx.%llx", (unsigned)(ino & 0xff), (unsigned long long)ino,
-			(unsigned long long)gen) >= (int)size ? -ENAMETOOLONG : 0;
-}
 
 void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c)
 {
@@ -49,48 +40,6 @@ static int file_key(fs_volume *v, struct inode *ip)
 	return ip->aead ? 0 : -ENOMEM;
 }
 
-/* Opens the pack file; create: make it (and its directory) if missing. */
-int vol_pack_open(fs_volume *v, struct inode *ip, int create)
-{
-	if (ip->fd >= 0)
-		return 0;
-	char path[64];
-	int rc = vol_pack_path(v, ip->ino, ip->r.gen, path, sizeof(path));
-	if (rc)
-		return rc;
-	/* O_NONBLOCK: a FIFO planted as a pack file must not hang us; it is refused below. */
-	int flags = (vol_readonly(v) || vol_failed(v) ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
-	if (v->nfds >= FS_MAX_PACK_FDS)
-		vol_fd_reclaim(v, FS_MAX_PACK_FDS / 2);
-	ip->fd = openat(v->dirfd, path, flags);
-	if (ip->fd < 0 && errno == ENOENT && create) {
-		char sub[8];
-		snprintf(sub, sizeof(sub), FS_DATA_DIR "/%02x", (unsigned)(ip->ino & 0xff));
-		if (mkdirat(v->dirfd, sub, 0700) == 0) {
-			/* A new directory entry in d/ must be durable too: fsync d/ now. */
-			int d = openat(v->dirfd, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			int rc = d < 0 || fsync(d) != 0 ? -errno : 0;
-			if (d >= 0)
-				close(d);
-			if (rc)
-				return rc;
-		}
-		ip->fd = openat(v->dirfd, path, flags | O_CREAT | O_EXCL, 0600);
-		if (ip->fd >= 0)
-			v->new_packs[(ip->ino & 0xff) / 8] |= (uint8_t)(1u << (ip->ino & 7));
-	}
-	if (ip->fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(ip->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(ip->fd);
-		ip->fd = -1;
-		return -EFTYPE_PACK;
-	}
-	fcntl(ip->fd, F_SETFL, fcntl(ip->fd, F_GETFL) & ~O_NONBLOCK);
-	v->nfds++;
-	return 0;
-}
 
 /* Reads and verifies chunk c of ip into out (chunk_size bytes; zeros past its length). */
 static int read_chunk(fs_volume *v, struct inode *ip, const struct chunk *c, uint8_t *out)
@@ -319,9 +268,9 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	return 0;
 }
 
-ssize_t fsv_write(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint64_t off)
+/* The data path of fsv_write (commit.c), under the volume lock; when to commit is not its concern. */
+ssize_t vol_write_locked(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint64_t off)
 {
-	pthread_mutex_lock(&v->lock);
 	int err = 0;
 	ssize_t ret;
 	struct inode *ip = vol_iget(v, ino, &err);
@@ -370,14 +319,7 @@ ssize_t fsv_write(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint
 		vol_touch(v, ip, 3);
 		ret = (ssize_t)done;
 	}
-	if (v->dirty_bytes >= v->dirty_limit) {
-		int rc = vol_commit_locked(v);
-		if (rc && ret >= 0)
-			fs_log(3, "commit after %llu dirty bytes failed: %s", (unsigned long long)v->dirty_bytes,
-			       strerror(-rc));
-	}
 out:
-	pthread_mutex_unlock(&v->lock);
 	return ret;
 }
 
@@ -555,36 +497,3 @@ out:
 }
 
 /* Forgets a file's unsaved data and closes its pack file (the inode is going away). */
-void vol_drop_file_data(fs_volume *v, struct inode *ip)
-{
-	for (size_t i = 0; i < ip->ndc; i++)
-		free(ip->dc[i].buf);
-	ip->ndc = 0;
-	if (ip->fd >= 0) {
-		close(ip->fd);
-		ip->fd = -1;
-		v->nfds--;
-	}
-}
-
-void vol_fd_reclaim(fs_volume *v, size_t limit)
-{
-	for (uint32_t b = 0; b < v->hdr.buckets && v->nfds > limit; b++)
-		for (struct inode *ip = v->bk[b].head; ip && v->nfds > limit; ip = ip->bnext)
-			if (ip->fd >= 0 && !ip->fd_unsynced && ip->nopen == 0) {
-				close(ip->fd);
-				ip->fd = -1;
-				v->nfds--;
-			}
-	/* Still too many: close written files too; the next commit makes them durable with one syncfs. */
-	for (uint32_t b = 0; b < v->hdr.buckets && v->nfds > limit; b++)
-		for (struct inode *ip = v->bk[b].head; ip && v->nfds > limit; ip = ip->bnext)
-			if (ip->fd >= 0 && ip->nopen == 0) {
-				if (ip->fd_unsynced)
-					v->need_syncfs = 1;
-				ip->fd_unsynced = 0;
-				close(ip->fd);
-				ip->fd = -1;
-				v->nfds--;
-			}
-}

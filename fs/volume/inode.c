@@ -563,3 +563,87 @@ void vol_maybe_free(fs_volume *v, struct inode *ip)
 	vol_drop_file_data(v, ip);
 	vol_free_inode(v, ip);
 }
+
+/* ---- Naming a file in a report: naming needs the loader (a parent's entries), so it lives here. ---- */
+
+/* The path of an inode in the volume, from the parent hints in its row and the names in loaded
+ * directories; components that cannot be named without I/O show as #ino. */
+int vol_path(fs_volume *v, struct inode *ip, char *buf, size_t size)
+{
+	char *parts[64];
+	int n = 0;
+	struct inode *cur = ip;
+	while (cur && cur->ino != FS_ROOT_INO && n < 64) {
+		struct inode *par = vol_ifind(v, cur->r.parent);
+		const char *name = NULL;
+		/* Loading a parent's entries to name a file is fine, but not while reporting a failure of
+		 * that very load. */
+		if (par && !par->loaded && !v->naming) {
+			v->naming = 1;
+			vol_load_content(v, par);
+			v->naming = 0;
+		}
+		if (par && par->loaded)
+			for (size_t i = 0; i < par->nents; i++)
+				if (par->ents[i].ino == cur->ino) {
+					name = par->ents[i].name;
+					break;
+				}
+		char tmp[32];
+		if (!name) {
+			snprintf(tmp, sizeof(tmp), "#%llu", (unsigned long long)cur->ino);
+			name = tmp;
+		}
+		parts[n++] = strdup(name);
+		if (!par || par == cur)
+			break;
+		cur = par;
+	}
+	size_t off = 0;
+	buf[0] = 0;
+	if (n == 0)
+		snprintf(buf, size, "/");
+	for (int i = n - 1; i >= 0; i--) {
+		if (off < size)
+			off += (size_t)snprintf(buf + off, size - off, "/%s", parts[i] ? parts[i] : "?");
+		free(parts[i]);
+	}
+	return 0;
+}
+
+int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kind)
+{
+	char path[4096];
+	if (ip)
+		vol_path(v, ip, path, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "(volume metadata)");
+	if (chunk >= 0) {
+		uint64_t a = (uint64_t)chunk * v->hdr.chunk_size, b = a + v->hdr.chunk_size - 1;
+		/* The bytes of the file the chunk holds. */
+		if (ip && S_ISREG(ip->r.mode) && ip->r.size > a && ip->r.size - 1 < b)
+			b = ip->r.size - 1;
+		fs_log(LOG_ERR, "integrity violation: %s chunk %lld (bytes %llu-%llu): %s", path, (long long)chunk,
+		       (unsigned long long)a, (unsigned long long)b, kind);
+	} else {
+		fs_log(LOG_ERR, "integrity violation: %s: %s", path, kind);
+	}
+	if (!vol_failed(v))
+		fs_log(LOG_ERR, "volume %s is now read-only until it is mounted again", v->dir);
+	vol_fail(v, FS_ST_TAMPER);
+	return -EIO;
+}
+
+/* The same for the entry name in directory dir (its inode could not be loaded). */
+int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const char *kind)
+{
+	char path[4096];
+	vol_path(v, dir, path, sizeof(path));
+	size_t n = strlen(path);
+	snprintf(path + n, sizeof(path) - n, "%s%s", n > 1 ? "/" : "", name);
+	fs_log(LOG_ERR, "integrity violation: %s: %s", path, kind);
+	if (!vol_failed(v))
+		fs_log(LOG_ERR, "volume %s is now read-only until it is mounted again", v->dir);
+	vol_fail(v, FS_ST_TAMPER);
+	return -EIO;
+}

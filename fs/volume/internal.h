@@ -1,4 +1,4 @@
-/* Internals of the volume library, shared by fs/vol_*.c only.
+/* Internals of the volume library, shared by the files of fs/volume only.
  *
  * Invariants (all under v->lock):
  *  - A bucket is either not loaded, or loaded whole: every inode row of it is in memory, verified
@@ -184,15 +184,29 @@ static inline void vol_fail(fs_volume *v, int status)
 	v->state = VOL_FAILED;
 }
 
-/* vol_log.c */
+/* vol_pack_open: the pack file exists but is not a regular file. */
+#define EFTYPE_PACK EMEDIUMTYPE
+
+/* hooks.c */
+void vol_now(struct timespec *ts);
+void vol_crash_point(fs_volume *v, const char *name);
+
+/* pack.c */
+#define FS_MAX_PACK_FDS 256
+int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size);
+/* Opens the file's pack file (create: make it if missing). */
+int vol_pack_open(fs_volume *v, struct inode *ip, int create);
+/* Closes pack files of files nobody has open, down to limit open ones (synced files first). */
+void vol_fd_reclaim(fs_volume *v, size_t limit);
+void vol_drop_file_data(fs_volume *v, struct inode *ip);
+
+/* inode.c */
+/* Reports an integrity violation in ip (chunk -1: not a chunk), naming the file: fail closed (log, turn
+ * read-only, -EIO). */
 int vol_path(fs_volume *v, struct inode *ip, char *buf, size_t size);
 int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kind);
 /* The same for the entry name in directory dir (its inode could not be loaded). */
 int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const char *kind);
-void vol_now(struct timespec *ts);
-void vol_crash_point(fs_volume *v, const char *name);
-
-/* vol_inode.c */
 struct inode *vol_iget(fs_volume *v, uint64_t ino, int *err);
 struct inode *vol_ifind(fs_volume *v, uint64_t ino); /* only if its bucket is loaded; no I/O */
 int vol_load_content(fs_volume *v, struct inode *ip);
@@ -208,22 +222,16 @@ int vol_insert_dent(fs_volume *v, struct inode *dir, const uint8_t mac[32], cons
 int vol_remove_dent(fs_volume *v, struct inode *dir, size_t pos);
 void vol_dent_leaf(fs_volume *v, struct inode *dir, struct dent *d);
 
-/* vol_data.c */
+/* data.c */
+ssize_t vol_write_locked(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint64_t off);
 int vol_truncate(fs_volume *v, struct inode *ip, uint64_t size);
 int vol_slot_mark(struct inode *ip, uint64_t slot, int used);
 int vol_flush_file(fs_volume *v, struct inode *ip);
-void vol_drop_file_data(fs_volume *v, struct inode *ip);
 void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c);
 /* AEAD associated data of a chunk: volume id, ino, inode generation, index, chunk generation, length. */
 void vol_chunk_ad(fs_volume *v, uint64_t ino, uint64_t igen, uint64_t idx, uint64_t cgen, uint32_t len, uint8_t ad[56]);
-int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size);
-/* Closes pack files of files nobody has open, down to limit open ones (synced files only). */
-void vol_fd_reclaim(fs_volume *v, size_t limit);
-/* Opens the file's pack file (create: make it if missing). */
-int vol_pack_open(fs_volume *v, struct inode *ip, int create);
-#define FS_MAX_PACK_FDS 256
 
-/* vol_commit.c */
+/* commit.c */
 int vol_commit_locked(fs_volume *v);
 void vol_file_digest(fs_volume *v, struct inode *ip, uint8_t out[32]);
 void vol_dir_digest(fs_volume *v, struct inode *ip, uint8_t out[32]);
