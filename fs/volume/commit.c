@@ -18,37 +18,6 @@
 
 #include "fs/volume/internal.h"
 
-void vol_file_digest(fs_volume *v, struct inode *ip, uint8_t out[32])
-{
-	fs_mac m;
-	fs_file_digest_begin(&m, v->k_tree, ip->ino, ip->r.gen, ip->r.size, ip->nchunks);
-	for (size_t i = 0; i < ip->nchunks; i++)
-		fs_mac_update(&m, ip->chunks[i].leaf, 32);
-	fs_mac_final(&m, out);
-}
-
-void vol_dir_digest(fs_volume *v, struct inode *ip, uint8_t out[32])
-{
-	fs_mac m;
-	fs_dir_digest_begin(&m, v->k_tree, ip->ino, ip->r.gen, ip->nents);
-	for (size_t i = 0; i < ip->nents; i++)
-		fs_mac_update(&m, ip->ents[i].leaf, 32);
-	fs_mac_final(&m, out);
-}
-
-void vol_bucket_digest(fs_volume *v, uint32_t b, uint8_t out[32])
-{
-	uint64_t n = 0;
-	for (struct inode *ip = v->bk[b].head; ip; ip = ip->bnext)
-		n += !ip->unlinked;
-	fs_mac m;
-	fs_bucket_digest_begin(&m, v->k_tree, b, n);
-	for (struct inode *ip = v->bk[b].head; ip; ip = ip->bnext)
-		if (!ip->unlinked)
-			fs_mac_update(&m, ip->leaf, 32);
-	fs_mac_final(&m, out);
-}
-
 /* Step 1: every dirty chunk sealed and written, every written pack file and new name durable. Many
  * files: one syncfs of the backing filesystem beats an fdatasync each. */
 #define SYNCFS_THRESHOLD 32
@@ -190,7 +159,7 @@ static int write_inode_rows(fs_volume *v, struct inode *ip)
 		rc = fs_store_put_chunk(v->store, ip->ino, &row);
 	}
 	for (size_t i = 0; i < ip->nrmm && !rc; i++)
-		rc = fs_store_del_dirent(v->store, ip->ino, ip->rm_macs[i]);
+		rc = fs_store_del_dirent(v->store, ip->ino, ip->rm_macs[i].mac);
 	if (ip->ents_dirty)
 		for (size_t i = 0; i < ip->nents && !rc; i++)
 			if (ip->ents[i].newrow)

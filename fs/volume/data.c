@@ -17,16 +17,6 @@ void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c)
 	fs_leaf_chunk(c->leaf, v->k_tree, ip->ino, ip->r.gen, c->idx, c->cgen, c->slot, c->len, c->nonce, c->tag);
 }
 
-void vol_chunk_ad(fs_volume *v, uint64_t ino, uint64_t igen, uint64_t idx, uint64_t cgen, uint32_t len, uint8_t ad[56])
-{
-	memcpy(ad, v->hdr.volid, 16);
-	fs_put_le64(ad + 16, ino);
-	fs_put_le64(ad + 24, igen);
-	fs_put_le64(ad + 32, idx);
-	fs_put_le64(ad + 40, cgen);
-	fs_put_le64(ad + 48, len);
-}
-
 static int file_key(fs_volume *v, struct inode *ip)
 {
 	if (ip->aead)
@@ -41,43 +31,36 @@ static int file_key(fs_volume *v, struct inode *ip)
 }
 
 
+static fs_chunk_row row_of(const struct chunk *c)
+{
+	fs_chunk_row r = { .idx = c->idx, .cgen = c->cgen, .slot = c->slot, .len = c->len };
+	memcpy(r.nonce, c->nonce, 24);
+	memcpy(r.tag, c->tag, 16);
+	return r;
+}
+
 /* Reads and verifies chunk c of ip into out (chunk_size bytes; zeros past its length). */
 static int read_chunk(fs_volume *v, struct inode *ip, const struct chunk *c, uint8_t *out)
 {
 	int rc = file_key(v, ip);
 	if (rc)
 		return rc;
+	fs_chunk_row r = row_of(c);
+	enum fs_check bad = FS_CHECK_OK;
+	int err = 0;
 	rc = vol_pack_open(v, ip, 0);
-	if (rc == -ENOENT)
-		return vol_violation(v, ip, (int64_t)c->idx, "chunk data missing (pack file deleted)");
-	if (rc == -EFTYPE_PACK)
-		return vol_violation(v, ip, (int64_t)c->idx, "chunk data replaced by something not a regular file");
 	if (rc)
-		return vol_violation(v, ip, (int64_t)c->idx, "chunk data cannot be opened");
-	uint32_t cs = v->hdr.chunk_size;
-	uint8_t *ct = v->scratch;
-	size_t got = 0;
-	while (got < c->len) {
-		ssize_t n = pread(ip->fd, ct + got, c->len - got, (off_t)(c->slot * cs + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			char why[96];
-			snprintf(why, sizeof(why), "chunk data cannot be read (%s)", strerror(errno));
-			return vol_violation(v, ip, (int64_t)c->idx, why);
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
+		bad = rc == -ENOENT ? FS_CHECK_PACK_MISSING : rc == -EFTYPE_PACK ? FS_CHECK_PACK_NOT_REGULAR : FS_CHECK_PACK_OPEN;
+	else if (!(bad = fs_read_chunk(ip->fd, v->hdr.chunk_size, &r, v->scratch, &err)))
+		bad = fs_check_chunk(ip->aead, v->hdr.volid, ip->ino, ip->r.gen, &r, v->scratch, out);
+	if (bad == FS_CHECK_CHUNK_READ) {
+		char why[96];
+		snprintf(why, sizeof(why), "%s (%s)", fs_check_msg(bad), strerror(err));
+		return vol_violation(v, ip, (int64_t)c->idx, why);
 	}
-	if (got < c->len)
-		return vol_violation(v, ip, (int64_t)c->idx, "chunk data truncated");
-	uint8_t ad[56];
-	vol_chunk_ad(v, ip->ino, ip->r.gen, c->idx, c->cgen, c->len, ad);
-	if (fs_aead_open(ip->aead, c->nonce, ad, sizeof(ad), ct, c->len, c->tag, out) != 0)
-		return vol_violation(v, ip, (int64_t)c->idx,
-				     "chunk fails authentication (changed, zeroed, swapped or replayed data)");
-	memset(out + c->len, 0, cs - c->len);
+	if (bad)
+		return vol_violation(v, ip, (int64_t)c->idx, fs_check_msg(bad));
+	memset(out + c->len, 0, v->hdr.chunk_size - c->len);
 	return 0;
 }
 
@@ -162,7 +145,7 @@ static int seal_chunk(fs_volume *v, struct inode *ip, struct dirty_chunk *d)
 	c.fresh = c.dirty = 1;
 	fs_aead_random_nonce(c.nonce);
 	uint8_t ad[56];
-	vol_chunk_ad(v, ip->ino, ip->r.gen, c.idx, c.cgen, c.len, ad);
+	fs_chunk_ad(v->hdr.volid, ip->ino, ip->r.gen, c.idx, c.cgen, c.len, ad);
 	if (fs_aead_seal(ip->aead, c.nonce, ad, sizeof(ad), d->buf, d->len, v->scratch, c.tag) != 0)
 		return -EIO;
 	uint32_t cs = v->hdr.chunk_size;
@@ -184,17 +167,10 @@ static int seal_chunk(fs_volume *v, struct inode *ip, struct dirty_chunk *d)
 			return rc;
 		*old = c;
 	} else {
-		if (ip->nchunks == ip->capchunks) {
-			size_t nc = ip->capchunks ? ip->capchunks * 2 : 8;
-			struct chunk *n = realloc(ip->chunks, nc * sizeof(*n));
-			if (!n)
-				return -ENOMEM;
-			ip->chunks = n;
-			ip->capchunks = nc;
-		}
-		memmove(&ip->chunks[pos + 1], &ip->chunks[pos], (ip->nchunks - pos) * sizeof(c));
+		if ((rc = VEC_PUSH(ip->chunks, ip->nchunks, ip->capchunks, c)) != 0)
+			return rc;
+		memmove(&ip->chunks[pos + 1], &ip->chunks[pos], (ip->nchunks - 1 - pos) * sizeof(c));
 		ip->chunks[pos] = c;
-		ip->nchunks++;
 	}
 	if (ip->rcache_valid && ip->rcache_idx == d->idx)
 		ip->rcache_valid = 0;

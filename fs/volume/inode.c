@@ -59,7 +59,7 @@ struct bucket_load {
 	uint32_t b;
 	struct inode *head, *tail;
 	uint64_t count, bad_ino;
-	const char *bad;
+	enum fs_check bad;
 };
 
 static int bucket_row(void *ctx, uint64_t ino, const uint8_t *k2, size_t k2len, const uint8_t *row, size_t len)
@@ -68,38 +68,21 @@ static int bucket_row(void *ctx, uint64_t ino, const uint8_t *k2, size_t k2len, 
 	(void)k2len;
 	struct bucket_load *L = ctx;
 	fs_volume *v = L->v;
+	fs_check_keys k = vol_check_keys(v);
 	L->bad_ino = ino;
-	if (!row) {
-		L->bad = "malformed inode row";
-		return 1;
-	}
-	uint8_t key[8];
-	size_t ptlen;
-	fs_inode_key(key, ino);
-	uint8_t *pt = fs_row_open(v->row_aead, v->hdr.volid, FS_ROW_INODE, key, 8, row, len, &ptlen);
 	struct inode *ip = new_inode(ino);
 	if (!ip) {
-		free(pt);
-		L->bad = "out of memory";
+		L->bad = FS_CHECK_NOMEM;
 		return 1;
 	}
-	if (!pt || fs_inode_decode(pt, ptlen, &ip->r) != 0 || ip->r.ino != ino || ino == 0 ||
-	    bucket_of(v, ino) != L->b) {
-		L->bad = pt ? "inode row is malformed" : "inode row fails authentication";
-		free(pt);
-		vol_free_inode(v, ip);
-		return 1;
-	}
-	free(pt);
-	ip->row = malloc(len);
-	if (!ip->row) {
-		vol_free_inode(v, ip);
-		L->bad = "out of memory";
-		return 1;
+	if ((L->bad = fs_check_inode(&k, ino, L->b, row, len, &ip->r, ip->leaf)) != FS_CHECK_OK)
+		goto fail;
+	if (!(ip->row = malloc(len))) {
+		L->bad = FS_CHECK_NOMEM;
+		goto fail;
 	}
 	memcpy(ip->row, row, len);
 	ip->rowlen = len;
-	fs_leaf_inode(ip->leaf, v->k_tree, ino, row, len);
 	if (L->tail)
 		L->tail->bnext = ip;
 	else
@@ -107,6 +90,36 @@ static int bucket_row(void *ctx, uint64_t ino, const uint8_t *k2, size_t k2len, 
 	L->tail = ip;
 	L->count++;
 	return 0;
+fail:
+	vol_free_inode(v, ip);
+	return 1;
+}
+
+/* Leaves of a bucket list in ino order, skipping unlinked inodes (their rows leave at the next commit). */
+static const uint8_t *next_leaf(void *ctx)
+{
+	struct inode **cur = ctx;
+	while (*cur && (*cur)->unlinked)
+		*cur = (*cur)->bnext;
+	if (!*cur)
+		return NULL;
+	const uint8_t *leaf = (*cur)->leaf;
+	*cur = (*cur)->bnext;
+	return leaf;
+}
+
+static uint64_t linked(struct inode *head)
+{
+	uint64_t n = 0;
+	for (struct inode *ip = head; ip; ip = ip->bnext)
+		n += !ip->unlinked;
+	return n;
+}
+
+void vol_bucket_digest(fs_volume *v, uint32_t b, uint8_t out[32])
+{
+	struct inode *cur = v->bk[b].head;
+	fs_bucket_digest(out, v->k_tree, b, linked(cur), next_leaf, &cur);
 }
 
 static int load_bucket(fs_volume *v, uint32_t b)
@@ -114,18 +127,13 @@ static int load_bucket(fs_volume *v, uint32_t b)
 	struct bucket_load L = { .v = v, .b = b };
 	int rc = fs_store_inodes_in_bucket(v->store, b, bucket_row, &L);
 	if (rc == 0 && !L.bad) {
-		fs_mac m;
-		uint8_t d[32];
-		fs_bucket_digest_begin(&m, v->k_tree, b, L.count);
-		for (struct inode *ip = L.head; ip; ip = ip->bnext)
-			fs_mac_update(&m, ip->leaf, 32);
-		fs_mac_final(&m, d);
-		if (fs_ct_eq(d, fs_tree_bucket(&v->tree, b), 32)) {
+		struct inode *cur = L.head;
+		L.bad = fs_check_bucket(v->k_tree, b, L.count, next_leaf, &cur, fs_tree_bucket(&v->tree, b));
+		if (!L.bad) {
 			v->bk[b].head = L.head;
 			v->bk[b].loaded = 1;
 			return 0;
 		}
-		L.bad = "inode rows do not match the committed tree (a row changed, deleted, added or replayed)";
 		L.bad_ino = 0;
 	}
 	while (L.head) {
@@ -133,13 +141,14 @@ static int load_bucket(fs_volume *v, uint32_t b)
 		vol_free_inode(v, L.head);
 		L.head = n;
 	}
-	if (rc)
-		return rc;
+	if (rc || L.bad == FS_CHECK_NOMEM)
+		return rc ? rc : -ENOMEM;
 	char what[200];
 	if (L.bad_ino)
-		snprintf(what, sizeof(what), "inode %llu (bucket %u): %s", (unsigned long long)L.bad_ino, b, L.bad);
+		snprintf(what, sizeof(what), "inode %llu (bucket %u): %s", (unsigned long long)L.bad_ino, b,
+			 fs_check_msg(L.bad));
 	else
-		snprintf(what, sizeof(what), "bucket %u: %s", b, L.bad);
+		snprintf(what, sizeof(what), "bucket %u: %s", b, fs_check_msg(L.bad));
 	if (v->lookup_dir) /* a lookup brought us here: name what it looked for */
 		return vol_violation_at(v, v->lookup_dir, v->lookup_name, what);
 	return vol_violation(v, NULL, -1, what);
@@ -201,25 +210,18 @@ int vol_insert_dent(fs_volume *v, struct inode *dir, const uint8_t mac[32], cons
 	size_t pos;
 	if (vol_find_dent(dir, mac, &pos))
 		return -EEXIST;
-	if (dir->nents == dir->capents) {
-		size_t nc = dir->capents ? dir->capents * 2 : 8;
-		struct dent *ne = realloc(dir->ents, nc * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		dir->ents = ne;
-		dir->capents = nc;
-	}
 	char *nm = strdup(name);
-	if (!nm)
+	if (!nm || VEC_PUSH(dir->ents, dir->nents, dir->capents, (struct dent){ .ino = 0 }) != 0) {
+		free(nm);
 		return -ENOMEM;
-	memmove(&dir->ents[pos + 1], &dir->ents[pos], (dir->nents - pos) * sizeof(struct dent));
+	}
+	memmove(&dir->ents[pos + 1], &dir->ents[pos], (dir->nents - 1 - pos) * sizeof(struct dent));
 	struct dent *d = &dir->ents[pos];
 	memset(d, 0, sizeof(*d));
 	memcpy(d->mac, mac, 32);
 	d->ino = ino;
 	d->mode = mode & S_IFMT;
 	d->name = nm;
-	dir->nents++;
 	dir->ents_dirty = 1;
 	return 0;
 }
@@ -229,15 +231,10 @@ int vol_remove_dent(fs_volume *v, struct inode *dir, size_t pos)
 	(void)v;
 	struct dent *d = &dir->ents[pos];
 	/* A row that was never written needs no delete; one that was must go. */
-	if (dir->nrmm == dir->caprmm) {
-		size_t nc = dir->caprmm ? dir->caprmm * 2 : 8;
-		void *n = realloc(dir->rm_macs, nc * 32);
-		if (!n)
-			return -ENOMEM;
-		dir->rm_macs = n;
-		dir->caprmm = nc;
-	}
-	memcpy(dir->rm_macs[dir->nrmm++], d->mac, 32);
+	struct name_mac m;
+	memcpy(m.mac, d->mac, 32);
+	if (VEC_PUSH(dir->rm_macs, dir->nrmm, dir->caprmm, m) != 0)
+		return -ENOMEM;
 	free(d->name);
 	free(d->row);
 	memmove(d, d + 1, (dir->nents - pos - 1) * sizeof(struct dent));
@@ -249,59 +246,38 @@ int vol_remove_dent(fs_volume *v, struct inode *dir, size_t pos)
 struct dir_load {
 	fs_volume *v;
 	struct inode *dir;
-	const char *bad;
+	enum fs_check bad;
 };
 
 static int dir_row(void *ctx, uint64_t parent, const uint8_t *mac, size_t maclen, const uint8_t *row, size_t len)
 {
 	struct dir_load *L = ctx;
 	fs_volume *v = L->v;
-	if (!row || maclen != 32) {
-		L->bad = "malformed directory entry row";
-		return 1;
-	}
-	uint8_t key[40], want[32];
-	size_t ptlen;
-	fs_dirent_rec rec;
-	fs_dirent_key(key, parent, mac);
-	uint8_t *pt = fs_row_open(v->row_aead, v->hdr.volid, FS_ROW_DIRENT, key, 40, row, len, &ptlen);
-	if (!pt || fs_dirent_decode(pt, ptlen, &rec) != 0) {
-		L->bad = pt ? "directory entry row is malformed" : "directory entry row fails authentication";
-		free(pt);
-		return 1;
-	}
-	free(pt);
-	fs_name_mac(want, v->k_name, parent, rec.name, rec.name_len);
-	if (!fs_ct_eq(want, mac, 32)) {
-		L->bad = "directory entry is filed under another name";
-		return 1;
-	}
+	fs_check_keys k = vol_check_keys(v);
 	struct inode *dir = L->dir;
-	size_t n = dir->nents;
-	if (n && memcmp(dir->ents[n - 1].mac, mac, 32) >= 0) {
-		L->bad = "directory entries out of order";
+	const uint8_t *prev = dir->nents ? dir->ents[dir->nents - 1].mac : NULL;
+	fs_dirent_rec rec;
+	uint8_t leaf[32];
+	if ((L->bad = fs_check_dirent(&k, parent, mac, maclen, prev, row, len, &rec, leaf)) != FS_CHECK_OK)
 		return 1;
-	}
-	if (vol_insert_dent(v, dir, mac, rec.name, rec.ino, rec.mode) != 0) {
-		L->bad = "out of memory";
+	uint8_t *copy = malloc(len);
+	if (!copy || vol_insert_dent(v, dir, mac, rec.name, rec.ino, rec.mode) != 0) {
+		free(copy);
+		L->bad = FS_CHECK_NOMEM;
 		return 1;
 	}
 	struct dent *d = &dir->ents[dir->nents - 1];
-	d->row = malloc(len);
-	if (!d->row) {
-		L->bad = "out of memory";
-		return 1;
-	}
-	memcpy(d->row, row, len);
+	memcpy(copy, row, len);
+	d->row = copy;
 	d->rowlen = len;
-	fs_leaf_dirent(d->leaf, v->k_tree, parent, mac, row, len);
+	memcpy(d->leaf, leaf, 32);
 	return 0;
 }
 
 struct file_load {
 	fs_volume *v;
 	struct inode *ip;
-	const char *bad;
+	enum fs_check bad;
 	int64_t bad_idx;
 };
 
@@ -334,34 +310,19 @@ int vol_slot_mark(struct inode *ip, uint64_t slot, int used)
 
 static int file_row(void *ctx, uint64_t ino, const fs_chunk_row *c, int malformed)
 {
-	(void)ino;
 	struct file_load *L = ctx;
 	struct inode *ip = L->ip;
-	uint32_t cs = L->v->hdr.chunk_size;
+	fs_check_keys k = vol_check_keys(L->v);
+	struct chunk e = { .idx = c->idx, .cgen = c->cgen, .slot = c->slot, .len = c->len };
 	L->bad_idx = (int64_t)c->idx;
-	if (malformed || c->len == 0 || c->len > cs || c->idx >= (ip->r.size + cs - 1) / cs || c->slot >= FS_MAX_SLOT) {
-		L->bad = "malformed chunk row";
+	if ((L->bad = fs_check_chunk_row(&k, ino, &ip->r, c, malformed, e.leaf)) != FS_CHECK_OK)
+		return 1;
+	memcpy(e.nonce, c->nonce, 24);
+	memcpy(e.tag, c->tag, 16);
+	if (VEC_PUSH(ip->chunks, ip->nchunks, ip->capchunks, e) != 0) {
+		L->bad = FS_CHECK_NOMEM;
 		return 1;
 	}
-	if (ip->nchunks == ip->capchunks) {
-		size_t nc = ip->capchunks ? ip->capchunks * 2 : 8;
-		struct chunk *n = realloc(ip->chunks, nc * sizeof(*n));
-		if (!n) {
-			L->bad = "out of memory";
-			return 1;
-		}
-		ip->chunks = n;
-		ip->capchunks = nc;
-	}
-	struct chunk *e = &ip->chunks[ip->nchunks++];
-	memset(e, 0, sizeof(*e));
-	e->idx = c->idx;
-	e->cgen = c->cgen;
-	e->slot = c->slot;
-	e->len = c->len;
-	memcpy(e->nonce, c->nonce, 24);
-	memcpy(e->tag, c->tag, 16);
-	vol_chunk_leaf(L->v, ip, e);
 	/* Slots are marked in use only after the chunk map verified: a forged slot number must not
 	 * make us allocate its bitmap. */
 	return 0;
@@ -382,55 +343,47 @@ static void unload_content(struct inode *ip)
 	ip->nslots = 0;
 }
 
+static int load_dir(fs_volume *v, struct inode *ip, enum fs_check *bad)
+{
+	struct dir_load L = { v, ip, FS_CHECK_OK };
+	int rc = fs_store_dirents_of(v->store, ip->ino, dir_row, &L);
+	ip->ents_dirty = 0;
+	if (!rc && !L.bad)
+		L.bad = fs_check_dir(v->k_tree, &ip->r, FS_LEAVES(ip->ents, ip->nents, leaf));
+	*bad = L.bad;
+	return rc;
+}
+
+static int load_file(fs_volume *v, struct inode *ip, enum fs_check *bad, int64_t *bad_idx)
+{
+	struct file_load L = { v, ip, FS_CHECK_OK, -1 };
+	int rc = fs_store_chunks_of(v->store, ip->ino, file_row, &L);
+	if (!rc && !L.bad && (L.bad = fs_check_file(v->k_tree, &ip->r, FS_LEAVES(ip->chunks, ip->nchunks, leaf))))
+		L.bad_idx = -1;
+	for (size_t i = 0; i < ip->nchunks && !rc && !L.bad; i++)
+		if (slot_mark(ip, ip->chunks[i].slot, 1) != 0)
+			L.bad = FS_CHECK_NOMEM;
+	*bad = L.bad;
+	*bad_idx = L.bad_idx;
+	return rc;
+}
+
 int vol_load_content(fs_volume *v, struct inode *ip)
 {
 	if (ip->loaded)
 		return 0;
-	uint8_t d[32];
-	int rc;
-	if (S_ISDIR(ip->r.mode)) {
-		struct dir_load L = { v, ip, NULL };
-		rc = fs_store_dirents_of(v->store, ip->ino, dir_row, &L);
-		if (rc) {
-			unload_content(ip);
-			return rc;
-		}
-		ip->ents_dirty = 0;
-		if (!L.bad) {
-			vol_dir_digest(v, ip, d);
-			if (ip->nents != ip->r.count || !fs_ct_eq(d, ip->r.content, 32))
-				L.bad = "directory entries do not match the committed tree (an entry changed, "
-					"deleted, added, renamed or replayed)";
-		}
-		if (L.bad) {
-			unload_content(ip);
-			return vol_violation(v, ip, -1, L.bad);
-		}
-	} else if (S_ISREG(ip->r.mode)) {
-		struct file_load L = { v, ip, NULL, -1 };
-		rc = fs_store_chunks_of(v->store, ip->ino, file_row, &L);
-		if (rc) {
-			unload_content(ip);
-			return rc;
-		}
-		if (!L.bad) {
-			vol_file_digest(v, ip, d);
-			if (ip->nchunks != ip->r.count || !fs_ct_eq(d, ip->r.content, 32)) {
-				L.bad = "chunk map does not match the committed tree (a chunk row changed, deleted, "
-					"added or replayed)";
-				L.bad_idx = -1;
-			}
-			for (size_t i = 0; i < ip->nchunks && !L.bad; i++)
-				if (slot_mark(ip, ip->chunks[i].slot, 1) != 0)
-					L.bad = "out of memory";
-		}
-		if (L.bad) {
-			unload_content(ip);
-			return vol_violation(v, ip, L.bad_idx, L.bad);
-		}
+	enum fs_check bad = FS_CHECK_OK;
+	int64_t idx = -1;
+	int rc = S_ISDIR(ip->r.mode) ? load_dir(v, ip, &bad) : S_ISREG(ip->r.mode) ? load_file(v, ip, &bad, &idx) : 0;
+	if (!rc && !bad) {
+		ip->loaded = 1;
+		return 0;
 	}
-	ip->loaded = 1;
-	return 0;
+	/* Unloaded before naming it: naming may load other directories. */
+	unload_content(ip);
+	if (rc)
+		return rc;
+	return bad == FS_CHECK_NOMEM ? -ENOMEM : vol_violation(v, ip, idx, fs_check_msg(bad));
 }
 
 void vol_mark_dirty(fs_volume *v, struct inode *ip)

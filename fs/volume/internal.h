@@ -23,6 +23,7 @@
 #include "fs/volume/volume.h"
 #include "meta/common/vec.h"
 #include "meta/anchor/anchor.h"
+#include "meta/check.h"
 #include "meta/header.h"
 #include "meta/rows.h"
 #include "meta/store.h"
@@ -32,11 +33,7 @@
 #define FS_LOCK_NAME "volume.lock"
 #define FS_INIT_MARK "init.incomplete" /* exists while init runs: a crash there is not tamper */
 #define FS_MAX_DIRTY_CHUNKS 64 /* per file, before they are sealed and written out */
-/* A file has at most 2^27 chunks (512 GiB at 4 KiB chunks, 8 TiB at 64 KiB), so its pack file never
- * needs a slot number of 2^28 or more: the slot bitmap stays below 32 MiB, and a larger slot in a row is
- * malformed whatever its MAC says. */
-#define FS_MAX_CHUNKS ((uint64_t)1 << 27)
-#define FS_MAX_SLOT ((uint64_t)1 << 28)
+/* FS_MAX_CHUNKS and FS_MAX_SLOT (meta/check.h) bound a file. */
 #define FS_MAX_FILE_SIZE_FOR(cs) (FS_MAX_CHUNKS * (uint64_t)(cs))
 
 struct chunk {
@@ -83,7 +80,9 @@ struct inode {
 	size_t nents, capents;
 	uint64_t *rm_idx; /* chunk rows to delete at commit */
 	size_t nrm, caprm;
-	uint8_t (*rm_macs)[32]; /* entry rows to delete at commit */
+	struct name_mac {
+		uint8_t mac[32];
+	} *rm_macs; /* entry rows to delete at commit */
 	size_t nrmm, caprmm;
 	int ents_dirty; /* entries changed: write rows at commit */
 
@@ -228,12 +227,24 @@ int vol_truncate(fs_volume *v, struct inode *ip, uint64_t size);
 int vol_slot_mark(struct inode *ip, uint64_t slot, int used);
 int vol_flush_file(fs_volume *v, struct inode *ip);
 void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c);
-/* AEAD associated data of a chunk: volume id, ino, inode generation, index, chunk generation, length. */
-void vol_chunk_ad(fs_volume *v, uint64_t ino, uint64_t igen, uint64_t idx, uint64_t cgen, uint32_t len, uint8_t ad[56]);
 
 /* commit.c */
 int vol_commit_locked(fs_volume *v);
-void vol_file_digest(fs_volume *v, struct inode *ip, uint8_t out[32]);
-void vol_dir_digest(fs_volume *v, struct inode *ip, uint8_t out[32]);
+
+/* Digests of what is in memory (unlinked inodes have left their bucket). */
+static inline void vol_file_digest(fs_volume *v, struct inode *ip, uint8_t out[32])
+{
+	fs_file_digest(out, v->k_tree, ip->ino, ip->r.gen, ip->r.size, FS_LEAVES(ip->chunks, ip->nchunks, leaf));
+}
+static inline void vol_dir_digest(fs_volume *v, struct inode *ip, uint8_t out[32])
+{
+	fs_dir_digest(out, v->k_tree, ip->ino, ip->r.gen, FS_LEAVES(ip->ents, ip->nents, leaf));
+}
 void vol_bucket_digest(fs_volume *v, uint32_t b, uint8_t out[32]);
+
+/* What the shared checks need of this volume. */
+static inline fs_check_keys vol_check_keys(fs_volume *v)
+{
+	return (fs_check_keys){ v->row_aead, v->hdr.volid, v->k_tree, v->k_name, v->hdr.buckets, v->hdr.chunk_size };
+}
 #endif

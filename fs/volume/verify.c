@@ -409,7 +409,7 @@ static void check_chunk_data(vctx *c, struct cfile *f, const fs_chunk_row *r)
 		return;
 	}
 	uint8_t ad[56];
-	vol_chunk_ad(v, f->vi->ino, f->vi->r.gen, r->idx, r->cgen, r->len, ad);
+	fs_chunk_ad(v->hdr.volid, f->vi->ino, f->vi->r.gen, r->idx, r->cgen, r->len, ad);
 	if (fs_aead_open(f->aead, r->nonce, ad, sizeof(ad), f->buf, r->len, r->tag, f->pt) != 0) {
 		report(c, "modified", FS_ST_TAMPER, f->vi, (int64_t)r->idx, a, b,
 		       "chunk fails authentication (changed, zeroed, swapped or replayed data)");
