@@ -14,13 +14,11 @@
  *  - round trip: a sealed chunk opens to its plaintext, and fails once any one bit of the ciphertext, the
  *    tag, the used part of the nonce or the associated data changes; a failed open does not spoil the
  *    context for the next one. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#define FUZZ_NAME "fuzz_chunk"
+#define FUZZ_SETUP setup
+#include "fuzz.h"
 
 #include "crypto/aead.h"
-#include "crypto/keys.h"
 #include "crypto/mac.h"
 
 #define CHUNK_MAX (64 * 1024)
@@ -30,38 +28,13 @@ static const int algs[2] = { FS_AEAD_AES256GCM, FS_AEAD_XCHACHA20POLY1305 };
 static const uint8_t volid[16] = { 0x63, 0x68, 0x75, 0x6e, 0x6b, 0x2d, 0x66, 0x75,
 				   0x7a, 0x7a, 0x2d, 0x76, 0x6f, 0x6c, 0x69, 0x64 };
 
-static void fail(const char *what)
+static void setup(void)
 {
-	fprintf(stderr, "fuzz_chunk: %s\n", what);
-	abort();
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
 	uint8_t key[32];
-	if (fs_crypto_init() != 0)
-		fail("crypto init");
-	for (int i = 0; i < 32; i++)
-		key[i] = (uint8_t)(0x80 + 3 * i);
+	fuzz_key(key, 0x80, 3);
 	for (int i = 0; i < 2; i++)
 		if (!(aead[i] = fs_aead_new(algs[i], key)))
 			fail("aead");
-	return 0;
-}
-
-typedef struct {
-	const uint8_t *p;
-	size_t n, off;
-} cur;
-
-static void rd(cur *c, void *out, size_t len)
-{
-	memset(out, 0, len);
-	size_t k = len < c->n - c->off ? len : c->n - c->off;
-	memcpy(out, c->p + c->off, k);
-	c->off += k;
 }
 
 static uint64_t rd64(cur *c)

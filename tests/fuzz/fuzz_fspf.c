@@ -6,32 +6,18 @@
  *      changes.
  * Properties besides "no crash, no leak": refusals carry a terminated reason; a sealed file never opens
  * under a key that did not seal it. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#define FUZZ_NAME "fuzz_fspf"
+#define FUZZ_SETUP setup
+#include "fuzz.h"
 
-#include "crypto/keys.h"
 #include "meta/common/status.h"
 #include "meta/fspf/fspf.h"
 
 static uint8_t key[32];
 
-static void fail(const char *what)
+static void setup(void)
 {
-	fprintf(stderr, "fuzz_fspf: %s\n", what);
-	abort();
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (fs_crypto_init() != 0)
-		fail("crypto init");
-	for (int i = 0; i < 32; i++)
-		key[i] = (uint8_t)i;
-	return 0;
+	fuzz_key(key, 0, 1);
 }
 
 static void check_err(const char *err, size_t cap)

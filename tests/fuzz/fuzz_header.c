@@ -7,35 +7,21 @@
  *  - authentication says OK only for bytes the key holder would write: re-encoding the parsed header
  *    under the key gives back the input, byte for byte; any other input is WRONG_KEY or TAMPERED;
  *  - a key that never made a header never authenticates one. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#define FUZZ_NAME "fuzz_header"
+#define FUZZ_SETUP setup
+#include "fuzz.h"
 
 #include "crypto/aead.h"
-#include "crypto/keys.h"
 #include "meta/header.h"
 
 static uint8_t key[32], other[32];
 
-static void fail(const char *what)
+static void setup(void)
 {
-	fprintf(stderr, "fuzz_header: %s\n", what);
-	abort();
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (fs_crypto_init() != 0)
-		fail("crypto init");
 	/* The key of the seed headers: 00 01 02 ... 1f (the key file used to make them). */
-	for (int i = 0; i < 32; i++) {
-		key[i] = (uint8_t)i;
+	fuzz_key(key, 0, 1);
+	for (int i = 0; i < 32; i++)
 		other[i] = (uint8_t)(0xa5 ^ (i * 7));
-	}
-	return 0;
 }
 
 static int pow2(uint32_t x)

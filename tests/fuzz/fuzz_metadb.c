@@ -49,6 +49,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz.h"
+
 #include "crypto/aead.h"
 #include "crypto/keys.h"
 #include "meta/keys.h"
@@ -479,17 +481,7 @@ static void __attribute__((destructor)) cleanup(void)
 		rm_rf(base);
 }
 
-/* ---- input ---- */
-
-typedef struct {
-	const uint8_t *p;
-	size_t n, off;
-} cur;
-
-static uint8_t rd8(cur *c)
-{
-	return c->off < c->n ? c->p[c->off++] : 0;
-}
+/* ---- input (the cursor, rd8 and rdbytes are the harnesses' shared ones) ---- */
 
 static uint16_t rd16(cur *c)
 {
@@ -503,14 +495,6 @@ static uint64_t rd64(cur *c)
 	for (int i = 0; i < 8; i++)
 		v |= (uint64_t)rd8(c) << (8 * i);
 	return v;
-}
-
-static size_t rdbytes(cur *c, uint8_t *out, size_t want)
-{
-	size_t k = want < c->n - c->off ? want : c->n - c->off;
-	memcpy(out, c->p + c->off, k);
-	c->off += k;
-	return k;
 }
 
 /* ---- SQLite helpers ---- */
@@ -634,7 +618,9 @@ static void bind_val(sqlite3_stmt *q, int i, const struct val *v)
 	}
 }
 
-static void set_cell(sqlite3 *db, const struct table *t, const struct row *r, int col, const struct val *v)
+/* Sets one cell of row r to v or, when v is NULL, to the SQLite value val as it is. */
+static void set_cell_to(sqlite3 *db, const struct table *t, const struct row *r, int col, const struct val *v,
+			sqlite3_value *val)
 {
 	char sql[256], w[96];
 	where_sql(t, w, sizeof(w), 2);
@@ -642,22 +628,17 @@ static void set_cell(sqlite3 *db, const struct table *t, const struct row *r, in
 	sqlite3_stmt *q = prep(db, sql);
 	if (!q)
 		return;
-	bind_val(q, 1, v);
+	if (v)
+		bind_val(q, 1, v);
+	else
+		sqlite3_bind_value(q, 1, val);
 	bind_where(q, t, r, 2);
 	exec_stmt(q);
 }
 
-static void set_cell_value(sqlite3 *db, const struct table *t, const struct row *r, int col, sqlite3_value *val)
+static void set_cell(sqlite3 *db, const struct table *t, const struct row *r, int col, const struct val *v)
 {
-	char sql[256], w[96];
-	where_sql(t, w, sizeof(w), 2);
-	snprintf(sql, sizeof(sql), "UPDATE main.%s SET %s = ?1%s", t->name, t->col[col], w);
-	sqlite3_stmt *q = prep(db, sql);
-	if (!q)
-		return;
-	sqlite3_bind_value(q, 1, val);
-	bind_where(q, t, r, 2);
-	exec_stmt(q);
+	set_cell_to(db, t, r, col, v, NULL);
 }
 
 /* Interesting integers: edges of every check the readers make. */
@@ -776,6 +757,19 @@ static void pt_patch(sqlite3 *db, const struct tmpl *t, int tab, const struct ro
 	free(pt);
 }
 
+/* A length byte, then up to that many bytes of input, in a new buffer (one byte more, as the records keep). */
+static void *replace_bytes(cur *c, uint32_t *len)
+{
+	uint8_t buf[256];
+	size_t n = rdbytes(c, buf, rd8(c));
+	uint8_t *p = malloc(n + 1);
+	if (!p)
+		fail("oom");
+	memcpy(p, buf, n);
+	*len = (uint32_t)n;
+	return p;
+}
+
 /* Field-level change of a decoded row, re-encoded and re-sealed. */
 static void pt_field(sqlite3 *db, const struct tmpl *t, int tab, const struct row *r, cur *c)
 {
@@ -793,7 +787,6 @@ static void pt_field(sqlite3 *db, const struct tmpl *t, int tab, const struct ro
 			return;
 		}
 		uint8_t buf[256];
-		size_t n;
 		switch (field % 19) {
 		case 0: x.ino = (uint64_t)read_value(db, c, (int64_t)x.ino); break;
 		case 1: x.gen = (uint64_t)read_value(db, c, (int64_t)x.gen); break;
@@ -815,22 +808,12 @@ static void pt_field(sqlite3 *db, const struct tmpl *t, int tab, const struct ro
 			break;
 		}
 		case 15: /* symlink target */
-			n = rdbytes(c, buf, rd8(c));
 			free(x.target);
-			x.target = malloc(n + 1);
-			if (!x.target)
-				fail("oom");
-			memcpy(x.target, buf, n);
-			x.target_len = (uint32_t)n;
+			x.target = replace_bytes(c, &x.target_len);
 			break;
 		case 16: /* raw xattr list */
-			n = rdbytes(c, buf, rd8(c));
 			free(x.xattrs);
-			x.xattrs = malloc(n + 1);
-			if (!x.xattrs)
-				fail("oom");
-			memcpy(x.xattrs, buf, n);
-			x.xattrs_len = (uint32_t)n;
+			x.xattrs = replace_bytes(c, &x.xattrs_len);
 			break;
 		case 17: { /* one well-formed xattr more */
 			char name[64];
@@ -1091,10 +1074,10 @@ static void apply_edit(sqlite3 *db, struct ctx *x, cur *c)
 	case A_SWAP:
 		if (row_get(db, t, "main", rd8(c), &r2) != 0)
 			break;
-		set_cell_value(db, t, &r, col, r2.v[col]);
+		set_cell_to(db, t, &r, col, NULL, r2.v[col]);
 		if (act == A_SWAP) {
 			/* r's key may just have changed (col is part of the key): address the other row by its own. */
-			set_cell_value(db, t, &r2, col, cv);
+			set_cell_to(db, t, &r2, col, NULL, cv);
 		}
 		break;
 	case A_DELETE: {
@@ -1164,6 +1147,15 @@ static void leaves_push(struct leaves *L, const uint8_t leaf[32])
 	memcpy(L->l[L->n++], leaf, 32);
 }
 
+/* Grows *rows by one row, counted in *n; returns the new one. */
+static struct row *add_row(struct row **rows, size_t *n)
+{
+	*rows = realloc(*rows, (*n + 1) * sizeof(**rows));
+	if (!*rows)
+		fail("oom");
+	return &(*rows)[(*n)++];
+}
+
 /* Entries whose name MAC disagrees with their (edited) name move to the right key. */
 static void rekey_dirents(sqlite3 *db, const struct tmpl *t)
 {
@@ -1171,13 +1163,10 @@ static void rekey_dirents(sqlite3 *db, const struct tmpl *t)
 	struct row *rows = NULL;
 	size_t n = 0;
 	while (q && sqlite3_step(q) == SQLITE_ROW) {
-		rows = realloc(rows, (n + 1) * sizeof(*rows));
-		if (!rows)
-			fail("oom");
-		rows[n].n = 0;
+		struct row *rw = add_row(&rows, &n);
+		rw->n = 0;
 		for (int i = 0; i < 3; i++)
-			rows[n].v[rows[n].n++] = sqlite3_value_dup(sqlite3_column_value(q, i));
-		n++;
+			rw->v[rw->n++] = sqlite3_value_dup(sqlite3_column_value(q, i));
 	}
 	sqlite3_finalize(q);
 	for (size_t i = 0; i < n; i++) {
@@ -1278,15 +1267,12 @@ static void reseal_all(sqlite3 *db, const struct tmpl *t, int rekey)
 	struct row *rows = NULL;
 	size_t n = 0;
 	while (q && sqlite3_step(q) == SQLITE_ROW) {
-		rows = realloc(rows, (n + 1) * sizeof(*rows));
-		if (!rows)
-			fail("oom");
+		struct row *rw = add_row(&rows, &n);
 		/* As a row of the inodes table: ino, (bkt unused), row. */
-		rows[n].n = 3;
-		rows[n].v[0] = sqlite3_value_dup(sqlite3_column_value(q, 0));
-		rows[n].v[1] = NULL;
-		rows[n].v[2] = sqlite3_value_dup(sqlite3_column_value(q, 1));
-		n++;
+		rw->n = 3;
+		rw->v[0] = sqlite3_value_dup(sqlite3_column_value(q, 0));
+		rw->v[1] = NULL;
+		rw->v[2] = sqlite3_value_dup(sqlite3_column_value(q, 1));
 	}
 	sqlite3_finalize(q);
 	for (size_t i = 0; i < n; i++) {
@@ -1728,17 +1714,17 @@ static int count_fds(void)
 	return n;
 }
 
+/* True when path holds nothing but . and .. (or cannot be opened). */
 static int dir_empty(const char *path)
 {
 	DIR *d = opendir(path);
+	if (!d)
+		return 1;
 	struct dirent *e;
-	int empty = 1;
-	while (d && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			empty = 0;
-	if (d)
-		closedir(d);
-	return empty;
+	while ((e = readdir(d)) && (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")))
+		continue;
+	closedir(d);
+	return e == NULL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -14,59 +14,25 @@
  *  - fs_row_open accepts only rows the key holder sealed (re-sealing the plaintext under the same nonce
  *    and associated data gives back the row), and refuses short rows and over-long keys;
  *  - a sealed row opens to its plaintext, and not after any one bit of it changes. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#define FUZZ_NAME "fuzz_rows"
+#define FUZZ_SETUP setup
+#include "fuzz.h"
 
 #include "crypto/aead.h"
-#include "crypto/keys.h"
 #include "meta/rows.h"
 
 static fs_aead *row_aead;
 static const uint8_t volid[16] = { 0x76, 0x6f, 0x6c, 0x69, 0x64, 0x2d, 0x66, 0x75,
 				   0x7a, 0x7a, 0x2d, 0x72, 0x6f, 0x77, 0x73, 0x21 };
 
-static void fail(const char *what)
+static void setup(void)
 {
-	fprintf(stderr, "fuzz_rows: %s\n", what);
-	abort();
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
 	uint8_t key[32];
-	if (fs_crypto_init() != 0)
-		fail("crypto init");
-	for (int i = 0; i < 32; i++)
-		key[i] = (uint8_t)(0x40 + i);
+	fuzz_key(key, 0x40, 1);
 	/* Rows are always sealed with XChaCha20-Poly1305 (the row subkey), whatever the chunk cipher. */
 	row_aead = fs_aead_new(FS_AEAD_XCHACHA20POLY1305, key);
 	if (!row_aead)
 		fail("aead");
-	return 0;
-}
-
-/* Input cursor: reads past the end yield zeros. */
-typedef struct {
-	const uint8_t *p;
-	size_t n, off;
-} cur;
-
-static uint8_t rd8(cur *c)
-{
-	return c->off < c->n ? c->p[c->off++] : 0;
-}
-
-static const uint8_t *take(cur *c, size_t *want)
-{
-	if (*want > c->n - c->off)
-		*want = c->n - c->off;
-	const uint8_t *p = c->p + c->off;
-	c->off += *want;
-	return p;
 }
 
 /* ---- inode rows ---- */
@@ -84,6 +50,16 @@ static int inode_eq(const fs_inode_rec *a, const fs_inode_rec *b)
 
 static void check_xattr_list(const uint8_t *p, size_t len, const char *name, const uint8_t *val, size_t vlen);
 
+/* A decoded row must encode again (else fail with no_enc), to exactly the n bytes it came from (else differs). */
+static void same_encoding(const uint8_t *enc, size_t len, const uint8_t *p, size_t n, const char *no_enc,
+			  const char *differs)
+{
+	if (!enc)
+		fail(no_enc);
+	if (len != n || memcmp(enc, p, n) != 0)
+		fail(differs);
+}
+
 static void fuzz_inode(const uint8_t *p, size_t n)
 {
 	fs_inode_rec r;
@@ -97,10 +73,7 @@ static void fuzz_inode(const uint8_t *p, size_t n)
 		fail("decoded inode breaks a documented bound");
 	size_t len;
 	uint8_t *enc = fs_inode_encode(&r, &len);
-	if (!enc)
-		fail("inode encode");
-	if (len != n || memcmp(enc, p, n) != 0)
-		fail("inode row does not re-encode to its own bytes");
+	same_encoding(enc, len, p, n, "inode encode", "inode row does not re-encode to its own bytes");
 	fs_inode_rec r2;
 	if (fs_inode_decode(enc, len, &r2) != 0 || !inode_eq(&r, &r2))
 		fail("re-encoded inode row decodes differently");
@@ -126,10 +99,7 @@ static void fuzz_dirent(const uint8_t *p, size_t n)
 		fail("decoded entry has a bad name");
 	size_t len;
 	uint8_t *enc = fs_dirent_encode(&r, &len);
-	if (!enc)
-		fail("dirent encode");
-	if (len != n || memcmp(enc, p, n) != 0)
-		fail("entry row does not re-encode to its own bytes");
+	same_encoding(enc, len, p, n, "dirent encode", "entry row does not re-encode to its own bytes");
 	if (fs_dirent_decode(enc, len, &r2) != 0 || r2.ino != r.ino || r2.mode != r.mode || r2.name_len != r.name_len ||
 	    memcmp(r2.name, r.name, r.name_len + 1) != 0)
 		fail("re-encoded entry row decodes differently");
