@@ -17,7 +17,7 @@ printf '\n' >"$tmp/t/meta/a.h"
 if "$root/tests/layout/layout.py" "$tmp/t" "$tmp/none" >"$tmp/out" 2>&1 || ! grep -q "include circle" "$tmp/out"; then
 	bad "layout.py does not report a planted circle"; cat "$tmp/out"
 fi
-rm -f "$tmp/t/meta/"*; printf '#include "fs/volume/volume.h"\n' >"$tmp/t/meta/c.c"
+rm -f "$tmp/t/meta/"*.[ch]; printf '#include "fs/volume/volume.h"\n' >"$tmp/t/meta/c.c"
 if "$root/tests/layout/layout.py" "$tmp/t" "$tmp/none" >"$tmp/out" 2>&1 || ! grep -q "arrow up" "$tmp/out"; then
 	bad "layout.py does not report a planted upward include"; cat "$tmp/out"
 fi
