@@ -51,6 +51,7 @@ typedef struct {
 	uint8_t (*leaves)[32];
 	size_t nleaves, capleaves;
 	int group_bad;
+	uint8_t prev_mac[32]; /* the last good entry of the current directory: entries come in order */
 	char tmpdir[256];
 } vctx;
 
@@ -103,58 +104,56 @@ static struct vino *find_ino(vctx *c, uint64_t ino)
 	return NULL;
 }
 
+/* Leaves are 32-byte arrays; they travel through VEC_PUSH wrapped in a struct. */
+struct leaf32 {
+	uint8_t b[32];
+};
 static int push_leaf(vctx *c, const uint8_t leaf[32])
 {
-	if (c->nleaves == c->capleaves) {
-		size_t n = c->capleaves ? c->capleaves * 2 : 64;
-		void *p = realloc(c->leaves, n * 32);
-		if (!p)
-			return -1;
-		c->leaves = p;
-		c->capleaves = n;
-	}
-	memcpy(c->leaves[c->nleaves++], leaf, 32);
-	return 0;
+	struct leaf32 l;
+	memcpy(l.b, leaf, 32);
+	struct leaf32 *arr = (struct leaf32 *)c->leaves;
+	int rc = VEC_PUSH(arr, c->nleaves, c->capleaves, l);
+	c->leaves = (uint8_t (*)[32])arr;
+	return rc;
 }
 
 /* Inode rows: all of them, then bucket by bucket against the stored bucket digests. */
+/* The leaves gathered for the current group (a directory's entries or a file's chunks). */
+static fs_leaves group_leaves(vctx *c)
+{
+	return (fs_leaves){ c->nleaves ? c->leaves[0] : NULL, 32, c->nleaves };
+}
+
 static int inode_row(void *ctx, uint64_t ino, const uint8_t *k2, size_t k2len, const uint8_t *row, size_t len)
 {
 	vctx *c = ctx;
 	fs_volume *v = c->v;
-	if (c->nin == c->capin) {
-		size_t n = c->capin ? c->capin * 2 : 256;
-		void *p = realloc(c->in, n * sizeof(*c->in));
-		if (!p)
-			return 1;
-		c->in = p;
-		c->capin = n;
-	}
-	struct vino *vi = &c->in[c->nin++];
-	memset(vi, 0, sizeof(*vi));
+	struct vino blank = { 0 };
+	if (VEC_PUSH(c->in, c->nin, c->capin, blank) != 0)
+		return 1;
+	struct vino *vi = &c->in[c->nin - 1];
 	vi->ino = ino;
 	vi->bucket = k2len == 8 ? fs_get_le64(k2) : UINT64_MAX;
-	if (!row) {
-		vi->row_bad = "inode row is malformed";
-		return 0;
-	}
-	fs_leaf_inode(vi->leaf, v->k_tree, ino, row, len);
-	uint8_t key[8];
-	size_t ptlen;
-	fs_inode_key(key, ino);
-	uint8_t *pt = fs_row_open(v->row_aead, v->hdr.volid, FS_ROW_INODE, key, 8, row, len, &ptlen);
-	if (!pt) {
-		vi->row_bad = "inode row fails authentication";
-		return 0;
-	}
-	if (fs_inode_decode(pt, ptlen, &vi->r) != 0 || vi->r.ino != ino)
-		vi->row_bad = "inode row is malformed";
-	else if (vi->bucket != (ino & (v->hdr.buckets - 1)))
-		vi->row_bad = "inode row is filed in the wrong bucket";
+	fs_check_keys k = vol_check_keys(v);
+	enum fs_check rc = fs_check_inode(&k, ino, vi->bucket, row, len, &vi->r, vi->leaf);
+	if (rc)
+		vi->row_bad = fs_check_msg(rc);
 	else
 		vi->ok = 1;
-	free(pt);
 	return 0;
+}
+
+/* The leaves of one bucket's rows, in ino order, for fs_check_bucket. */
+struct bucket_walk {
+	vctx *c;
+	const size_t *order;
+	size_t k, end;
+};
+static const uint8_t *bucket_next(void *ctx)
+{
+	struct bucket_walk *w = ctx;
+	return w->k < w->end ? w->c->in[w->order[w->k++]].leaf : NULL;
 }
 
 static void check_buckets(vctx *c, uint8_t (*stored)[32])
@@ -185,17 +184,13 @@ static void check_buckets(vctx *c, uint8_t (*stored)[32])
 	for (i = 0; i < c->nin; i++)
 		order[pos[c->in[i].ino & (nb - 1)]++] = i; /* stays sorted by ino within a bucket */
 	for (uint32_t b = 0; b < nb; b++) {
-		fs_mac m;
-		uint8_t d[32];
-		fs_bucket_digest_begin(&m, v->k_tree, b, count[b + 1] - count[b]);
-		for (size_t k = count[b]; k < count[b + 1]; k++)
-			fs_mac_update(&m, c->in[order[k]].leaf, 32);
-		fs_mac_final(&m, d);
-		if (fs_ct_eq(d, stored[b], 32))
+		struct bucket_walk w = { c, order, count[b], count[b + 1] };
+		enum fs_check rc = fs_check_bucket(v->k_tree, b, count[b + 1] - count[b], bucket_next, &w, stored[b]);
+		if (rc == FS_CHECK_OK)
 			continue;
-		if (count[b + 1] == count[b]) {
-			report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
-			       "integrity violation: bucket %u: inode rows missing (deleted files or directories)", b);
+		if (rc == FS_CHECK_BUCKET_EMPTY) {
+			report(c, fs_check_kind(rc), fs_check_status(rc), NULL, -1, 0, 0, "integrity violation: bucket %u: %s",
+			       b, fs_check_msg(rc));
 			continue;
 		}
 		for (size_t k = count[b]; k < count[b + 1]; k++)
@@ -212,19 +207,14 @@ static void finish_dir(vctx *c)
 	if (!c->have_cur)
 		return;
 	struct vino *dp = find_ino(c, c->cur);
-	uint8_t d[32];
 	if (!dp || !dp->ok || !S_ISDIR(dp->r.mode)) {
 		report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
 		       "integrity violation: [inode %llu]: entries of a directory that does not exist",
 		       (unsigned long long)c->cur);
 	} else if (!c->group_bad) {
-		fs_dir_digest_begin(&c->m, c->v->k_tree, dp->ino, dp->r.gen, c->nleaves);
-		for (size_t i = 0; i < c->nleaves; i++)
-			fs_mac_update(&c->m, c->leaves[i], 32);
-		fs_mac_final(&c->m, d);
-		if (c->nleaves != dp->r.count || !fs_ct_eq(d, dp->r.content, 32))
-			dp->dir_bad = "directory entries do not match the committed tree (an entry changed, deleted, "
-				      "added, renamed or replayed)";
+		enum fs_check rc = fs_check_dir(c->v->k_tree, &dp->r, group_leaves(c));
+		if (rc)
+			dp->dir_bad = fs_check_msg(rc);
 	} else {
 		dp->dir_bad = "directory entries fail authentication";
 	}
@@ -243,41 +233,19 @@ static int dirent_row(void *ctx, uint64_t parent, const uint8_t *mac, size_t mac
 		c->cur = parent;
 		c->have_cur = 1;
 	}
-	if (!row || maclen != 32) {
-		c->group_bad = 1;
-		return 0;
-	}
-	uint8_t leaf[32], key[40], want[32];
-	fs_leaf_dirent(leaf, v->k_tree, parent, mac, row, len);
-	push_leaf(c, leaf);
-	fs_dirent_key(key, parent, mac);
-	size_t ptlen;
+	uint8_t leaf[32];
 	fs_dirent_rec rec;
-	uint8_t *pt = fs_row_open(v->row_aead, v->hdr.volid, FS_ROW_DIRENT, key, 40, row, len, &ptlen);
-	if (!pt || fs_dirent_decode(pt, ptlen, &rec) != 0) {
-		free(pt);
+	fs_check_keys k = vol_check_keys(v);
+	if (fs_check_dirent(&k, parent, mac, maclen, c->nleaves ? c->prev_mac : NULL, row, len, &rec, leaf)) {
 		c->group_bad = 1;
 		return 0;
 	}
-	free(pt);
-	fs_name_mac(want, v->k_name, parent, rec.name, rec.name_len);
-	if (!fs_ct_eq(want, mac, 32)) {
-		c->group_bad = 1;
-		return 0;
-	}
-	if (c->nde == c->capde) {
-		size_t n = c->capde ? c->capde * 2 : 256;
-		void *p = realloc(c->de, n * sizeof(*c->de));
-		if (!p)
-			return 1;
-		c->de = p;
-		c->capde = n;
-	}
-	struct vdent *d = &c->de[c->nde++];
-	d->parent = parent;
-	d->ino = rec.ino;
-	d->mode = rec.mode;
-	memcpy(d->name, rec.name, rec.name_len + 1);
+	memcpy(c->prev_mac, mac, 32);
+	push_leaf(c, leaf);
+	struct vdent d = { .parent = parent, .ino = rec.ino, .mode = rec.mode };
+	memcpy(d.name, rec.name, rec.name_len + 1);
+	if (VEC_PUSH(c->de, c->nde, c->capde, d) != 0)
+		return 1;
 	return 0;
 }
 
@@ -397,22 +365,24 @@ static void check_chunk_data(vctx *c, struct cfile *f, const fs_chunk_row *r)
 	fs_volume *v = c->v;
 	uint32_t cs = v->hdr.chunk_size;
 	uint64_t a = r->idx * cs, b = a + (r->len ? r->len - 1 : 0);
+	enum fs_check rc;
+	int err = 0;
 	if (f->fd < 0) {
 		if (!f->missing_reported)
-			report(c, "missing", FS_ST_TAMPER, f->vi, (int64_t)r->idx, a, b, "chunk data missing (pack file deleted)");
+			report(c, fs_check_kind(FS_CHECK_PACK_MISSING), fs_check_status(FS_CHECK_PACK_MISSING), f->vi,
+			       (int64_t)r->idx, a, b, "%s", fs_check_msg(FS_CHECK_PACK_MISSING));
 		f->missing_reported = 1;
 		return;
 	}
-	ssize_t n = pread(f->fd, f->buf, r->len, (off_t)(r->slot * cs));
-	if (n < (ssize_t)r->len) {
-		report(c, "truncated", FS_ST_TAMPER, f->vi, (int64_t)r->idx, a, b, "chunk data truncated");
+	if ((rc = fs_read_chunk(f->fd, cs, r, f->buf, &err)) == FS_CHECK_OK)
+		rc = fs_check_chunk(f->aead, v->hdr.volid, f->vi->ino, f->vi->r.gen, r, f->buf, f->pt);
+	if (rc == FS_CHECK_CHUNK_READ) {
+		report(c, fs_check_kind(rc), fs_check_status(rc), f->vi, (int64_t)r->idx, a, b, "%s (%s)",
+		       fs_check_msg(rc), strerror(err));
 		return;
 	}
-	uint8_t ad[56];
-	fs_chunk_ad(v->hdr.volid, f->vi->ino, f->vi->r.gen, r->idx, r->cgen, r->len, ad);
-	if (fs_aead_open(f->aead, r->nonce, ad, sizeof(ad), f->buf, r->len, r->tag, f->pt) != 0) {
-		report(c, "modified", FS_ST_TAMPER, f->vi, (int64_t)r->idx, a, b,
-		       "chunk fails authentication (changed, zeroed, swapped or replayed data)");
+	if (rc) {
+		report(c, fs_check_kind(rc), fs_check_status(rc), f->vi, (int64_t)r->idx, a, b, "%s", fs_check_msg(rc));
 		return;
 	}
 	c->res->chunks++;
@@ -422,15 +392,9 @@ static void check_chunk_data(vctx *c, struct cfile *f, const fs_chunk_row *r)
 static void close_file(vctx *c, struct cfile *f)
 {
 	if (f->vi && !c->group_bad) {
-		uint8_t d[32];
-		fs_file_digest_begin(&c->m, c->v->k_tree, f->vi->ino, f->vi->r.gen, f->vi->r.size, c->nleaves);
-		for (size_t i = 0; i < c->nleaves; i++)
-			fs_mac_update(&c->m, c->leaves[i], 32);
-		fs_mac_final(&c->m, d);
-		if (c->nleaves != f->vi->r.count || !fs_ct_eq(d, f->vi->r.content, 32))
-			report(c, "metadata", FS_ST_TAMPER, f->vi, -1, 0, 0,
-			       "chunk map does not match the committed tree (a chunk row changed, deleted, added or "
-			       "replayed)");
+		enum fs_check rc = fs_check_file(c->v->k_tree, &f->vi->r, group_leaves(c));
+		if (rc)
+			report(c, fs_check_kind(rc), fs_check_status(rc), f->vi, -1, 0, 0, "%s", fs_check_msg(rc));
 		f->vi->has_chunks_checked = 1;
 	}
 	if (f->fd >= 0)
@@ -489,15 +453,15 @@ static int chunk_row(void *ctx, uint64_t ino, const fs_chunk_row *r, int malform
 	if (!f->vi)
 		return 0;
 	uint32_t cs = c->v->hdr.chunk_size;
-	if (malformed || r->len == 0 || r->len > cs || r->idx >= (f->vi->r.size + cs - 1) / cs ||
-	    r->slot >= FS_MAX_SLOT) {
-		report(c, "metadata", FS_ST_TAMPER, f->vi, (int64_t)r->idx, r->idx * cs, r->idx * cs + cs - 1,
-		       "malformed chunk row");
+	uint8_t leaf[32];
+	fs_check_keys k = vol_check_keys(c->v);
+	enum fs_check rc = fs_check_chunk_row(&k, ino, &f->vi->r, r, malformed, leaf);
+	if (rc) {
+		report(c, fs_check_kind(rc), fs_check_status(rc), f->vi, (int64_t)r->idx, r->idx * cs,
+		       r->idx * cs + cs - 1, "%s", fs_check_msg(rc));
 		c->group_bad = 1;
 		return 0;
 	}
-	uint8_t leaf[32];
-	fs_leaf_chunk(leaf, c->v->k_tree, ino, f->vi->r.gen, r->idx, r->cgen, r->slot, r->len, r->nonce, r->tag);
 	push_leaf(c, leaf);
 	check_chunk_data(c, f, r);
 	return 0;
