@@ -233,40 +233,6 @@ static int cmd_encrypt(int argc, char **argv)
 	return FS_OK;
 }
 
-static int read_all(const char *path, uint8_t **out, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	size_t cap = 0, len = 0;
-	uint8_t *b = NULL;
-	if (!f)
-		return -1;
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? 2 * cap : 65536;
-			if (cap > FSPF_MAX_BODY + 4096) {
-				break;
-			}
-			uint8_t *nb = realloc(b, cap);
-			if (!nb)
-				break;
-			b = nb;
-		}
-		size_t r = fread(b + len, 1, cap - len, f);
-		len += r;
-		if (r == 0)
-			break;
-	}
-	int bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(b);
-		return -1;
-	}
-	*out = b;
-	*n = len;
-	return 0;
-}
-
 static int cmd_show(int argc, char **argv)
 {
 	static const struct option lo[] = { { "tag", no_argument, NULL, 't' }, { 0 } };
@@ -298,8 +264,10 @@ static int cmd_show(int argc, char **argv)
 			fspf_free(m);
 			return FS_ST_USAGE;
 		}
-		if (read_all(path, &b, &n) != 0) {
-			fprintf(stderr, "fshield fspf: %s: %s\n", path, strerror(errno));
+		char err[4600];
+		/* reread: the tag covers the file's bytes, not the parsed manifest */
+		if (fspf_read_file(path, &b, &n, err, sizeof(err)) != FS_OK) {
+			fprintf(stderr, "fshield fspf: %s\n", err);
 			fspf_free(m);
 			return FS_ST_IO;
 		}
