@@ -13,6 +13,7 @@
 #include "meta/common/status.h"
 #include "meta/fspf/fspf.h"
 #include "tools/commands.h"
+#include "tools/json_out.h"
 #include "tools/keyopts.h"
 
 const char usage_fspf[] =
@@ -318,14 +319,7 @@ static void on_finding(void *ctx, const fspf_finding *f)
 	json_str(f->kind);
 	printf(", \"path\": ");
 	json_str(f->path);
-	if (f->chunk >= 0)
-		printf(", \"chunk\": %lld, \"bytes\": [%llu, %llu]", (long long)f->chunk, (unsigned long long)f->byte_a,
-		       (unsigned long long)f->byte_b);
-	else
-		printf(", \"chunk\": null, \"bytes\": null");
-	printf(", \"message\": ");
-	json_str(f->message);
-	printf("}");
+	json_finding_end(f->chunk, f->byte_a, f->byte_b, f->message);
 }
 
 static int cmd_fverify(int argc, char **argv)
