@@ -76,6 +76,21 @@ static int save_working(const fspf *m, const char *path)
 	return st;
 }
 
+/* Options of a subcommand that takes at most one flag, --name (none when name is NULL): *set says whether
+ * it was given. 0, or FS_ST_USAGE after printing the usage. */
+static int flag_opt(int argc, char **argv, const char *name, int *set)
+{
+	const struct option lo[] = { { name, no_argument, NULL, 'f' }, { 0 } };
+	int c;
+	*set = 0;
+	while ((c = getopt_long(argc, argv, "", name ? lo : lo + 1, NULL)) != -1) {
+		if (c != 'f')
+			return usage_err(NULL);
+		*set = 1;
+	}
+	return 0;
+}
+
 static int parse_hex_arg(uint8_t *out, size_t n, const char *arg, const char *what)
 {
 	if (fs_unhex(out, n, arg) != 0) {
@@ -162,10 +177,9 @@ static int cmd_addr(int argc, char **argv)
 
 static int cmd_addf(int argc, char **argv)
 {
-	static const struct option lo[] = { { 0 } };
-	int c;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1)
-		return usage_err(NULL);
+	int none;
+	if (flag_opt(argc, argv, NULL, &none) != 0)
+		return FS_ST_USAGE;
 	if (argc - optind != 3 && argc - optind != 4)
 		return usage_err("addf takes FSPF PATH SOURCE_DIR [OUTPUT_DIR]");
 	fspf *m;
@@ -190,13 +204,9 @@ static int cmd_addf(int argc, char **argv)
 
 static int cmd_encrypt(int argc, char **argv)
 {
-	static const struct option lo[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
-	int c, json = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (c != 'j')
-			return usage_err(NULL);
-		json = 1;
-	}
+	int json;
+	if (flag_opt(argc, argv, "json", &json) != 0)
+		return FS_ST_USAGE;
 	if (argc - optind != 1)
 		return usage_err("encrypt takes FSPF");
 	const char *path = argv[optind];
@@ -236,13 +246,9 @@ static int cmd_encrypt(int argc, char **argv)
 
 static int cmd_show(int argc, char **argv)
 {
-	static const struct option lo[] = { { "tag", no_argument, NULL, 't' }, { 0 } };
-	int c, tag_only = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (c != 't')
-			return usage_err(NULL);
-		tag_only = 1;
-	}
+	int tag_only;
+	if (flag_opt(argc, argv, "tag", &tag_only) != 0)
+		return FS_ST_USAGE;
 	if (argc - optind != 1 && argc - optind != 2)
 		return usage_err("show takes FSPF [KEY]");
 	const char *path = argv[optind];
