@@ -59,7 +59,7 @@ enum { T_DIR = 1, T_REG = 2, T_LNK = 4, T_ANY = T_DIR | T_REG | T_LNK };
  * wrong (another type) and returns -1. */
 static long entry_of(fuse_req_t req, fuse_ino_t ino, int accept, int wrong)
 {
-	const struct fsi_image *img = fuse_req_userdata(req);
+	const struct fsi_image *img = img_of(req);
 	long i = idx_of(img, ino);
 	if (i < 0) {
 		fuse_reply_err(req, ENOENT);
