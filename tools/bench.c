@@ -17,6 +17,7 @@
 #include "crypto/mac.h"
 #include "meta/common/status.h"
 #include "tools/commands.h"
+#include "tools/json_out.h"
 
 const char usage_bench[] =
 	"bench crypto [--seconds S] [--json]\n"
@@ -318,20 +319,6 @@ static int target_met(const struct result *r)
 {
 	size_t t = target_index();
 	return r->seal[t] >= TARGET_RATIO * r->raw && r->open[t] >= TARGET_RATIO * r->raw;
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", (unsigned char)*s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
 }
 
 static void print_json(const struct result *res, double seconds, int cpu)

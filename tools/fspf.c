@@ -13,6 +13,7 @@
 #include "meta/common/status.h"
 #include "meta/fspf/fspf.h"
 #include "tools/commands.h"
+#include "tools/json_out.h"
 #include "tools/keyopts.h"
 
 const char usage_fspf[] =
@@ -73,6 +74,21 @@ static int save_working(const fspf *m, const char *path)
 	if (st != FS_OK)
 		fprintf(stderr, "fshield fspf: %s\n", err);
 	return st;
+}
+
+/* Options of a subcommand that takes at most one flag, --name (none when name is NULL): *set says whether
+ * it was given. 0, or FS_ST_USAGE after printing the usage. */
+static int flag_opt(int argc, char **argv, const char *name, int *set)
+{
+	const struct option lo[] = { { name, no_argument, NULL, 'f' }, { 0 } };
+	int c;
+	*set = 0;
+	while ((c = getopt_long(argc, argv, "", name ? lo : lo + 1, NULL)) != -1) {
+		if (c != 'f')
+			return usage_err(NULL);
+		*set = 1;
+	}
+	return 0;
 }
 
 static int parse_hex_arg(uint8_t *out, size_t n, const char *arg, const char *what)
@@ -161,10 +177,9 @@ static int cmd_addr(int argc, char **argv)
 
 static int cmd_addf(int argc, char **argv)
 {
-	static const struct option lo[] = { { 0 } };
-	int c;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1)
-		return usage_err(NULL);
+	int none;
+	if (flag_opt(argc, argv, NULL, &none) != 0)
+		return FS_ST_USAGE;
 	if (argc - optind != 3 && argc - optind != 4)
 		return usage_err("addf takes FSPF PATH SOURCE_DIR [OUTPUT_DIR]");
 	fspf *m;
@@ -189,13 +204,9 @@ static int cmd_addf(int argc, char **argv)
 
 static int cmd_encrypt(int argc, char **argv)
 {
-	static const struct option lo[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
-	int c, json = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (c != 'j')
-			return usage_err(NULL);
-		json = 1;
-	}
+	int json;
+	if (flag_opt(argc, argv, "json", &json) != 0)
+		return FS_ST_USAGE;
 	if (argc - optind != 1)
 		return usage_err("encrypt takes FSPF");
 	const char *path = argv[optind];
@@ -233,49 +244,11 @@ static int cmd_encrypt(int argc, char **argv)
 	return FS_OK;
 }
 
-static int read_all(const char *path, uint8_t **out, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	size_t cap = 0, len = 0;
-	uint8_t *b = NULL;
-	if (!f)
-		return -1;
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? 2 * cap : 65536;
-			if (cap > FSPF_MAX_BODY + 4096) {
-				break;
-			}
-			uint8_t *nb = realloc(b, cap);
-			if (!nb)
-				break;
-			b = nb;
-		}
-		size_t r = fread(b + len, 1, cap - len, f);
-		len += r;
-		if (r == 0)
-			break;
-	}
-	int bad = ferror(f);
-	fclose(f);
-	if (bad) {
-		free(b);
-		return -1;
-	}
-	*out = b;
-	*n = len;
-	return 0;
-}
-
 static int cmd_show(int argc, char **argv)
 {
-	static const struct option lo[] = { { "tag", no_argument, NULL, 't' }, { 0 } };
-	int c, tag_only = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (c != 't')
-			return usage_err(NULL);
-		tag_only = 1;
-	}
+	int tag_only;
+	if (flag_opt(argc, argv, "tag", &tag_only) != 0)
+		return FS_ST_USAGE;
 	if (argc - optind != 1 && argc - optind != 2)
 		return usage_err("show takes FSPF [KEY]");
 	const char *path = argv[optind];
@@ -298,8 +271,10 @@ static int cmd_show(int argc, char **argv)
 			fspf_free(m);
 			return FS_ST_USAGE;
 		}
-		if (read_all(path, &b, &n) != 0) {
-			fprintf(stderr, "fshield fspf: %s: %s\n", path, strerror(errno));
+		char err[4600];
+		/* reread: the tag covers the file's bytes, not the parsed manifest */
+		if (fspf_read_file(path, &b, &n, err, sizeof(err)) != FS_OK) {
+			fprintf(stderr, "fshield fspf: %s\n", err);
 			fspf_free(m);
 			return FS_ST_IO;
 		}
@@ -350,14 +325,7 @@ static void on_finding(void *ctx, const fspf_finding *f)
 	json_str(f->kind);
 	printf(", \"path\": ");
 	json_str(f->path);
-	if (f->chunk >= 0)
-		printf(", \"chunk\": %lld, \"bytes\": [%llu, %llu]", (long long)f->chunk, (unsigned long long)f->byte_a,
-		       (unsigned long long)f->byte_b);
-	else
-		printf(", \"chunk\": null, \"bytes\": null");
-	printf(", \"message\": ");
-	json_str(f->message);
-	printf("}");
+	json_finding_end(f->chunk, f->byte_a, f->byte_b, f->message);
 }
 
 static int cmd_fverify(int argc, char **argv)

@@ -8,6 +8,7 @@
 #include "meta/common/status.h"
 #include "meta/header.h"
 #include "tools/commands.h"
+#include "tools/json_out.h"
 #include "tools/keyopts.h"
 
 const char usage_info[] =

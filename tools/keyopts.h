@@ -33,6 +33,4 @@ int keyopts_tls_env(cas_tls *t, char *err, size_t errlen);
 /* After parsing: the trust anchor and, for a cas:// one, its TLS settings from the environment where the
  * command line gave none. 0, or -EINVAL with a reason. */
 int keyopts_env(fs_volume_opts *o, char *err, size_t errlen);
-/* Prints a JSON string (quoted, escaped). */
-void json_str(const char *s);
 #endif

@@ -7,6 +7,7 @@
 #include "meta/common/status.h"
 #include "fs/volume/verify.h"
 #include "tools/commands.h"
+#include "tools/json_out.h"
 #include "tools/keyopts.h"
 
 const char usage_verify[] =
@@ -41,14 +42,7 @@ static void on_finding(void *ctx, const fs_finding *f)
 		printf(", \"inode\": %llu", (unsigned long long)f->ino);
 	else
 		printf(", \"inode\": null");
-	if (f->chunk >= 0)
-		printf(", \"chunk\": %lld, \"bytes\": [%llu, %llu]", (long long)f->chunk, (unsigned long long)f->byte_a,
-		       (unsigned long long)f->byte_b);
-	else
-		printf(", \"chunk\": null, \"bytes\": null");
-	printf(", \"message\": ");
-	json_str(f->message);
-	printf("}");
+	json_finding_end(f->chunk, f->byte_a, f->byte_b, f->message);
 }
 
 int cmd_verify(int argc, char **argv)

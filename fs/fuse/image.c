@@ -52,6 +52,28 @@ static long idx_of(const struct fsi_image *img, fuse_ino_t ino)
 	return ino >= 1 && ino <= img->m->nentries ? (long)(ino - 1) : -1;
 }
 
+/* Entry types an operation accepts (entry_of). */
+enum { T_DIR = 1, T_REG = 2, T_LNK = 4, T_ANY = T_DIR | T_REG | T_LNK };
+
+/* Entry index of inode ino when its type is one of accept; otherwise replies ENOENT (no such inode) or
+ * wrong (another type) and returns -1. */
+static long entry_of(fuse_req_t req, fuse_ino_t ino, int accept, int wrong)
+{
+	const struct fsi_image *img = img_of(req);
+	long i = idx_of(img, ino);
+	if (i < 0) {
+		fuse_reply_err(req, ENOENT);
+		return -1;
+	}
+	mode_t mode = img->m->entries[i].mode;
+	int type = S_ISDIR(mode) ? T_DIR : S_ISLNK(mode) ? T_LNK : T_REG;
+	if (!(type & accept)) {
+		fuse_reply_err(req, wrong);
+		return -1;
+	}
+	return i;
+}
+
 static void violation(struct fsi_image *img)
 {
 	atomic_store(&img->failed, 1);
@@ -162,12 +184,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fsi_image *img = img_of(req);
-	long p = idx_of(img, parent);
+	long p = entry_of(req, parent, T_DIR, ENOTDIR);
 	size_t len = strlen(name);
-	if (p < 0 || !S_ISDIR(img->m->entries[p].mode)) {
-		fuse_reply_err(req, p < 0 ? ENOENT : ENOTDIR);
+	if (p < 0)
 		return;
-	}
 	if (len > FSPF_NAME_MAX) {
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
@@ -222,12 +242,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	(void)fi;
 	struct fsi_image *img = img_of(req);
-	long i = idx_of(img, ino);
+	long i = entry_of(req, ino, T_ANY, 0);
 	struct stat st;
-	if (i < 0) {
-		fuse_reply_err(req, ENOENT);
+	if (i < 0)
 		return;
-	}
 	fill_stat(img, (uint32_t)i, &st);
 	fuse_reply_attr(req, &st, IMAGE_CACHE_SECONDS);
 }
@@ -235,55 +253,49 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fsi_image *img = img_of(req);
-	long i = idx_of(img, ino);
-	if (i < 0 || !S_ISLNK(img->m->entries[i].mode)) {
-		fuse_reply_err(req, i < 0 ? ENOENT : EINVAL);
+	long i = entry_of(req, ino, T_LNK, EINVAL);
+	if (i < 0)
 		return;
-	}
 	fuse_reply_readlink(req, img->m->entries[i].target);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fsi_image *img = img_of(req);
-	long i = idx_of(img, ino);
-	if (i < 0) {
-		fuse_reply_err(req, ENOENT);
+	long i = entry_of(req, ino, T_REG | T_LNK, EISDIR);
+	if (i < 0)
 		return;
-	}
 	const fspf_entry *e = &img->m->entries[i];
-	if (S_ISDIR(e->mode)) {
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	int fd = fspf_open_beneath(img->rootfd, e->path, O_RDONLY);
 	struct stat st;
+	enum fspf_data_fault fault;
+	int fd = fspf_open_data(img->rootfd, e, &st, &fault);
 	if (fd < 0) {
-		if (fd == -ENOENT)
+		switch (fault) {
+		case FSPF_DATA_MISSING:
 			fs_log(LOG_ERR, "integrity violation: %s: missing from the protected tree", e->path);
-		else if (fd == -ELOOP || fd == -EXDEV || fd == -ENOTDIR)
+			break;
+		case FSPF_DATA_LINK:
 			fs_log(LOG_ERR, "integrity violation: %s: not a regular file below the root (a symbolic link on "
 			       "the way?)", e->path);
-		else
-			fs_log(LOG_ERR, "%s: cannot open it in the protected tree: %s", e->path, strerror(-fd));
-		if (fd == -ENOENT || fd == -ELOOP || fd == -EXDEV || fd == -ENOTDIR)
-			violation(img);
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (fspf_protected(e) && (uint64_t)st.st_size != e->size)) {
-		if (S_ISREG(st.st_mode))
+			break;
+		case FSPF_DATA_TYPE:
+			fs_log(LOG_ERR, "integrity violation: %s: not a regular file in the protected tree", e->path);
+			break;
+		case FSPF_DATA_SIZE:
 			fs_log(LOG_ERR, "integrity violation: %s: %llu bytes in the protected tree, the fspf says %llu",
 			       e->path, (unsigned long long)st.st_size, (unsigned long long)e->size);
-		else
-			fs_log(LOG_ERR, "integrity violation: %s: not a regular file in the protected tree", e->path);
-		violation(img);
-		close(fd);
+			break;
+		default:
+			fs_log(LOG_ERR, "%s: cannot open it in the protected tree: %s", e->path, strerror(-fd));
+			break;
+		}
+		/* an open that merely failed is no sign of tampering */
+		if (fault != FSPF_DATA_IO)
+			violation(img);
 		fuse_reply_err(req, EIO);
 		return;
 	}
@@ -313,7 +325,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		free(h);
 	}
 }
-
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -397,7 +408,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* flush and releasedir: nothing to write back or free. */
+static void op_nothing(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)fi;
@@ -414,12 +426,8 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fsi_image *img = img_of(req);
-	long i = idx_of(img, ino);
-	if (i < 0 || !S_ISDIR(img->m->entries[i].mode)) {
-		fuse_reply_err(req, i < 0 ? ENOENT : ENOTDIR);
+	if (entry_of(req, ino, T_DIR, ENOTDIR) < 0)
 		return;
-	}
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
@@ -429,11 +437,9 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 {
 	(void)fi;
 	struct fsi_image *img = img_of(req);
-	long di = idx_of(img, ino);
-	if (di < 0) {
-		fuse_reply_err(req, ENOENT);
+	long di = entry_of(req, ino, T_ANY, 0);
+	if (di < 0)
 		return;
-	}
 	const fspf_entry *d = &img->m->entries[di];
 	char *buf = malloc(size ? size : 1);
 	size_t used = 0;
@@ -466,13 +472,6 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
-}
-
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -514,12 +513,12 @@ const struct fuse_lowlevel_ops fsi_ops = {
 	.readlink = op_readlink,
 	.open = op_open,
 	.read = op_read,
-	.flush = op_flush,
+	.flush = op_nothing,
 	.release = op_release,
 	.fsync = op_fsync,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
-	.releasedir = op_releasedir,
+	.releasedir = op_nothing,
 	.statfs = op_statfs,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
