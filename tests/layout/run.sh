@@ -35,7 +35,6 @@ for p in fshield-verify fshield-info; do
 	[ -x "$BUILD/$p" ] || { bad "$BUILD/$p was not built"; continue; }
 	check_links "$BUILD/$p" 'libfuse|libmicrohttpd|libgnutls|libarchive|libyaml'
 done
-[ -x "$BUILD/fshield-info" ] && check_links "$BUILD/fshield-info" 'libcurl|libjansson'
 fz="$root/build-fuzz"
 if [ -d "$fz" ]; then
 	for f in header rows chunk; do
