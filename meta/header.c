@@ -1,4 +1,5 @@
 #include "meta/header.h"
+#include "meta/common/reason.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +15,6 @@ enum {
 	OFF_MAC = 224,
 };
 
-#define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -33,16 +33,16 @@ int fs_header_parse(const uint8_t *b, size_t len, fs_header *h, char *err, size_
 {
 	memset(h, 0, sizeof(*h));
 	if (len < FS_HDR_BYTES)
-		return ERR("volume header is truncated (%zu of %d bytes)", len, FS_HDR_BYTES);
+		return fs_reason(err, errlen, -1, "volume header is truncated (%zu of %d bytes)", len, FS_HDR_BYTES);
 	if (memcmp(b + OFF_MAGIC, FS_HDR_MAGIC, 8) != 0)
-		return ERR("not an fshield volume header (bad magic)");
+		return fs_reason(err, errlen, -1, "not an fshield volume header (bad magic)");
 	h->format_version = fs_get_le32(b + OFF_VERSION);
 	if (h->format_version != FS_FORMAT_VERSION)
-		return ERR("volume header has format version %u; this fshield reads only version %d "
+		return fs_reason(err, errlen, -1, "volume header has format version %u; this fshield reads only version %d "
 			   "(a changed or downgraded header is refused)",
 			   h->format_version, FS_FORMAT_VERSION);
 	if (len != FS_HDR_BYTES || fs_get_le32(b + OFF_LENGTH) != FS_HDR_BYTES)
-		return ERR("volume header has the wrong length");
+		return fs_reason(err, errlen, -1, "volume header has the wrong length");
 	memcpy(h->volid, b + OFF_VOLID, FS_VOLID_BYTES);
 	h->aead_alg = b[OFF_AEAD];
 	h->hash_alg = b[OFF_HASH];
@@ -57,20 +57,20 @@ int fs_header_parse(const uint8_t *b, size_t len, fs_header *h, char *err, size_
 	memcpy(h->key_check, b + OFF_CHECK, 32);
 	memcpy(h->mac, b + OFF_MAC, 32);
 	if (!fs_aead_alg_valid(h->aead_alg))
-		return ERR("volume header names an unknown cipher (%u)", h->aead_alg);
+		return fs_reason(err, errlen, -1, "volume header names an unknown cipher (%u)", h->aead_alg);
 	if (h->hash_alg != FS_HASH_BLAKE2B_256)
-		return ERR("volume header names an unknown hash (%u)", h->hash_alg);
+		return fs_reason(err, errlen, -1, "volume header names an unknown hash (%u)", h->hash_alg);
 	if (h->key_source != FS_KEYSRC_RAW && h->key_source != FS_KEYSRC_PASSPHRASE)
-		return ERR("volume header names an unknown key source (%u)", h->key_source);
+		return fs_reason(err, errlen, -1, "volume header names an unknown key source (%u)", h->key_source);
 	if (!pow2(h->chunk_size) || h->chunk_size < 4096 || h->chunk_size > (1u << 20))
-		return ERR("volume header has an invalid chunk size (%u)", h->chunk_size);
+		return fs_reason(err, errlen, -1, "volume header has an invalid chunk size (%u)", h->chunk_size);
 	if (!pow2(h->buckets) || h->buckets > (1u << 20))
-		return ERR("volume header has an invalid bucket count (%u)", h->buckets);
+		return fs_reason(err, errlen, -1, "volume header has an invalid bucket count (%u)", h->buckets);
 	if (b[OFF_RSVD1] || fs_get_le32(b + OFF_RSVD2) || !all_zero(b + OFF_RSVD3, OFF_MAC - OFF_RSVD3))
-		return ERR("volume header has non-zero reserved bytes");
+		return fs_reason(err, errlen, -1, "volume header has non-zero reserved bytes");
 	if (h->key_source == FS_KEYSRC_RAW &&
 	    !all_zero(b + OFF_OPS, OFF_CHECK - OFF_OPS))
-		return ERR("volume header carries passphrase fields for a key-file volume");
+		return fs_reason(err, errlen, -1, "volume header carries passphrase fields for a key-file volume");
 	return 0;
 }
 

@@ -292,7 +292,7 @@ ssize_t vol_write_locked(fs_volume *v, uint64_t ino, const void *buf, size_t siz
 		v->dirty_bytes += done; /* written, sealed or not, until the next commit */
 		if (off + done > ip->r.size)
 			ip->r.size = off + done;
-		vol_touch(v, ip, 3);
+		vol_touch(v, ip, VOL_MTIME | VOL_CTIME);
 		ret = (ssize_t)done;
 	}
 out:
@@ -414,7 +414,7 @@ int vol_truncate(fs_volume *v, struct inode *ip, uint64_t size)
 			return rc;
 	}
 	ip->r.size = size;
-	vol_touch(v, ip, 3);
+	vol_touch(v, ip, VOL_MTIME | VOL_CTIME);
 	return 0;
 }
 
@@ -445,7 +445,7 @@ int fsv_fallocate(fs_volume *v, uint64_t ino, int mode, uint64_t off, uint64_t l
 		/* Chunks are written on demand; allocation only has to make the size visible. */
 		if (mode == 0 && end > ip->r.size) {
 			ip->r.size = end;
-			vol_touch(v, ip, 2);
+			vol_touch(v, ip, VOL_CTIME);
 		}
 	} else if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
 		if (end > ip->r.size)
@@ -462,7 +462,7 @@ int fsv_fallocate(fs_volume *v, uint64_t ino, int mode, uint64_t off, uint64_t l
 			if (!rc && end % cs && (off % cs == 0 || tail != head))
 				rc = zero_in_chunk(v, ip, tail, 0, (uint32_t)(end % cs));
 			if (!rc)
-				vol_touch(v, ip, 3);
+				vol_touch(v, ip, VOL_MTIME | VOL_CTIME);
 		}
 	} else {
 		rc = -EOPNOTSUPP;

@@ -397,15 +397,15 @@ void vol_touch(fs_volume *v, struct inode *ip, int what)
 {
 	struct timespec ts;
 	vol_now(&ts);
-	if (what & 1) {
+	if (what & VOL_MTIME) {
 		ip->r.mtime_s = ts.tv_sec;
 		ip->r.mtime_ns = (uint32_t)ts.tv_nsec;
 	}
-	if (what & 2) {
+	if (what & VOL_CTIME) {
 		ip->r.ctime_s = ts.tv_sec;
 		ip->r.ctime_ns = (uint32_t)ts.tv_nsec;
 	}
-	if (what & 4) {
+	if (what & VOL_ATIME) {
 		ip->r.atime_s = ts.tv_sec;
 		ip->r.atime_ns = (uint32_t)ts.tv_nsec;
 	}
@@ -449,7 +449,7 @@ int vol_alloc_inode(fs_volume *v, uint32_t mode, uint32_t uid, uint32_t gid, uin
 	}
 	ip->loaded = 1;
 	ip->row_gone = 1;
-	vol_touch(v, ip, 7);
+	vol_touch(v, ip, VOL_MTIME | VOL_CTIME | VOL_ATIME);
 	/* Keep the bucket list sorted by ino. */
 	struct bucket *bk = &v->bk[bucket_of(v, ino)];
 	struct inode **pp = &bk->head;

@@ -210,7 +210,9 @@ struct inode *vol_iget(fs_volume *v, uint64_t ino, int *err);
 struct inode *vol_ifind(fs_volume *v, uint64_t ino); /* only if its bucket is loaded; no I/O */
 int vol_load_content(fs_volume *v, struct inode *ip);
 int vol_alloc_inode(fs_volume *v, uint32_t mode, uint32_t uid, uint32_t gid, uint64_t parent, struct inode **out);
-void vol_touch(fs_volume *v, struct inode *ip, int what); /* 1 mtime, 2 ctime, 4 atime */
+/* The times vol_touch sets to now. */
+enum vol_times { VOL_MTIME = 1, VOL_CTIME = 2, VOL_ATIME = 4 };
+void vol_touch(fs_volume *v, struct inode *ip, int what);
 void vol_fill_attr(fs_volume *v, struct inode *ip, fs_attr *a);
 void vol_maybe_free(fs_volume *v, struct inode *ip);
 void vol_mark_dirty(fs_volume *v, struct inode *ip);

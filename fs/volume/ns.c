@@ -78,12 +78,10 @@ int fsv_getattr(fs_volume *v, uint64_t ino, fs_attr *out)
 {
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		/* Attributes come from the verified inode row; the chunk map waits for open or read. */
-		struct inode *ip = vol_iget(v, ino, &err);
-		if (ip)
-			vol_fill_attr(v, ip, out);
-	} while (0);
+	/* Attributes come from the verified inode row; the chunk map waits for open or read. */
+	struct inode *ip = vol_iget(v, ino, &err);
+	if (ip)
+		vol_fill_attr(v, ip, out);
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -92,25 +90,24 @@ int fsv_lookup(fs_volume *v, uint64_t parent, const char *name, fs_attr *out)
 {
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *dp = get_dir(v, parent, &err), *ip = NULL;
-		size_t pos;
-		if (!dp)
-			break;
-		if (strlen(name) > FS_NAME_MAX) {
-			err = -ENAMETOOLONG;
-			break;
-		}
-		if (!strcmp(name, ".") || !strcmp(name, "..")) {
-			ip = !strcmp(name, ".") ? dp : vol_iget(v, dp->r.parent, &err);
-		} else if (!find_entry(v, dp, name, &pos, &ip, &err)) {
-			break;
-		}
-		if (!ip)
-			break;
-		ip->nlookup++;
-		vol_fill_attr(v, ip, out);
-	} while (0);
+	struct inode *dp = get_dir(v, parent, &err), *ip = NULL;
+	size_t pos;
+	if (!dp)
+		goto out;
+	if (strlen(name) > FS_NAME_MAX) {
+		err = -ENAMETOOLONG;
+		goto out;
+	}
+	if (!strcmp(name, ".") || !strcmp(name, "..")) {
+		ip = !strcmp(name, ".") ? dp : vol_iget(v, dp->r.parent, &err);
+	} else if (!find_entry(v, dp, name, &pos, &ip, &err)) {
+		goto out;
+	}
+	if (!ip)
+		goto out;
+	ip->nlookup++;
+	vol_fill_attr(v, ip, out);
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -118,13 +115,12 @@ int fsv_lookup(fs_volume *v, uint64_t parent, const char *name, fs_attr *out)
 void fsv_forget(fs_volume *v, uint64_t ino, uint64_t n)
 {
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *ip = vol_ifind(v, ino);
-		if (!ip)
-			break;
-		ip->nlookup = ip->nlookup > n ? ip->nlookup - n : 0;
-		vol_maybe_free(v, ip);
-	} while (0);
+	struct inode *ip = vol_ifind(v, ino);
+	if (!ip)
+		goto out;
+	ip->nlookup = ip->nlookup > n ? ip->nlookup - n : 0;
+	vol_maybe_free(v, ip);
+out:
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -138,46 +134,45 @@ static int make(fs_volume *v, uint64_t parent, const char *name, uint32_t mode, 
 	if (target && (strlen(target) == 0 || strlen(target) > 4095))
 		return strlen(target) ? -ENAMETOOLONG : -ENOENT;
 	pthread_mutex_lock(&v->lock);
-	do {
-		if ((err = vol_writable(v)) != 0)
-			break;
-		struct inode *dp = get_dir(v, parent, &err), *ip;
-		if (!dp)
-			break;
-		if (dp->unlinked) {
-			err = -ENOENT;
-			break;
+	if ((err = vol_writable(v)) != 0)
+		goto out;
+	struct inode *dp = get_dir(v, parent, &err), *ip;
+	if (!dp)
+		goto out;
+	if (dp->unlinked) {
+		err = -ENOENT;
+		goto out;
+	}
+	uint8_t mac[32];
+	size_t pos;
+	fs_name_mac(mac, v->k_name, parent, name, strlen(name));
+	if (vol_find_dent(dp, mac, &pos)) {
+		err = -EEXIST;
+		goto out;
+	}
+	if ((err = vol_alloc_inode(v, mode, uid, gid, parent, &ip)) != 0)
+		goto out;
+	ip->r.rdev = rdev;
+	if (target) {
+		free(ip->r.target);
+		ip->r.target = strdup(target);
+		ip->r.target_len = (uint32_t)strlen(target);
+		if (!ip->r.target) {
+			ip->r.target = calloc(1, 1);
+			ip->r.target_len = 0;
 		}
-		uint8_t mac[32];
-		size_t pos;
-		fs_name_mac(mac, v->k_name, parent, name, strlen(name));
-		if (vol_find_dent(dp, mac, &pos)) {
-			err = -EEXIST;
-			break;
-		}
-		if ((err = vol_alloc_inode(v, mode, uid, gid, parent, &ip)) != 0)
-			break;
-		ip->r.rdev = rdev;
-		if (target) {
-			free(ip->r.target);
-			ip->r.target = strdup(target);
-			ip->r.target_len = (uint32_t)strlen(target);
-			if (!ip->r.target) {
-				ip->r.target = calloc(1, 1);
-				ip->r.target_len = 0;
-			}
-		}
-		if ((err = vol_insert_dent(v, dp, mac, name, ip->ino, mode)) != 0) {
-			ip->unlinked = 1;
-			vol_maybe_free(v, ip);
-			break;
-		}
-		if (S_ISDIR(mode))
-			dp->r.nlink++;
-		vol_touch(v, dp, 3);
-		ip->nlookup++;
-		vol_fill_attr(v, ip, out);
-	} while (0);
+	}
+	if ((err = vol_insert_dent(v, dp, mac, name, ip->ino, mode)) != 0) {
+		ip->unlinked = 1;
+		vol_maybe_free(v, ip);
+		goto out;
+	}
+	if (S_ISDIR(mode))
+		dp->r.nlink++;
+	vol_touch(v, dp, VOL_MTIME | VOL_CTIME);
+	ip->nlookup++;
+	vol_fill_attr(v, ip, out);
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -207,17 +202,16 @@ int fsv_readlink(fs_volume *v, uint64_t ino, char *buf, size_t size)
 {
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *ip = vol_iget(v, ino, &err);
-		if (!ip)
-			break;
-		if (!S_ISLNK(ip->r.mode)) {
-			err = -EINVAL;
-			break;
-		}
-		memcpy(buf, ip->r.target, ip->r.target_len < size ? ip->r.target_len : size);
-		err = (int)ip->r.target_len;
-	} while (0);
+	struct inode *ip = vol_iget(v, ino, &err);
+	if (!ip)
+		goto out;
+	if (!S_ISLNK(ip->r.mode)) {
+		err = -EINVAL;
+		goto out;
+	}
+	memcpy(buf, ip->r.target, ip->r.target_len < size ? ip->r.target_len : size);
+	err = (int)ip->r.target_len;
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -228,36 +222,35 @@ int fsv_link(fs_volume *v, uint64_t ino, uint64_t newparent, const char *newname
 	if (err)
 		return err;
 	pthread_mutex_lock(&v->lock);
-	do {
-		if ((err = vol_writable(v)) != 0)
-			break;
-		struct inode *ip = vol_iget(v, ino, &err), *dp;
-		if (!ip)
-			break;
-		if (S_ISDIR(ip->r.mode)) {
-			err = -EPERM;
-			break;
-		}
-		if (ip->unlinked) {
-			err = -ENOENT;
-			break;
-		}
-		if (ip->r.nlink >= 65000) {
-			err = -EMLINK;
-			break;
-		}
-		if (!(dp = get_dir(v, newparent, &err)))
-			break;
-		uint8_t mac[32];
-		fs_name_mac(mac, v->k_name, newparent, newname, strlen(newname));
-		if ((err = vol_insert_dent(v, dp, mac, newname, ino, ip->r.mode)) != 0)
-			break;
-		ip->r.nlink++;
-		vol_touch(v, ip, 2);
-		vol_touch(v, dp, 3);
-		ip->nlookup++;
-		vol_fill_attr(v, ip, out);
-	} while (0);
+	if ((err = vol_writable(v)) != 0)
+		goto out;
+	struct inode *ip = vol_iget(v, ino, &err), *dp;
+	if (!ip)
+		goto out;
+	if (S_ISDIR(ip->r.mode)) {
+		err = -EPERM;
+		goto out;
+	}
+	if (ip->unlinked) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (ip->r.nlink >= 65000) {
+		err = -EMLINK;
+		goto out;
+	}
+	if (!(dp = get_dir(v, newparent, &err)))
+		goto out;
+	uint8_t mac[32];
+	fs_name_mac(mac, v->k_name, newparent, newname, strlen(newname));
+	if ((err = vol_insert_dent(v, dp, mac, newname, ino, ip->r.mode)) != 0)
+		goto out;
+	ip->r.nlink++;
+	vol_touch(v, ip, VOL_CTIME);
+	vol_touch(v, dp, VOL_MTIME | VOL_CTIME);
+	ip->nlookup++;
+	vol_fill_attr(v, ip, out);
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -269,7 +262,7 @@ static void drop_link(fs_volume *v, struct inode *ip)
 		ip->r.nlink = 0;
 	else if (ip->r.nlink)
 		ip->r.nlink--;
-	vol_touch(v, ip, 2);
+	vol_touch(v, ip, VOL_CTIME);
 	if (ip->r.nlink == 0) {
 		ip->unlinked = 1;
 		vol_maybe_free(v, ip);
@@ -284,36 +277,35 @@ static int remove_entry(fs_volume *v, uint64_t parent, const char *name, int wan
 	if (!strcmp(name, ".."))
 		return -ENOTEMPTY;
 	pthread_mutex_lock(&v->lock);
-	do {
-		if ((err = vol_writable(v)) != 0)
-			break;
-		struct inode *dp = get_dir(v, parent, &err), *ip;
-		size_t pos;
-		if (!dp || !find_entry(v, dp, name, &pos, &ip, &err))
-			break;
-		if (want_dir && !S_ISDIR(ip->r.mode)) {
-			err = -ENOTDIR;
-			break;
+	if ((err = vol_writable(v)) != 0)
+		goto out;
+	struct inode *dp = get_dir(v, parent, &err), *ip;
+	size_t pos;
+	if (!dp || !find_entry(v, dp, name, &pos, &ip, &err))
+		goto out;
+	if (want_dir && !S_ISDIR(ip->r.mode)) {
+		err = -ENOTDIR;
+		goto out;
+	}
+	if (!want_dir && S_ISDIR(ip->r.mode)) {
+		err = -EISDIR;
+		goto out;
+	}
+	if (want_dir) {
+		if ((err = vol_load_content(v, ip)) != 0)
+			goto out;
+		if (ip->nents) {
+			err = -ENOTEMPTY;
+			goto out;
 		}
-		if (!want_dir && S_ISDIR(ip->r.mode)) {
-			err = -EISDIR;
-			break;
-		}
-		if (want_dir) {
-			if ((err = vol_load_content(v, ip)) != 0)
-				break;
-			if (ip->nents) {
-				err = -ENOTEMPTY;
-				break;
-			}
-		}
-		if ((err = vol_remove_dent(v, dp, pos)) != 0)
-			break;
-		if (want_dir)
-			dp->r.nlink--;
-		vol_touch(v, dp, 3);
-		drop_link(v, ip);
-	} while (0);
+	}
+	if ((err = vol_remove_dent(v, dp, pos)) != 0)
+		goto out;
+	if (want_dir)
+		dp->r.nlink--;
+	vol_touch(v, dp, VOL_MTIME | VOL_CTIME);
+	drop_link(v, ip);
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -354,115 +346,114 @@ int fsv_rename(fs_volume *v, uint64_t parent, const char *name, uint64_t newpare
 	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
 		return -EINVAL;
 	pthread_mutex_lock(&v->lock);
-	do {
-		if ((err = vol_writable(v)) != 0)
-			break;
-		struct inode *sp = get_dir(v, parent, &err), *tp, *src, *dst = NULL;
-		if (!sp || !(tp = get_dir(v, newparent, &err)))
-			break;
-		size_t spos, tpos;
-		struct dent *sd = find_entry(v, sp, name, &spos, &src, &err);
-		if (!sd)
-			break;
-		err = 0;
-		uint8_t tmac[32];
-		fs_name_mac(tmac, v->k_name, newparent, newname, strlen(newname));
-		struct dent *td = vol_find_dent(tp, tmac, &tpos);
-		if (td && !(dst = vol_iget(v, td->ino, &err)))
-			break;
-		if (flags & RENAME_EXCHANGE && !td) {
-			err = -ENOENT;
-			break;
-		}
-		if (flags & RENAME_NOREPLACE && td) {
-			err = -EEXIST;
-			break;
-		}
-		if (dst == src)
-			break; /* same inode: nothing to do (POSIX) */
-		/* A directory may not move under itself. */
-		if (S_ISDIR(src->r.mode) && tp != sp && is_under(v, tp, src->ino)) {
+	if ((err = vol_writable(v)) != 0)
+		goto out;
+	struct inode *sp = get_dir(v, parent, &err), *tp, *src, *dst = NULL;
+	if (!sp || !(tp = get_dir(v, newparent, &err)))
+		goto out;
+	size_t spos, tpos;
+	struct dent *sd = find_entry(v, sp, name, &spos, &src, &err);
+	if (!sd)
+		goto out;
+	err = 0;
+	uint8_t tmac[32];
+	fs_name_mac(tmac, v->k_name, newparent, newname, strlen(newname));
+	struct dent *td = vol_find_dent(tp, tmac, &tpos);
+	if (td && !(dst = vol_iget(v, td->ino, &err)))
+		goto out;
+	if (flags & RENAME_EXCHANGE && !td) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (flags & RENAME_NOREPLACE && td) {
+		err = -EEXIST;
+		goto out;
+	}
+	if (dst == src)
+		goto out; /* same inode: nothing to do (POSIX) */
+	/* A directory may not move under itself. */
+	if (S_ISDIR(src->r.mode) && tp != sp && is_under(v, tp, src->ino)) {
+		err = -EINVAL;
+		goto out;
+	}
+	if (flags & RENAME_EXCHANGE) {
+		if (dst && S_ISDIR(dst->r.mode) && tp != sp && is_under(v, sp, dst->ino)) {
 			err = -EINVAL;
-			break;
+			goto out;
 		}
-		if (flags & RENAME_EXCHANGE) {
-			if (dst && S_ISDIR(dst->r.mode) && tp != sp && is_under(v, sp, dst->ino)) {
-				err = -EINVAL;
-				break;
-			}
-			/* Swap what the two entries name; entry rows are resealed at commit. */
-			sd->ino = dst->ino;
-			sd->mode = dst->r.mode & S_IFMT;
-			td->ino = src->ino;
-			td->mode = src->r.mode & S_IFMT;
-			free(sd->row);
-			sd->row = NULL;
-			free(td->row);
-			td->row = NULL;
-			sp->ents_dirty = tp->ents_dirty = 1;
-			if (sp != tp) {
-				src->r.parent = tp->ino;
-				dst->r.parent = sp->ino;
-				if (S_ISDIR(src->r.mode) != S_ISDIR(dst->r.mode)) {
-					if (S_ISDIR(src->r.mode)) {
-						sp->r.nlink--;
-						tp->r.nlink++;
-					} else {
-						tp->r.nlink--;
-						sp->r.nlink++;
-					}
+		/* Swap what the two entries name; entry rows are resealed at commit. */
+		sd->ino = dst->ino;
+		sd->mode = dst->r.mode & S_IFMT;
+		td->ino = src->ino;
+		td->mode = src->r.mode & S_IFMT;
+		free(sd->row);
+		sd->row = NULL;
+		free(td->row);
+		td->row = NULL;
+		sp->ents_dirty = tp->ents_dirty = 1;
+		if (sp != tp) {
+			src->r.parent = tp->ino;
+			dst->r.parent = sp->ino;
+			if (S_ISDIR(src->r.mode) != S_ISDIR(dst->r.mode)) {
+				if (S_ISDIR(src->r.mode)) {
+					sp->r.nlink--;
+					tp->r.nlink++;
+				} else {
+					tp->r.nlink--;
+					sp->r.nlink++;
 				}
 			}
-			vol_touch(v, src, 2);
-			vol_touch(v, dst, 2);
-			vol_touch(v, sp, 3);
-			vol_touch(v, tp, 3);
-			break;
 		}
-		if (dst) {
-			if (S_ISDIR(src->r.mode) && !S_ISDIR(dst->r.mode)) {
-				err = -ENOTDIR;
-				break;
-			}
-			if (!S_ISDIR(src->r.mode) && S_ISDIR(dst->r.mode)) {
-				err = -EISDIR;
-				break;
-			}
-			if (S_ISDIR(dst->r.mode)) {
-				if ((err = vol_load_content(v, dst)) != 0)
-					break;
-				if (dst->nents) {
-					err = -ENOTEMPTY;
-					break;
-				}
-			}
-			/* The target entry now names src. */
-			td->ino = src->ino;
-			td->mode = src->r.mode & S_IFMT;
-			free(td->row);
-			td->row = NULL;
-			tp->ents_dirty = 1;
-			if (S_ISDIR(dst->r.mode))
-				tp->r.nlink--;
-			drop_link(v, dst);
-		} else {
-			if ((err = vol_insert_dent(v, tp, tmac, newname, src->ino, src->r.mode)) != 0)
-				break;
+		vol_touch(v, src, VOL_CTIME);
+		vol_touch(v, dst, VOL_CTIME);
+		vol_touch(v, sp, VOL_MTIME | VOL_CTIME);
+		vol_touch(v, tp, VOL_MTIME | VOL_CTIME);
+		goto out;
+	}
+	if (dst) {
+		if (S_ISDIR(src->r.mode) && !S_ISDIR(dst->r.mode)) {
+			err = -ENOTDIR;
+			goto out;
 		}
-		/* Remove the source entry (its position may have moved if tp == sp). */
-		uint8_t smac[32];
-		fs_name_mac(smac, v->k_name, parent, name, strlen(name));
-		if (!vol_find_dent(sp, smac, &spos) || (err = vol_remove_dent(v, sp, spos)) != 0)
-			break;
-		if (S_ISDIR(src->r.mode) && sp != tp) {
-			sp->r.nlink--;
-			tp->r.nlink++;
+		if (!S_ISDIR(src->r.mode) && S_ISDIR(dst->r.mode)) {
+			err = -EISDIR;
+			goto out;
 		}
-		src->r.parent = tp->ino;
-		vol_touch(v, src, 2);
-		vol_touch(v, sp, 3);
-		vol_touch(v, tp, 3);
-	} while (0);
+		if (S_ISDIR(dst->r.mode)) {
+			if ((err = vol_load_content(v, dst)) != 0)
+				goto out;
+			if (dst->nents) {
+				err = -ENOTEMPTY;
+				goto out;
+			}
+		}
+		/* The target entry now names src. */
+		td->ino = src->ino;
+		td->mode = src->r.mode & S_IFMT;
+		free(td->row);
+		td->row = NULL;
+		tp->ents_dirty = 1;
+		if (S_ISDIR(dst->r.mode))
+			tp->r.nlink--;
+		drop_link(v, dst);
+	} else {
+		if ((err = vol_insert_dent(v, tp, tmac, newname, src->ino, src->r.mode)) != 0)
+			goto out;
+	}
+	/* Remove the source entry (its position may have moved if tp == sp). */
+	uint8_t smac[32];
+	fs_name_mac(smac, v->k_name, parent, name, strlen(name));
+	if (!vol_find_dent(sp, smac, &spos) || (err = vol_remove_dent(v, sp, spos)) != 0)
+		goto out;
+	if (S_ISDIR(src->r.mode) && sp != tp) {
+		sp->r.nlink--;
+		tp->r.nlink++;
+	}
+	src->r.parent = tp->ino;
+	vol_touch(v, src, VOL_CTIME);
+	vol_touch(v, sp, VOL_MTIME | VOL_CTIME);
+	vol_touch(v, tp, VOL_MTIME | VOL_CTIME);
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -480,27 +471,26 @@ int fsv_readdir(fs_volume *v, uint64_t ino, uint64_t off, fs_fill_fn fill, void 
 {
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *dp = get_dir(v, ino, &err);
-		if (!dp)
+	struct inode *dp = get_dir(v, ino, &err);
+	if (!dp)
+		goto out;
+	if (off < 1 && fill(ctx, ".", dp->ino, S_IFDIR, 1))
+		goto out;
+	if (off < 2 && fill(ctx, "..", dp->r.parent, S_IFDIR, 2))
+		goto out;
+	/* First entry with a cookie above off. */
+	size_t lo = 0, hi = dp->nents;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (cookie(&dp->ents[mid]) <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < dp->nents; i++)
+		if (fill(ctx, dp->ents[i].name, dp->ents[i].ino, dp->ents[i].mode, cookie(&dp->ents[i])))
 			break;
-		if (off < 1 && fill(ctx, ".", dp->ino, S_IFDIR, 1))
-			break;
-		if (off < 2 && fill(ctx, "..", dp->r.parent, S_IFDIR, 2))
-			break;
-		/* First entry with a cookie above off. */
-		size_t lo = 0, hi = dp->nents;
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (cookie(&dp->ents[mid]) <= off)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (size_t i = lo; i < dp->nents; i++)
-			if (fill(ctx, dp->ents[i].name, dp->ents[i].ino, dp->ents[i].mode, cookie(&dp->ents[i])))
-				break;
-	} while (0);
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -509,51 +499,50 @@ int fsv_setattr(fs_volume *v, uint64_t ino, const fs_attr *in, int valid, fs_att
 {
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *ip = writable_inode(v, ino, &err);
-		if (!ip)
-			break;
-		if (valid & FS_SET_SIZE) {
-			if (S_ISDIR(ip->r.mode)) {
-				err = -EISDIR;
-				break;
-			}
-			if (!S_ISREG(ip->r.mode)) {
-				err = -EINVAL;
-				break;
-			}
-			if ((err = vol_truncate(v, ip, in->size)) != 0)
-				break;
+	struct inode *ip = writable_inode(v, ino, &err);
+	if (!ip)
+		goto out;
+	if (valid & FS_SET_SIZE) {
+		if (S_ISDIR(ip->r.mode)) {
+			err = -EISDIR;
+			goto out;
 		}
-		if (valid & FS_SET_MODE)
-			ip->r.mode = (ip->r.mode & S_IFMT) | (in->mode & 07777);
-		if (valid & FS_SET_UID)
-			ip->r.uid = in->uid;
-		if (valid & FS_SET_GID)
-			ip->r.gid = in->gid;
-		struct timespec now;
-		vol_now(&now);
-		if (valid & (FS_SET_ATIME | FS_SET_ATIME_NOW)) {
-			struct timespec t = valid & FS_SET_ATIME_NOW ? now : in->atime;
-			ip->r.atime_s = t.tv_sec;
-			ip->r.atime_ns = (uint32_t)t.tv_nsec;
+		if (!S_ISREG(ip->r.mode)) {
+			err = -EINVAL;
+			goto out;
 		}
-		if (valid & (FS_SET_MTIME | FS_SET_MTIME_NOW)) {
-			struct timespec t = valid & FS_SET_MTIME_NOW ? now : in->mtime;
-			ip->r.mtime_s = t.tv_sec;
-			ip->r.mtime_ns = (uint32_t)t.tv_nsec;
-		}
-		if (valid & FS_SET_CTIME) {
-			ip->r.ctime_s = in->ctime.tv_sec;
-			ip->r.ctime_ns = (uint32_t)in->ctime.tv_nsec;
-			vol_mark_dirty(v, ip);
-		} else {
-			vol_touch(v, ip, 2);
-		}
-		if (S_ISREG(ip->r.mode) && (err = vol_load_content(v, ip)) != 0)
-			break;
-		vol_fill_attr(v, ip, out);
-	} while (0);
+		if ((err = vol_truncate(v, ip, in->size)) != 0)
+			goto out;
+	}
+	if (valid & FS_SET_MODE)
+		ip->r.mode = (ip->r.mode & S_IFMT) | (in->mode & 07777);
+	if (valid & FS_SET_UID)
+		ip->r.uid = in->uid;
+	if (valid & FS_SET_GID)
+		ip->r.gid = in->gid;
+	struct timespec now;
+	vol_now(&now);
+	if (valid & (FS_SET_ATIME | FS_SET_ATIME_NOW)) {
+		struct timespec t = valid & FS_SET_ATIME_NOW ? now : in->atime;
+		ip->r.atime_s = t.tv_sec;
+		ip->r.atime_ns = (uint32_t)t.tv_nsec;
+	}
+	if (valid & (FS_SET_MTIME | FS_SET_MTIME_NOW)) {
+		struct timespec t = valid & FS_SET_MTIME_NOW ? now : in->mtime;
+		ip->r.mtime_s = t.tv_sec;
+		ip->r.mtime_ns = (uint32_t)t.tv_nsec;
+	}
+	if (valid & FS_SET_CTIME) {
+		ip->r.ctime_s = in->ctime.tv_sec;
+		ip->r.ctime_ns = (uint32_t)in->ctime.tv_nsec;
+		vol_mark_dirty(v, ip);
+	} else {
+		vol_touch(v, ip, VOL_CTIME);
+	}
+	if (S_ISREG(ip->r.mode) && (err = vol_load_content(v, ip)) != 0)
+		goto out;
+	vol_fill_attr(v, ip, out);
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -570,14 +559,13 @@ int fsv_open_file(fs_volume *v, uint64_t ino)
 {
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *ip = vol_iget(v, ino, &err);
-		if (!ip)
-			break;
-		if (S_ISREG(ip->r.mode) && (err = vol_load_content(v, ip)) != 0)
-			break;
-		ip->nopen++;
-	} while (0);
+	struct inode *ip = vol_iget(v, ino, &err);
+	if (!ip)
+		goto out;
+	if (S_ISREG(ip->r.mode) && (err = vol_load_content(v, ip)) != 0)
+		goto out;
+	ip->nopen++;
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -585,20 +573,19 @@ int fsv_open_file(fs_volume *v, uint64_t ino)
 void fsv_release(fs_volume *v, uint64_t ino)
 {
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *ip = vol_ifind(v, ino);
-		if (!ip)
-			break;
-		if (ip->nopen)
-			ip->nopen--;
-		if (!ip->nopen) {
-			/* The decrypted chunk kept for reads goes with the last open file. */
-			free(ip->rcache);
-			ip->rcache = NULL;
-			ip->rcache_valid = 0;
-		}
-		vol_maybe_free(v, ip);
-	} while (0);
+	struct inode *ip = vol_ifind(v, ino);
+	if (!ip)
+		goto out;
+	if (ip->nopen)
+		ip->nopen--;
+	if (!ip->nopen) {
+		/* The decrypted chunk kept for reads goes with the last open file. */
+		free(ip->rcache);
+		ip->rcache = NULL;
+		ip->rcache_valid = 0;
+	}
+	vol_maybe_free(v, ip);
+out:
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -616,7 +603,7 @@ static int put_xattr(fs_volume *v, struct inode *ip, const char *name, const voi
 	free(ip->r.xattrs);
 	ip->r.xattrs = n;
 	ip->r.xattrs_len = (uint32_t)nl;
-	vol_touch(v, ip, 2);
+	vol_touch(v, ip, VOL_CTIME);
 	return 0;
 }
 
@@ -629,23 +616,22 @@ int fsv_setxattr(fs_volume *v, uint64_t ino, const char *name, const void *value
 		return -E2BIG;
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *ip = writable_inode(v, ino, &err);
-		if (!ip)
-			break;
-		const uint8_t *val;
-		size_t vlen;
-		int exists = fs_xattrs_get(ip->r.xattrs, ip->r.xattrs_len, name, &val, &vlen) == 0;
-		if ((flags & XATTR_CREATE) && exists) {
-			err = -EEXIST;
-			break;
-		}
-		if ((flags & XATTR_REPLACE) && !exists) {
-			err = -ENODATA;
-			break;
-		}
-		err = put_xattr(v, ip, name, value ? value : "", size);
-	} while (0);
+	struct inode *ip = writable_inode(v, ino, &err);
+	if (!ip)
+		goto out;
+	const uint8_t *val;
+	size_t vlen;
+	int exists = fs_xattrs_get(ip->r.xattrs, ip->r.xattrs_len, name, &val, &vlen) == 0;
+	if ((flags & XATTR_CREATE) && exists) {
+		err = -EEXIST;
+		goto out;
+	}
+	if ((flags & XATTR_REPLACE) && !exists) {
+		err = -ENODATA;
+		goto out;
+	}
+	err = put_xattr(v, ip, name, value ? value : "", size);
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -655,26 +641,25 @@ ssize_t fsv_getxattr(fs_volume *v, uint64_t ino, const char *name, void *buf, si
 	ssize_t ret = 0;
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *ip = vol_iget(v, ino, &err);
-		if (!ip) {
-			ret = err;
-			break;
-		}
-		const uint8_t *val;
-		size_t vlen;
-		if (fs_xattrs_get(ip->r.xattrs, ip->r.xattrs_len, name, &val, &vlen) != 0) {
-			ret = -ENODATA;
-			break;
-		}
-		if (size && vlen > size) {
-			ret = -ERANGE;
-			break;
-		}
-		if (size)
-			memcpy(buf, val, vlen);
-		ret = (ssize_t)vlen;
-	} while (0);
+	struct inode *ip = vol_iget(v, ino, &err);
+	if (!ip) {
+		ret = err;
+		goto out;
+	}
+	const uint8_t *val;
+	size_t vlen;
+	if (fs_xattrs_get(ip->r.xattrs, ip->r.xattrs_len, name, &val, &vlen) != 0) {
+		ret = -ENODATA;
+		goto out;
+	}
+	if (size && vlen > size) {
+		ret = -ERANGE;
+		goto out;
+	}
+	if (size)
+		memcpy(buf, val, vlen);
+	ret = (ssize_t)vlen;
+out:
 	pthread_mutex_unlock(&v->lock);
 	return ret;
 }
@@ -684,21 +669,20 @@ ssize_t fsv_listxattr(fs_volume *v, uint64_t ino, char *buf, size_t size)
 	ssize_t ret = 0;
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *ip = vol_iget(v, ino, &err);
-		if (!ip) {
-			ret = err;
-			break;
-		}
-		size_t need = fs_xattrs_names(ip->r.xattrs, ip->r.xattrs_len, NULL, 0);
-		if (size && need > size) {
-			ret = -ERANGE;
-			break;
-		}
-		if (size)
-			fs_xattrs_names(ip->r.xattrs, ip->r.xattrs_len, buf, size);
-		ret = (ssize_t)need;
-	} while (0);
+	struct inode *ip = vol_iget(v, ino, &err);
+	if (!ip) {
+		ret = err;
+		goto out;
+	}
+	size_t need = fs_xattrs_names(ip->r.xattrs, ip->r.xattrs_len, NULL, 0);
+	if (size && need > size) {
+		ret = -ERANGE;
+		goto out;
+	}
+	if (size)
+		fs_xattrs_names(ip->r.xattrs, ip->r.xattrs_len, buf, size);
+	ret = (ssize_t)need;
+out:
 	pthread_mutex_unlock(&v->lock);
 	return ret;
 }
@@ -707,18 +691,17 @@ int fsv_removexattr(fs_volume *v, uint64_t ino, const char *name)
 {
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		struct inode *ip = writable_inode(v, ino, &err);
-		if (!ip)
-			break;
-		const uint8_t *val;
-		size_t vlen;
-		if (fs_xattrs_get(ip->r.xattrs, ip->r.xattrs_len, name, &val, &vlen) != 0) {
-			err = -ENODATA;
-			break;
-		}
-		err = put_xattr(v, ip, name, NULL, 0);
-	} while (0);
+	struct inode *ip = writable_inode(v, ino, &err);
+	if (!ip)
+		goto out;
+	const uint8_t *val;
+	size_t vlen;
+	if (fs_xattrs_get(ip->r.xattrs, ip->r.xattrs_len, name, &val, &vlen) != 0) {
+		err = -ENODATA;
+		goto out;
+	}
+	err = put_xattr(v, ip, name, NULL, 0);
+out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }
@@ -727,11 +710,9 @@ int fsv_statfs(fs_volume *v, struct statvfs *st)
 {
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	do {
-		if (fstatvfs(v->dirfd, st) != 0)
-			err = -errno;
-		st->f_namemax = FS_NAME_MAX;
-	} while (0);
+	if (fstatvfs(v->dirfd, st) != 0)
+		err = -errno;
+	st->f_namemax = FS_NAME_MAX;
 	pthread_mutex_unlock(&v->lock);
 	return err;
 }

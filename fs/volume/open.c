@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "fs/volume/internal.h"
+#include "meta/common/reason.h"
 #include "fs/volume/setup.h"
 
-#define ERR(st, ...) (snprintf(err, errlen, __VA_ARGS__), (st))
 
 static int keys_alloc(fs_volume *v)
 {
@@ -107,13 +107,13 @@ static int key_from_anchor(fs_volume *v, const char *uri, const cas_tls *tls, in
 {
 	char aerr[256];
 	if (!v->anchor && fs_anchor_open_tls(uri, creating, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
-		return ERR(FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
 	if (fs_anchor_get_key(v->anchor, v->k_master, aerr, sizeof(aerr)) != 0)
-		return ERR(FS_ST_ANCHOR, "trust anchor: %s", aerr);
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor: %s", aerr);
 	if (creating)
 		v->hdr.key_source = FS_KEYSRC_RAW;
 	else if (v->hdr.key_source != FS_KEYSRC_RAW)
-		return ERR(FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key the CAS releases");
+		return fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key the CAS releases");
 	return 0;
 }
 
@@ -127,7 +127,7 @@ static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char 
 	if (n == 0 && strncmp(uri, "cas://", 6) == 0)
 		return key_from_anchor(v, uri, &o->tls, creating, err, errlen);
 	if (n != 1)
-		return ERR(FS_ST_USAGE, n ? "give only one of a key file, a passphrase file or a key"
+		return fs_reason(err, errlen, FS_ST_USAGE, n ? "give only one of a key file, a passphrase file or a key"
 					  : "a key is needed: --key-file F or --passphrase-file F (or a cas:// trust "
 					    "anchor that releases it)");
 	if (o->key) {
@@ -138,25 +138,25 @@ static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char 
 	}
 	if (o->key_file) {
 		if (fs_key_read_file(o->key_file, v->k_master, &why) != 0)
-			return ERR(FS_ST_USAGE, "key file %s: %s", o->key_file, why);
+			return fs_reason(err, errlen, FS_ST_USAGE, "key file %s: %s", o->key_file, why);
 		if (creating)
 			v->hdr.key_source = FS_KEYSRC_RAW;
 		else if (v->hdr.key_source != FS_KEYSRC_RAW)
-			return ERR(FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key file");
+			return fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key file");
 		return 0;
 	}
 	char *pass;
 	size_t plen;
 	if (fs_passphrase_read_file(o->passphrase_file, &pass, &plen, &why) != 0)
-		return ERR(FS_ST_USAGE, "passphrase file %s: %s", o->passphrase_file, why);
+		return fs_reason(err, errlen, FS_ST_USAGE, "passphrase file %s: %s", o->passphrase_file, why);
 	if (!creating && v->hdr.key_source != FS_KEYSRC_PASSPHRASE) {
 		fs_passphrase_free(pass, plen);
-		return ERR(FS_ST_WRONG_KEY, "this volume is protected by a key file, not a passphrase");
+		return fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a key file, not a passphrase");
 	}
 	uint8_t *kek = fs_key_alloc();
 	if (!kek) {
 		fs_passphrase_free(pass, plen);
-		return ERR(FS_ST_IO, "out of memory");
+		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
 	}
 	int st = 0;
 	if (creating) {
@@ -169,12 +169,12 @@ static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char 
 		randombytes_buf(v->k_master, 32);
 	}
 	if (fs_passphrase_kek(kek, pass, plen, &v->hdr.kdf) != 0)
-		st = ERR(creating ? FS_ST_IO : FS_ST_TAMPER, "cannot derive the passphrase key (Argon2id parameters %s)",
+		st = fs_reason(err, errlen, creating ? FS_ST_IO : FS_ST_TAMPER, "cannot derive the passphrase key (Argon2id parameters %s)",
 			 creating ? "need more memory than available" : "in the header are out of range");
 	else if (creating)
 		fs_key_wrap(v->hdr.wrapped, kek, v->k_master, v->hdr.volid);
 	else if (fs_key_unwrap(v->k_master, kek, v->hdr.wrapped, v->hdr.volid) != 0)
-		st = ERR(FS_ST_WRONG_KEY, "wrong passphrase (or the wrapped key in the header was changed)");
+		st = fs_reason(err, errlen, FS_ST_WRONG_KEY, "wrong passphrase (or the wrapped key in the header was changed)");
 	fs_key_free(kek);
 	fs_passphrase_free(pass, plen);
 	return st;
@@ -238,26 +238,26 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 	uint32_t nb = o->buckets ? o->buckets : FS_DEFAULT_BUCKETS;
 	int alg = o->aead_alg ? o->aead_alg : fs_aead_default_alg();
 	if (!pow2(cs) || cs < FS_MIN_CHUNK || cs > FS_MAX_CHUNK)
-		return ERR(FS_ST_USAGE, "chunk size must be a power of two from 4096 to 1048576, not %u", cs);
+		return fs_reason(err, errlen, FS_ST_USAGE, "chunk size must be a power of two from 4096 to 1048576, not %u", cs);
 	if (!pow2(nb) || nb > (1u << 20))
-		return ERR(FS_ST_USAGE, "bucket count must be a power of two up to 1048576");
+		return fs_reason(err, errlen, FS_ST_USAGE, "bucket count must be a power of two up to 1048576");
 	if (!fs_aead_alg_valid(alg))
-		return ERR(FS_ST_USAGE, "unknown cipher");
+		return fs_reason(err, errlen, FS_ST_USAGE, "unknown cipher");
 	fs_volume *v = vol_new();
 	if (!v || keys_alloc(v) != 0) {
 		vol_destroy(v);
-		return ERR(FS_ST_IO, "out of memory");
+		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
 	}
 	int st = 0, made = 0;
 	v->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (v->dirfd < 0) {
-		st = ERR(FS_ST_IO, "%s: %s", o->dir, strerror(errno));
+		st = fs_reason(err, errlen, FS_ST_IO, "%s: %s", o->dir, strerror(errno));
 		goto out;
 	}
 	int empty = dir_is_empty(v->dirfd);
 	if (empty <= 0) {
-		st = empty < 0 ? ERR(FS_ST_IO, "%s: %s", o->dir, strerror(-empty))
-			       : ERR(FS_ST_IO, "%s is not empty: a volume is created only in an empty directory", o->dir);
+		st = empty < 0 ? fs_reason(err, errlen, FS_ST_IO, "%s: %s", o->dir, strerror(-empty))
+			       : fs_reason(err, errlen, FS_ST_IO, "%s is not empty: a volume is created only in an empty directory", o->dir);
 		goto out;
 	}
 	v->hdr.format_version = FS_FORMAT_VERSION;
@@ -271,19 +271,19 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 	const char *uri = fs_anchor_default_uri(o->trust_uri);
 	char aerr[256];
 	if (!v->anchor && fs_anchor_open_tls(uri, 1, &o->tls, &v->anchor, aerr, sizeof(aerr)) != 0) {
-		st = ERR(FS_ST_ANCHOR, "%s", aerr);
+		st = fs_reason(err, errlen, FS_ST_ANCHOR, "%s", aerr);
 		goto out;
 	}
 	fs_anchor_id(v->anchor, v->hdr.anchor_id);
 	if (derive_all(v) != 0) {
-		st = ERR(FS_ST_IO, "out of memory");
+		st = fs_reason(err, errlen, FS_ST_IO, "out of memory");
 		goto out;
 	}
 
 	/* Version 0: an empty root directory. */
 	struct inode *root = calloc(1, sizeof(*root));
 	if (!root) {
-		st = ERR(FS_ST_IO, "out of memory");
+		st = fs_reason(err, errlen, FS_ST_IO, "out of memory");
 		goto out;
 	}
 	root->ino = FS_ROOT_INO;
@@ -294,18 +294,18 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 	root->r.target = calloc(1, 1);
 	root->r.xattrs = calloc(1, 1);
 	v->bk[FS_ROOT_INO & (nb - 1)].head = root;
-	vol_touch(v, root, 7);
+	vol_touch(v, root, VOL_MTIME | VOL_CTIME | VOL_ATIME);
 	made = 1;
 	int mark = openat(v->dirfd, FS_INIT_MARK, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (mark < 0 || fsync(mark) != 0 || fsync(v->dirfd) != 0) {
-		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(errno));
+		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(errno));
 		if (mark >= 0)
 			close(mark);
 		goto out;
 	}
 	close(mark);
 	if (mkdirat(v->dirfd, FS_DATA_DIR, 0700) != 0) {
-		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_DATA_DIR, strerror(errno));
+		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_DATA_DIR, strerror(errno));
 		goto out;
 	}
 	char path[4096];
@@ -347,23 +347,23 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 		}
 	}
 	if (rc) {
-		st = ERR(FS_ST_IO, "%s: %s (%s)", path, strerror(-rc), fs_store_errmsg(v->store));
+		st = fs_reason(err, errlen, FS_ST_IO, "%s: %s (%s)", path, strerror(-rc), fs_store_errmsg(v->store));
 		goto out;
 	}
 	uint8_t hdr[FS_HDR_BYTES];
 	fs_header_encode(&v->hdr, v->k_master, hdr);
 	if ((rc = write_file_durably(v->dirfd, FS_HDR_NAME, hdr, sizeof(hdr))) != 0) {
-		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_HDR_NAME, strerror(-rc));
+		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_HDR_NAME, strerror(-rc));
 		goto out;
 	}
 	fs_anchor_state as = { 0, { 0 } };
 	memcpy(as.root, v->root, 32);
 	if (fs_anchor_register(v->anchor, v->hdr.volid, &as, aerr, sizeof(aerr)) != 0) {
-		st = ERR(FS_ST_ANCHOR, "%s", aerr);
+		st = fs_reason(err, errlen, FS_ST_ANCHOR, "%s", aerr);
 		goto out;
 	}
 	if (unlinkat(v->dirfd, FS_INIT_MARK, 0) != 0 || fsync(v->dirfd) != 0) {
-		st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(errno));
+		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(errno));
 		goto out;
 	}
 	if (fs_anchor_is_none(v->anchor))
@@ -384,11 +384,11 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 	v->dir = strdup(o->dir);
 	v->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (!v->dir || v->dirfd < 0)
-		return ERR(FS_ST_IO, "%s: %s", o->dir, strerror(errno));
+		return fs_reason(err, errlen, FS_ST_IO, "%s: %s", o->dir, strerror(errno));
 	if (keys_alloc(v) != 0)
-		return ERR(FS_ST_IO, "out of memory");
+		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
 	if (faccessat(v->dirfd, FS_INIT_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		return ERR(FS_ST_IO, "the creation of the volume in %s was interrupted: empty the directory and run "
+		return fs_reason(err, errlen, FS_ST_IO, "the creation of the volume in %s was interrupted: empty the directory and run "
 				     "init again",
 			   o->dir);
 	uint8_t raw[FS_HDR_BYTES + 1];
@@ -396,17 +396,17 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 	if (fd < 0) {
 		int e = errno;
 		if (e == ENOENT && faccessat(v->dirfd, FS_META_NAME, F_OK, 0) == 0)
-			return ERR(FS_ST_TAMPER, "tamper detected: the volume header %s/%s is missing", o->dir, FS_HDR_NAME);
-		return ERR(FS_ST_IO, "%s is not an fshield volume: %s/%s: %s", o->dir, o->dir, FS_HDR_NAME, strerror(e));
+			return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the volume header %s/%s is missing", o->dir, FS_HDR_NAME);
+		return fs_reason(err, errlen, FS_ST_IO, "%s is not an fshield volume: %s/%s: %s", o->dir, o->dir, FS_HDR_NAME, strerror(e));
 	}
 	ssize_t n = read(fd, raw, sizeof(raw));
 	int e = errno;
 	close(fd);
 	if (n < 0)
-		return ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_HDR_NAME, strerror(e));
+		return fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_HDR_NAME, strerror(e));
 	char why[200];
 	if (fs_header_parse(raw, (size_t)n, &v->hdr, why, sizeof(why)) != 0)
-		return ERR(FS_ST_TAMPER, "tamper detected: %s", why);
+		return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: %s", why);
 	if (flags & VOL_SETUP_HEADER_ONLY)
 		return 0;
 	int st = get_master(v, o, 0, err, errlen);
@@ -414,12 +414,12 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 		return st;
 	switch (fs_header_authenticate(raw, &v->hdr, v->k_master)) {
 	case FS_HDR_AUTH_WRONG_KEY:
-		return ERR(FS_ST_WRONG_KEY, "wrong key: this key does not open the volume in %s", o->dir);
+		return fs_reason(err, errlen, FS_ST_WRONG_KEY, "wrong key: this key does not open the volume in %s", o->dir);
 	case FS_HDR_AUTH_TAMPERED:
-		return ERR(FS_ST_TAMPER, "tamper detected: the volume header fails authentication");
+		return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the volume header fails authentication");
 	}
 	if (derive_all(v) != 0)
-		return ERR(FS_ST_IO, "out of memory");
+		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
 	return 0;
 }
 
@@ -428,16 +428,16 @@ int vol_open_anchor(fs_volume *v, const char *trust_uri, const cas_tls *tls, cha
 	const char *uri = fs_anchor_default_uri(trust_uri);
 	char aerr[256];
 	if (!v->anchor && fs_anchor_open_tls(uri, 0, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
-		return ERR(FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
 	uint8_t id[16];
 	fs_anchor_id(v->anchor, id);
 	if (!fs_ct_eq(id, v->hdr.anchor_id, 16)) {
 		uint8_t zero[16] = { 0 };
 		if (fs_ct_eq(v->hdr.anchor_id, zero, 16))
-			return ERR(FS_ST_ANCHOR, "this volume was created without a trust anchor; open it with --trust none");
+			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume was created without a trust anchor; open it with --trust none");
 		if (fs_anchor_is_none(v->anchor))
-			return ERR(FS_ST_ANCHOR, "this volume is bound to a trust anchor; refusing to open it without one");
-		return ERR(FS_ST_ANCHOR, "wrong trust anchor: this volume is bound to another trust store than %s", uri);
+			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume is bound to a trust anchor; refusing to open it without one");
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "wrong trust anchor: this volume is bound to another trust store than %s", uri);
 	}
 	return 0;
 }
@@ -447,19 +447,19 @@ int vol_check_store(fs_volume *v, fs_volume_row *row, char *err, size_t errlen)
 {
 	int rc = fs_store_get_volume(v->store, row);
 	if (rc == -ENOENT || rc == -EBADMSG)
-		return ERR(FS_ST_TAMPER, "tamper detected: the volume row of the metadata store is %s",
+		return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the volume row of the metadata store is %s",
 			   rc == -ENOENT ? "missing" : "malformed");
 	if (rc)
-		return ERR(rc == -EBUSY ? FS_ST_BUSY : FS_ST_TAMPER, "metadata store: %s", fs_store_errmsg(v->store));
+		return fs_reason(err, errlen, rc == -EBUSY ? FS_ST_BUSY : FS_ST_TAMPER, "metadata store: %s", fs_store_errmsg(v->store));
 	uint8_t (*d)[32] = malloc((size_t)v->hdr.buckets * 32);
 	if (!d)
-		return ERR(FS_ST_IO, "out of memory");
+		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
 	rc = fs_store_get_buckets(v->store, v->hdr.buckets, d);
 	if (rc) {
 		free(d);
-		return rc == -EBADMSG ? ERR(FS_ST_TAMPER, "tamper detected: bucket rows of the metadata store are "
+		return rc == -EBADMSG ? fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: bucket rows of the metadata store are "
 							  "missing or malformed")
-				      : ERR(FS_ST_TAMPER, "metadata store: %s", fs_store_errmsg(v->store));
+				      : fs_reason(err, errlen, FS_ST_TAMPER, "metadata store: %s", fs_store_errmsg(v->store));
 	}
 	for (uint32_t b = 0; b < v->hdr.buckets; b++)
 		fs_tree_set_bucket(&v->tree, b, d[b]);
@@ -468,7 +468,7 @@ int vol_check_store(fs_volume *v, fs_volume_row *row, char *err, size_t errlen)
 	fs_tree_top(&v->tree, top);
 	fs_volume_root(root, v->k_tree, v->hdr.volid, row->version, top);
 	if (!fs_ct_eq(root, row->root, 32))
-		return ERR(FS_ST_TAMPER, "tamper detected: the metadata store does not match its recorded root "
+		return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the metadata store does not match its recorded root "
 					 "(version %llu)",
 			   (unsigned long long)row->version);
 	return 0;
@@ -488,7 +488,7 @@ int vol_check_anchor(fs_volume *v, const fs_volume_row *row, int *roll_forward, 
 	char aerr[256];
 	int rc = fs_anchor_get(v->anchor, v->hdr.volid, &a, aerr, sizeof(aerr));
 	if (rc)
-		return ERR(FS_ST_ANCHOR, "trust anchor: %s", aerr);
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor: %s", aerr);
 	unsigned long long V = row->version, T = a.version;
 	if (row->version == a.version && fs_ct_eq(row->root, a.root, 32)) {
 		*pending = row->state == FS_STATE_PREPARED; /* acknowledged; only the mark is missing */
@@ -499,17 +499,17 @@ int vol_check_anchor(fs_volume *v, const fs_volume_row *row, int *roll_forward, 
 		return 0;
 	}
 	if (row->version < a.version)
-		return ERR(FS_ST_ROLLBACK, "rollback detected: volume version %llu < trusted version %llu", V, T);
+		return fs_reason(err, errlen, FS_ST_ROLLBACK, "rollback detected: volume version %llu < trusted version %llu", V, T);
 	if (row->version == a.version)
-		return ERR(FS_ST_FORK, "fork detected: volume version %llu has another root than the trusted one", V);
-	return ERR(FS_ST_FORK, "fork detected: volume version %llu is not a successor of trusted version %llu", V, T);
+		return fs_reason(err, errlen, FS_ST_FORK, "fork detected: volume version %llu has another root than the trusted one", V);
+	return fs_reason(err, errlen, FS_ST_FORK, "fork detected: volume version %llu is not a successor of trusted version %llu", V, T);
 }
 
 int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 {
 	fs_volume *v = vol_new();
 	if (!v)
-		return ERR(FS_ST_IO, "out of memory");
+		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
 	v->state = o->readonly ? VOL_READONLY : VOL_CLEAN;
 	v->dirty_limit = o->dirty_limit ? o->dirty_limit : 64u << 20;
 	v->crash_at = o->crash_at;
@@ -521,23 +521,23 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	if (!vol_readonly(v)) {
 		v->lockfd = openat(v->dirfd, FS_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (v->lockfd < 0) {
-			st = ERR(FS_ST_IO, "%s/%s: %s", o->dir, FS_LOCK_NAME, strerror(errno));
+			st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_LOCK_NAME, strerror(errno));
 			goto fail;
 		}
 		if (flock(v->lockfd, LOCK_EX | LOCK_NB) != 0) {
-			st = ERR(FS_ST_BUSY, "the volume in %s is open by another writer", o->dir);
+			st = fs_reason(err, errlen, FS_ST_BUSY, "the volume in %s is open by another writer", o->dir);
 			goto fail;
 		}
 	}
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", o->dir, FS_META_NAME);
 	if (faccessat(v->dirfd, FS_META_NAME, F_OK, 0) != 0) {
-		st = ERR(FS_ST_TAMPER, "tamper detected: the metadata store %s is missing", path);
+		st = fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the metadata store %s is missing", path);
 		goto fail;
 	}
 	int rc = fs_store_open(path, vol_readonly(v), &v->store);
 	if (rc) {
-		st = ERR(rc == -EBADMSG || rc == -EIO ? FS_ST_TAMPER : FS_ST_IO, "%s: %s", path,
+		st = fs_reason(err, errlen, rc == -EBADMSG || rc == -EIO ? FS_ST_TAMPER : FS_ST_IO, "%s: %s", path,
 			 fs_store_errmsg(v->store));
 		goto fail;
 	}
@@ -553,7 +553,7 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 		       o->dir);
 	if (roll && vol_readonly(v)) {
 		/* Serving a state the anchor has not acknowledged would need a write to complete it. */
-		st = ERR(FS_ST_PENDING, "pending commit: version %llu is prepared but not acknowledged by the trust "
+		st = fs_reason(err, errlen, FS_ST_PENDING, "pending commit: version %llu is prepared but not acknowledged by the trust "
 					"anchor; open the volume read-write once to complete it",
 			 (unsigned long long)row.version);
 		goto fail;
@@ -571,7 +571,7 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 			cr = vol_commit_locked(v);
 			pthread_mutex_unlock(&v->lock);
 			if (cr) {
-				st = ERR(vol_failed(v) ? FS_ST_FORK : FS_ST_ANCHOR,
+				st = fs_reason(err, errlen, vol_failed(v) ? FS_ST_FORK : FS_ST_ANCHOR,
 					 "cannot complete the prepared commit of version %llu at the trust anchor",
 					 (unsigned long long)row.version);
 				goto fail;
@@ -584,7 +584,7 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	int e = 0;
 	struct inode *root = vol_iget(v, FS_ROOT_INO, &e);
 	if (!root || !S_ISDIR(root->r.mode)) {
-		st = ERR(FS_ST_TAMPER, "tamper detected: the root directory's row is missing or fails verification");
+		st = fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the root directory's row is missing or fails verification");
 		goto fail;
 	}
 	*out = v;
