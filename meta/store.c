@@ -252,11 +252,21 @@ int fs_store_put_bucket(fs_store *s, uint32_t b, const uint8_t digest[32])
 	return run(s, q);
 }
 
+/* The end of a walk over a statement's rows: rc is SQLITE_DONE when it ended well (or the callback stopped
+ * it), else the step's error. */
+static int iterate_end(fs_store *s, sqlite3_stmt *q, int rc)
+{
+	int ret = rc == SQLITE_DONE ? 0 : sqerr(s, rc) ? sqerr(s, rc) : -EIO;
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return ret;
+}
+
 /* Iterates rows (key, k2 from a column or none, blob); stops early when cb returns nonzero. */
 static int iterate(fs_store *s, sqlite3_stmt *q, int keycol, int k2col, int rowcol, int k2_int, fs_row_cb cb,
 		   void *ctx)
 {
-	int rc, ret = 0;
+	int rc;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		uint64_t key = (uint64_t)sqlite3_column_int64(q, keycol);
 		uint8_t k2buf[8];
@@ -277,16 +287,10 @@ static int iterate(fs_store *s, sqlite3_stmt *q, int keycol, int k2col, int rowc
 			 (k2col < 0 || k2_int || k2len == 32) && !k2_bad;
 		const uint8_t *row = ok ? sqlite3_column_blob(q, rowcol) : NULL;
 		size_t len = ok ? (size_t)sqlite3_column_bytes(q, rowcol) : 0;
-		if (cb(ctx, key, k2, k2len, row, len)) {
-			ret = 1;
-			break;
-		}
+		if (cb(ctx, key, k2, k2len, row, len))
+			return iterate_end(s, q, SQLITE_DONE);
 	}
-	if (!ret && rc != SQLITE_DONE)
-		ret = sqerr(s, rc) ? sqerr(s, rc) : -EIO;
-	sqlite3_reset(q);
-	sqlite3_clear_bindings(q);
-	return ret < 0 ? ret : 0;
+	return iterate_end(s, q, rc);
 }
 
 int fs_store_inodes_in_bucket(fs_store *s, uint32_t b, fs_row_cb cb, void *ctx)
@@ -348,7 +352,7 @@ int fs_store_del_dirent(fs_store *s, uint64_t parent, const uint8_t mac[32])
 
 static int iterate_chunks(fs_store *s, sqlite3_stmt *q, fs_chunk_cb cb, void *ctx)
 {
-	int rc, ret = 0;
+	int rc;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		fs_chunk_row c;
 		memset(&c, 0, sizeof(c));
@@ -369,16 +373,10 @@ static int iterate_chunks(fs_store *s, sqlite3_stmt *q, fs_chunk_cb cb, void *ct
 		} else {
 			c.idx = (uint64_t)sqlite3_column_int64(q, 1);
 		}
-		if (cb(ctx, ino, &c, bad)) {
-			ret = 1;
-			break;
-		}
+		if (cb(ctx, ino, &c, bad))
+			return iterate_end(s, q, SQLITE_DONE);
 	}
-	if (!ret && rc != SQLITE_DONE)
-		ret = sqerr(s, rc) ? sqerr(s, rc) : -EIO;
-	sqlite3_reset(q);
-	sqlite3_clear_bindings(q);
-	return ret < 0 ? ret : 0;
+	return iterate_end(s, q, rc);
 }
 
 int fs_store_chunks_of(fs_store *s, uint64_t ino, fs_chunk_cb cb, void *ctx)

@@ -166,6 +166,19 @@ int cmd_mount(int argc, char **argv)
 	return st;
 }
 
+/* The field a file-path option of mount sets. */
+static char **path_opt(struct mount_args *m, int c)
+{
+	switch (c) {
+	case 'k': return &m->key_file;
+	case 'p': return &m->passphrase_file;
+	case 'T': return &m->trust;
+	case 'C': return &m->tls_cert;
+	case 'K': return &m->tls_key;
+	default: return &m->ca;
+	}
+}
+
 static int mount_main(struct mount_args *m, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -191,13 +204,10 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		case 'k':
 		case 'p':
 		case 'T':
-			if (set_str(c == 'k' ? &m->key_file : c == 'p' ? &m->passphrase_file : &m->trust, optarg))
-				return FS_ST_IO;
-			break;
 		case 'C':
 		case 'K':
 		case 'A':
-			if (set_str(c == 'C' ? &m->tls_cert : c == 'K' ? &m->tls_key : &m->ca, optarg))
+			if (set_str(path_opt(m, c), optarg))
 				return FS_ST_IO;
 			break;
 		case 1001:

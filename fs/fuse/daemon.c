@@ -404,10 +404,7 @@ close_volume:
 		}
 		if (status == FS_OK)
 			fs_log(LOG_INFO, "%s: unmounted", c->mountpoint);
-		state_close(&d, status);
-		pthread_cond_destroy(&d.cv);
-		pthread_mutex_destroy(&d.mu);
-		return status;
+		goto done;
 	}
 	fsv_info(v, &info);
 	int crc = fsv_close(v);
@@ -424,6 +421,7 @@ close_volume:
 	}
 	if (status == FS_OK)
 		fs_log(LOG_INFO, "%s: unmounted, everything committed", c->mountpoint);
+done:
 	state_close(&d, status);
 	pthread_cond_destroy(&d.cv);
 	pthread_mutex_destroy(&d.mu);

@@ -182,18 +182,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		valid |= FS_SET_SIZE;
 	}
 	/* UTIME_NOW is resolved here, with the same clock as everything else the kernel stamps. */
-	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
-		in.atime = now;
-		valid |= FS_SET_ATIME;
-	} else if (to_set & FUSE_SET_ATTR_ATIME) {
-		in.atime = attr->st_atim;
+	if (to_set & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_ATIME)) {
+		in.atime = to_set & FUSE_SET_ATTR_ATIME_NOW ? now : attr->st_atim;
 		valid |= FS_SET_ATIME;
 	}
-	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
-		in.mtime = now;
-		valid |= FS_SET_MTIME;
-	} else if (to_set & FUSE_SET_ATTR_MTIME) {
-		in.mtime = attr->st_mtim;
+	if (to_set & (FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_MTIME)) {
+		in.mtime = to_set & FUSE_SET_ATTR_MTIME_NOW ? now : attr->st_mtim;
 		valid |= FS_SET_MTIME;
 	}
 	if (to_set & FUSE_SET_ATTR_CTIME) {

@@ -22,6 +22,25 @@
  * files: one syncfs of the backing filesystem beats an fdatasync each. */
 #define SYNCFS_THRESHOLD 32
 
+/* The inode after ip (NULL: the first) in a dirty bucket, still linked, whose pack file has writes not yet
+ * synced; *b walks the buckets (start it at 0). */
+static struct inode *next_unsynced(fs_volume *v, uint32_t *b, struct inode *ip)
+{
+	if (*b >= v->hdr.buckets)
+		return NULL;
+	ip = ip ? ip->bnext : v->bk[*b].dirty ? v->bk[*b].head : NULL;
+	for (;;) {
+		for (; ip; ip = ip->bnext)
+			if (!ip->unlinked && ip->fd_unsynced)
+				return ip;
+		do {
+			if (++*b >= v->hdr.buckets)
+				return NULL;
+		} while (!v->bk[*b].dirty);
+		ip = v->bk[*b].head;
+	}
+}
+
 static int sync_data(fs_volume *v)
 {
 	size_t unsynced = 0;
@@ -38,34 +57,24 @@ static int sync_data(fs_volume *v)
 		}
 	}
 	/* A pack file deleted or renamed under our open descriptor would take acknowledged data with it. */
-	for (uint32_t b = 0; b < v->hdr.buckets; b++) {
-		if (!v->bk[b].dirty)
-			continue;
-		for (struct inode *ip = v->bk[b].head; ip; ip = ip->bnext) {
-			if (ip->unlinked || !ip->fd_unsynced)
-				continue;
-			char path[64];
-			struct stat a, p;
-			vol_pack_path(v, ip->ino, ip->r.gen, path, sizeof(path));
-			if (fstat(ip->fd, &a) != 0 || fstatat(v->dirfd, path, &p, AT_SYMLINK_NOFOLLOW) != 0 ||
-			    a.st_ino != p.st_ino || a.st_dev != p.st_dev || a.st_nlink == 0)
-				return vol_violation(v, ip, -1, "chunk data file removed or replaced while in use");
-		}
+	uint32_t b = 0;
+	for (struct inode *ip = next_unsynced(v, &b, NULL); ip; ip = next_unsynced(v, &b, ip)) {
+		char path[64];
+		struct stat a, p;
+		vol_pack_path(v, ip->ino, ip->r.gen, path, sizeof(path));
+		if (fstat(ip->fd, &a) != 0 || fstatat(v->dirfd, path, &p, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    a.st_ino != p.st_ino || a.st_dev != p.st_dev || a.st_nlink == 0)
+			return vol_violation(v, ip, -1, "chunk data file removed or replaced while in use");
 	}
 	int whole = unsynced > SYNCFS_THRESHOLD || v->need_syncfs;
 	if (whole && syncfs(v->dirfd) != 0)
 		return -errno;
 	v->need_syncfs = 0;
-	for (uint32_t b = 0; b < v->hdr.buckets; b++) {
-		if (!v->bk[b].dirty)
-			continue;
-		for (struct inode *ip = v->bk[b].head; ip; ip = ip->bnext) {
-			if (ip->unlinked || !ip->fd_unsynced)
-				continue;
-			if (!whole && fdatasync(ip->fd) != 0)
-				return -errno;
-			ip->fd_unsynced = 0;
-		}
+	b = 0;
+	for (struct inode *ip = next_unsynced(v, &b, NULL); ip; ip = next_unsynced(v, &b, ip)) {
+		if (!whole && fdatasync(ip->fd) != 0)
+			return -errno;
+		ip->fd_unsynced = 0;
 	}
 	/* New pack files: their directory entries, once per directory. */
 	for (int d = 0; d < 256; d++) {

@@ -244,20 +244,30 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	return 0;
 }
 
+/* The regular file ino, to be changed: NULL with *err set when it cannot be (-EROFS on a read-only or
+ * failed volume, -EISDIR for a directory, notreg for anything else not a regular file). */
+static struct inode *writable_file(fs_volume *v, uint64_t ino, int notreg, int *err)
+{
+	struct inode *ip = vol_iget(v, ino, err);
+	if (!ip)
+		return NULL;
+	if ((*err = vol_writable(v)) != 0)
+		return NULL;
+	if (!S_ISREG(ip->r.mode)) {
+		*err = S_ISDIR(ip->r.mode) ? -EISDIR : notreg;
+		return NULL;
+	}
+	return ip;
+}
+
 /* The data path of fsv_write (commit.c), under the volume lock; when to commit is not its concern. */
 ssize_t vol_write_locked(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint64_t off)
 {
 	int err = 0;
 	ssize_t ret;
-	struct inode *ip = vol_iget(v, ino, &err);
+	struct inode *ip = writable_file(v, ino, -EINVAL, &err);
 	if (!ip) {
 		ret = err;
-		goto out;
-	}
-	if ((ret = vol_writable(v)) != 0)
-		goto out;
-	if (!S_ISREG(ip->r.mode)) {
-		ret = S_ISDIR(ip->r.mode) ? -EISDIR : -EINVAL;
 		goto out;
 	}
 	if (off > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) || size > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) - off) {
@@ -422,15 +432,9 @@ int fsv_fallocate(fs_volume *v, uint64_t ino, int mode, uint64_t off, uint64_t l
 {
 	pthread_mutex_lock(&v->lock);
 	int err = 0, rc;
-	struct inode *ip = vol_iget(v, ino, &err);
+	struct inode *ip = writable_file(v, ino, -ENODEV, &err);
 	if (!ip) {
 		rc = err;
-		goto out;
-	}
-	if ((rc = vol_writable(v)) != 0)
-		goto out;
-	if (!S_ISREG(ip->r.mode)) {
-		rc = S_ISDIR(ip->r.mode) ? -EISDIR : -ENODEV;
 		goto out;
 	}
 	if (len == 0 || off > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) || len > FS_MAX_FILE_SIZE_FOR(v->hdr.chunk_size) - off) {
