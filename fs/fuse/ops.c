@@ -18,6 +18,7 @@
 
 #include "fs/fuse/tbuf.h"
 #include "fs/fuse/ops.h"
+#include "meta/common/vec.h"
 
 static struct fsd_fs *fs_of(fuse_req_t req)
 {
@@ -521,19 +522,10 @@ static int plus_fill(void *ctx, const char *name, uint64_t ino, uint32_t mode, u
 	size_t need = fuse_add_direntry_plus(p->req, NULL, 0, name, NULL, 0);
 	if (len > FS_NAME_MAX || p->used + need > p->size)
 		return 1;
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 32;
-		struct plus_ent *e = realloc(p->ents, cap * sizeof(*e));
-		if (!e)
-			return 1;
-		p->ents = e;
-		p->cap = cap;
-	}
-	struct plus_ent *e = &p->ents[p->n++];
-	e->ino = ino;
-	e->mode = mode;
-	e->next_off = next_off;
-	memcpy(e->name, name, len + 1);
+	struct plus_ent e = { .ino = ino, .next_off = next_off, .mode = mode };
+	memcpy(e.name, name, len + 1);
+	if (VEC_PUSH(p->ents, p->n, p->cap, e) != 0)
+		return 1;
 	p->used += need;
 	return 0;
 }

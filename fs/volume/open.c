@@ -596,7 +596,9 @@ fail:
 
 struct gc_walk {
 	fs_volume *v;
-	uint64_t (*items)[2];
+	struct gc_item {
+		uint64_t ino, gen;
+	} *items;
 	size_t n, cap;
 };
 
@@ -605,16 +607,9 @@ static int gc_row(void *ctx, uint64_t ino, uint64_t gen, uint64_t after)
 	struct gc_walk *w = ctx;
 	if (after > w->v->version)
 		return 0;
-	if (w->n == w->cap) {
-		size_t nc = w->cap ? w->cap * 2 : 16;
-		void *p = realloc(w->items, nc * sizeof(*w->items));
-		if (!p)
-			return 1;
-		w->items = p;
-		w->cap = nc;
-	}
-	w->items[w->n][0] = ino;
-	w->items[w->n++][1] = gen;
+	struct gc_item it = { ino, gen };
+	if (VEC_PUSH(w->items, w->n, w->cap, it) != 0)
+		return 1;
 	return 0;
 }
 
@@ -630,15 +625,15 @@ void vol_collect_garbage(fs_volume *v)
 	if (fs_store_begin(v->store) == 0) {
 		for (size_t i = 0; i < w.n; i++) {
 			int err = 0;
-			struct inode *ip = vol_iget(v, w.items[i][0], &err);
-			if (ip && ip->r.gen == w.items[i][1])
+			struct inode *ip = vol_iget(v, w.items[i].ino, &err);
+			if (ip && ip->r.gen == w.items[i].gen)
 				continue; /* alive: the row lies */
 			if (!ip && err != -ENOENT)
 				continue;
 			char path[64];
-			if (vol_pack_path(v, w.items[i][0], w.items[i][1], path, sizeof(path)) == 0)
+			if (vol_pack_path(v, w.items[i].ino, w.items[i].gen, path, sizeof(path)) == 0)
 				unlinkat(v->dirfd, path, 0);
-			fs_store_del_gc(v->store, w.items[i][0], w.items[i][1]);
+			fs_store_del_gc(v->store, w.items[i].ino, w.items[i].gen);
 		}
 		if (fs_store_commit(v->store) != 0)
 			fs_store_rollback(v->store);
