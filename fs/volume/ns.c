@@ -607,13 +607,9 @@ static int put_xattr(fs_volume *v, struct inode *ip, const char *name, const voi
 	return 0;
 }
 
-int fsv_setxattr(fs_volume *v, uint64_t ino, const char *name, const void *value, size_t size, int flags)
+/* Sets (value not NULL) or removes (value NULL) an attribute; flags as setxattr(2). */
+static int change_xattr(fs_volume *v, uint64_t ino, const char *name, const void *value, size_t size, int flags)
 {
-	size_t nlen = strlen(name);
-	if (nlen == 0 || nlen > 255)
-		return nlen ? -ERANGE : -EINVAL;
-	if (size > FS_XATTR_MAX)
-		return -E2BIG;
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
 	struct inode *ip = writable_inode(v, ino, &err);
@@ -630,10 +626,20 @@ int fsv_setxattr(fs_volume *v, uint64_t ino, const char *name, const void *value
 		err = -ENODATA;
 		goto out;
 	}
-	err = put_xattr(v, ip, name, value ? value : "", size);
+	err = put_xattr(v, ip, name, value, size);
 out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
+}
+
+int fsv_setxattr(fs_volume *v, uint64_t ino, const char *name, const void *value, size_t size, int flags)
+{
+	size_t nlen = strlen(name);
+	if (nlen == 0 || nlen > 255)
+		return nlen ? -ERANGE : -EINVAL;
+	if (size > FS_XATTR_MAX)
+		return -E2BIG;
+	return change_xattr(v, ino, name, value ? value : "", size, flags);
 }
 
 ssize_t fsv_getxattr(fs_volume *v, uint64_t ino, const char *name, void *buf, size_t size)
@@ -689,21 +695,7 @@ out:
 
 int fsv_removexattr(fs_volume *v, uint64_t ino, const char *name)
 {
-	int err = 0;
-	pthread_mutex_lock(&v->lock);
-	struct inode *ip = writable_inode(v, ino, &err);
-	if (!ip)
-		goto out;
-	const uint8_t *val;
-	size_t vlen;
-	if (fs_xattrs_get(ip->r.xattrs, ip->r.xattrs_len, name, &val, &vlen) != 0) {
-		err = -ENODATA;
-		goto out;
-	}
-	err = put_xattr(v, ip, name, NULL, 0);
-out:
-	pthread_mutex_unlock(&v->lock);
-	return err;
+	return change_xattr(v, ino, name, NULL, 0, XATTR_REPLACE);
 }
 
 int fsv_statfs(fs_volume *v, struct statvfs *st)
