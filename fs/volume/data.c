@@ -244,6 +244,15 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	return 0;
 }
 
+/* The part of the byte range [pos, pos + left) that lies in one chunk: its index, the offset in it, and
+ * (returned) its length. */
+static size_t span_at(uint32_t cs, uint64_t pos, size_t left, uint64_t *idx, uint32_t *in)
+{
+	*idx = pos / cs;
+	*in = (uint32_t)(pos % cs);
+	return cs - *in < left ? cs - *in : left;
+}
+
 /* The regular file ino, to be changed: NULL with *err set when it cannot be (-EROFS on a read-only or
  * failed volume, -EISDIR for a directory, notreg for anything else not a regular file). */
 static struct inode *writable_file(fs_volume *v, uint64_t ino, int notreg, int *err)
@@ -279,9 +288,9 @@ ssize_t vol_write_locked(fs_volume *v, uint64_t ino, const void *buf, size_t siz
 	uint32_t cs = v->hdr.chunk_size;
 	size_t done = 0;
 	while (done < size) {
-		uint64_t pos = off + done, idx = pos / cs;
-		uint32_t in = (uint32_t)(pos % cs);
-		size_t n = cs - in < size - done ? cs - in : size - done;
+		uint64_t idx;
+		uint32_t in;
+		size_t n = span_at(cs, off + done, size - done, &idx, &in);
 		struct dirty_chunk *d;
 		/* A write that covers the chunk's existing bytes entirely needs no read of them. */
 		size_t cpos;
@@ -332,9 +341,9 @@ ssize_t fsv_read(fs_volume *v, uint64_t ino, void *buf, size_t size, uint64_t of
 	uint32_t cs = v->hdr.chunk_size;
 	size_t done = 0;
 	while (done < size) {
-		uint64_t pos = off + done, idx = pos / cs;
-		uint32_t in = (uint32_t)(pos % cs);
-		size_t n = cs - in < size - done ? cs - in : size - done;
+		uint64_t idx;
+		uint32_t in;
+		size_t n = span_at(cs, off + done, size - done, &idx, &in);
 		uint8_t *dst = (uint8_t *)buf + done;
 		struct dirty_chunk *d = find_dirty(ip, idx);
 		size_t cpos;
