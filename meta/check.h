@@ -42,6 +42,13 @@ enum fs_check {
 	FS_CHECK_COUNT
 };
 
+/* How a finding is written, by the daemon's log and by verify alike (format strings, so the compiler
+ * checks every use): a chunk (path, chunk, first byte, last byte, what), anything else (path, what), and a
+ * volume older than its anchor (volume version, trusted version). */
+#define FS_MSG_CHUNK_VIOLATION "integrity violation: %s chunk %lld (bytes %llu-%llu): %s"
+#define FS_MSG_VIOLATION "integrity violation: %s: %s"
+#define FS_MSG_ROLLBACK "rollback detected: volume version %llu < trusted version %llu"
+
 /* The finding's text, and its kind and status as verify lists it. */
 const char *fs_check_msg(enum fs_check c);
 const char *fs_check_kind(enum fs_check c);

@@ -576,10 +576,10 @@ int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kin
 		/* The bytes of the file the chunk holds. */
 		if (ip && S_ISREG(ip->r.mode) && ip->r.size > a && ip->r.size - 1 < b)
 			b = ip->r.size - 1;
-		fs_log(LOG_ERR, "integrity violation: %s chunk %lld (bytes %llu-%llu): %s", path, (long long)chunk,
+		fs_log(LOG_ERR, FS_MSG_CHUNK_VIOLATION, path, (long long)chunk,
 		       (unsigned long long)a, (unsigned long long)b, kind);
 	} else {
-		fs_log(LOG_ERR, "integrity violation: %s: %s", path, kind);
+		fs_log(LOG_ERR, FS_MSG_VIOLATION, path, kind);
 	}
 	if (!vol_failed(v))
 		fs_log(LOG_ERR, "volume %s is now read-only until it is mounted again", v->dir);
@@ -594,7 +594,7 @@ int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const ch
 	vol_path(v, dir, path, sizeof(path));
 	size_t n = strlen(path);
 	snprintf(path + n, sizeof(path) - n, "%s%s", n > 1 ? "/" : "", name);
-	fs_log(LOG_ERR, "integrity violation: %s: %s", path, kind);
+	fs_log(LOG_ERR, FS_MSG_VIOLATION, path, kind);
 	if (!vol_failed(v))
 		fs_log(LOG_ERR, "volume %s is now read-only until it is mounted again", v->dir);
 	vol_fail(v, FS_ST_TAMPER);

@@ -499,7 +499,7 @@ int vol_check_anchor(fs_volume *v, const fs_volume_row *row, int *roll_forward, 
 		return 0;
 	}
 	if (row->version < a.version)
-		return fs_reason(err, errlen, FS_ST_ROLLBACK, "rollback detected: volume version %llu < trusted version %llu", V, T);
+		return fs_reason(err, errlen, FS_ST_ROLLBACK, FS_MSG_ROLLBACK, V, T);
 	if (row->version == a.version)
 		return fs_reason(err, errlen, FS_ST_FORK, "fork detected: volume version %llu has another root than the trusted one", V);
 	return fs_reason(err, errlen, FS_ST_FORK, "fork detected: volume version %llu is not a successor of trusted version %llu", V, T);

@@ -78,7 +78,7 @@ static void report(vctx *c, const char *kind, int status, struct vino *vi, int64
 	va_end(ap);
 	const char *path = path_of(vi, pbuf, sizeof(pbuf));
 	if (vi && chunk >= 0)
-		snprintf(msg, sizeof(msg), "integrity violation: %s chunk %lld (bytes %llu-%llu): %s", path,
+		snprintf(msg, sizeof(msg), FS_MSG_CHUNK_VIOLATION, path,
 			 (long long)chunk, (unsigned long long)a, (unsigned long long)b, detail);
 	else if (vi)
 		snprintf(msg, sizeof(msg), "%s: %s: %s", status ? "integrity violation" : "note", path, detail);
@@ -636,7 +636,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 			res->have_trusted = 1;
 			if (row.version < vo->expect_version)
 				report(&c, "rollback", FS_ST_ROLLBACK, NULL, -1, 0, 0,
-				       "rollback detected: volume version %llu < trusted version %llu",
+				       FS_MSG_ROLLBACK,
 				       (unsigned long long)row.version, (unsigned long long)vo->expect_version);
 			else if (row.version != vo->expect_version || !fs_ct_eq(row.root, vo->expect_root, 32))
 				report(&c, "fork", FS_ST_FORK, NULL, -1, 0, 0,
