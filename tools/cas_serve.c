@@ -35,8 +35,10 @@
 struct server {
 	cas_store *store;
 	size_t max_body;
-	long drop_after; /* test only: answers to state changes after this many are dropped; -1: never */
+#ifdef FS_TEST_HOOKS
+	long drop_after; /* answers to state changes after this many are dropped; -1: never */
 	atomic_long changes;
+#endif
 	pthread_mutex_t log_mu;
 };
 
@@ -434,13 +436,15 @@ static enum MHD_Result volume_op(struct server *S, struct MHD_Connection *c, con
 		cas_answer_mac(a.mac, kans, volume, r.nonce, *status, a.volid, &a.state);
 		sodium_memzero(kans, sizeof(kans));
 	}
-	/* Test only: the change is durable, but its answer never leaves (a lost reply). */
+#ifdef FS_TEST_HOOKS
+	/* The change is durable, but its answer never leaves (a lost reply). */
 	if (*changed && S->drop_after >= 0 && atomic_fetch_add(&S->changes, 1) >= S->drop_after) {
 		sodium_memzero(&a, sizeof(a));
 		*status = -1;
 		ret = MHD_NO;
 		goto out;
 	}
+#endif
 	ret = answer(c, *status, cas_ans_encode(op, *status, &a));
 	sodium_memzero(&a, sizeof(a));
 out:
@@ -568,10 +572,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	} else {
 		ret = route(S, c, url, method, fp, rq, &status);
 	}
-	if (status < 0)
+#ifdef FS_TEST_HOOKS
+	if (status < 0) {
 		logf_(S, "%.16s %s %s -> (answer dropped: test option --drop-replies-after)", fph, method, url);
-	else
-		logf_(S, "%.16s %s %s -> %d", fph, method, url, status);
+		return ret;
+	}
+#endif
+	logf_(S, "%.16s %s %s -> %d", fph, method, url, status);
 	return ret;
 }
 
@@ -652,10 +659,15 @@ static int listen_on(const char *spec, char *bound, size_t blen, char *err, size
 	return fd;
 }
 
+#ifdef FS_TEST_HOOKS
+#define USAGE_TEST_OPTS " [--drop-replies-after N]"
+#else
+#define USAGE_TEST_OPTS ""
+#endif
 const char usage_cas_serve[] =
 	"cas serve --listen HOST:PORT --tls-cert F --tls-key F --client-ca F\n"
 	"          --store (sqlite:PATH | etcd://HOST:PORT[,HOST:PORT...])\n"
-	"          [--max-body BYTES] [--drop-replies-after N]\n";
+	"          [--max-body BYTES]" USAGE_TEST_OPTS "\n";
 
 int cas_serve_main(int argc, char **argv)
 {
@@ -663,11 +675,17 @@ int cas_serve_main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },	{ "tls-cert", required_argument, NULL, 'c' },
 		{ "tls-key", required_argument, NULL, 'k' },	{ "client-ca", required_argument, NULL, 'a' },
 		{ "store", required_argument, NULL, 's' },	{ "max-body", required_argument, NULL, 'm' },
-		{ "drop-replies-after", required_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' },
+#ifdef FS_TEST_HOOKS
+		{ "drop-replies-after", required_argument, NULL, 'd' },
+#endif
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *listen_spec = NULL, *cert = NULL, *key = NULL, *ca = NULL, *store = NULL;
-	struct server S = { .max_body = 64 * 1024, .drop_after = -1 };
+	struct server S = { .max_body = 64 * 1024 };
+#ifdef FS_TEST_HOOKS
+	S.drop_after = -1;
+#endif
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -685,6 +703,7 @@ int cas_serve_main(int argc, char **argv)
 				return FS_ST_USAGE;
 			}
 			break;
+#ifdef FS_TEST_HOOKS
 		case 'd':
 			S.drop_after = strtol(optarg, &end, 10);
 			if (*end || S.drop_after < 0) {
@@ -692,6 +711,7 @@ int cas_serve_main(int argc, char **argv)
 				return FS_ST_USAGE;
 			}
 			break;
+#endif
 		case 'h': printf("usage: fshield %s", usage_cas_serve); return 0;
 		default: fprintf(stderr, "usage: fshield %s", usage_cas_serve); return FS_ST_USAGE;
 		}
