@@ -1,5 +1,5 @@
 /* The CAS protocol (docs/CAS.md): names, the JSON bodies of volume requests and answers, and the answer
- * MAC, shared by the client (meta/anchor/anchor.c, tools/cas.c) and the server (tools/cas_serve.c).
+ * MAC, shared by the client (meta/anchor/anchor.c, tools/cas.c) and the server (meta/cas/server.c, meta/cas/routes.c).
  * Every decoder takes untrusted bytes: it accepts exactly the documented fields, each of its type and
  * size, and nothing else. */
 #ifndef FS_CAS_PROTO_H
