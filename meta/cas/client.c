@@ -11,6 +11,7 @@
 
 #include "meta/cas/proto.h"
 #include "meta/common/reason.h"
+#include "meta/common/vec.h"
 
 #define MAX_ANSWER (1024 * 1024)
 
@@ -96,7 +97,7 @@ int cas_client_new(const char *authority, const cas_tls *tls, cas_client **out, 
 
 struct buf {
 	char *p;
-	size_t n;
+	size_t n, cap;
 	int over;
 };
 
@@ -108,14 +109,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 		b->over = 1;
 		return 0;
 	}
-	char *g = realloc(b->p, b->n + n + 1);
-	if (!g)
-		return 0;
-	memcpy(g + b->n, ptr, n);
-	b->p = g;
-	b->n += n;
-	b->p[b->n] = 0;
-	return n;
+	return vec_append_bytes(&b->p, &b->n, &b->cap, ptr, n) == 0 ? n : 0;
 }
 
 static void take_fp(cas_client *c)

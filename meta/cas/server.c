@@ -25,6 +25,7 @@
 #include "meta/cas/routes.h"
 #include "meta/cas/store.h"
 #include "meta/common/reason.h"
+#include "meta/common/vec.h"
 
 struct server {
 	struct cas_routes routes;
@@ -34,6 +35,7 @@ struct server {
 
 struct req {
 	struct cas_body b;
+	size_t cap;
 	int too_big;
 };
 
@@ -118,17 +120,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			rq->too_big = 1;
 			free(rq->b.body);
 			rq->b.body = NULL;
-			rq->b.len = 0;
+			rq->b.len = rq->cap = 0;
 			return MHD_YES;
 		}
-		char *g = realloc(rq->b.body, rq->b.len + n + 1);
-		if (!g)
-			return MHD_NO;
-		memcpy(g + rq->b.len, upload_data, n);
-		rq->b.body = g;
-		rq->b.len += n;
-		rq->b.body[rq->b.len] = 0;
-		return MHD_YES;
+		return vec_append_bytes(&rq->b.body, &rq->b.len, &rq->cap, upload_data, n) == 0 ? MHD_YES : MHD_NO;
 	}
 	uint8_t fp[32];
 	char fph[65];

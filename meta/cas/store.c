@@ -1,6 +1,7 @@
 /* The CAS store: the dispatch over backends, and the SQLite backend ("sqlite:PATH"). */
 #include "meta/cas/store.h"
 #include "meta/common/reason.h"
+#include "meta/common/vec.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -500,16 +501,7 @@ static int sq_audit_list(cas_store *s, const char *prefix, uint64_t after, cas_a
 	size_t cap = 0;
 	int r, rc = 0;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? 2 * cap : 16;
-			cas_audit_rec *g = realloc(*out, cap * sizeof(**out));
-			if (!g) {
-				rc = -ENOMEM;
-				break;
-			}
-			*out = g;
-		}
-		cas_audit_rec *a = &(*out)[(*n)++];
+		cas_audit_rec rec, *a = &rec;
 		memset(a, 0, sizeof(*a));
 		a->seq = (uint64_t)sqlite3_column_int64(st, 0);
 		a->time = sqlite3_column_int64(st, 1);
@@ -527,6 +519,9 @@ static int sq_audit_list(cas_store *s, const char *prefix, uint64_t after, cas_a
 			a->new_state.version = (uint64_t)sqlite3_column_int64(st, 8);
 			memcpy(a->new_state.root, sqlite3_column_blob(st, 9), 32);
 		}
+		rc = VEC_PUSH(*out, *n, cap, rec);
+		if (rc)
+			break;
 	}
 	if (!rc && r != SQLITE_DONE)
 		rc = fail(s, -EIO);

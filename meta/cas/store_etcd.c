@@ -23,6 +23,7 @@
 
 #include "crypto/keys.h"
 #include "meta/cas/store.h"
+#include "meta/common/vec.h"
 
 #define PREFIX "/fshield-cas/"
 #define ETCD_TIMEOUT_MS 3000
@@ -47,7 +48,7 @@ struct etcd_store {
 
 struct buf {
 	char *p;
-	size_t n;
+	size_t n, cap;
 };
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -56,14 +57,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 	size_t n = size * nmemb;
 	if (b->n + n > 64 * 1024 * 1024)
 		return 0;
-	char *g = realloc(b->p, b->n + n + 1);
-	if (!g)
-		return 0;
-	memcpy(g + b->n, ptr, n);
-	b->p = g;
-	b->n += n;
-	b->p[b->n] = 0;
-	return n;
+	return vec_append_bytes(&b->p, &b->n, &b->cap, ptr, n) == 0 ? n : 0;
 }
 
 static CURL *take(struct etcd_store *e)
