@@ -339,6 +339,34 @@ static int sq_volume_key(cas_store *s, const char *volume, const uint8_t client[
 	return rc;
 }
 
+/* A refused change is still audited, and the audit record committed: code, or the error of recording it. */
+static int refuse(cas_store *s, const char *volume, const uint8_t client[32], const char *op, const char *result,
+		  const cas_state *old, const cas_state *next, int code)
+{
+	int rc = audit(s, volume, client, op, result, old, next);
+	rc = rc ? rollback(s, rc) : commit(s);
+	return rc ? rc : code;
+}
+
+/* Inside the open transaction: the volume's new state, and its volume id when volid is given. */
+static int write_vol(cas_store *s, const char *volume, const uint8_t *volid, const cas_state *st)
+{
+	sqlite3_stmt *q = prep(s, volid ? "UPDATE volumes SET version=?, root=?, updated=?, volid=? WHERE name=?"
+					: "UPDATE volumes SET version=?, root=?, updated=? WHERE name=?");
+	if (!q)
+		return -EIO;
+	int i = 4;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)st->version);
+	sqlite3_bind_blob(q, 2, st->root, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 3, now_s());
+	if (volid)
+		sqlite3_bind_blob(q, i++, volid, 16, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, i, volume, -1, SQLITE_TRANSIENT);
+	int r = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return r == SQLITE_DONE && sqlite3_changes(SQ(s)->db) == 1 ? 0 : -EIO;
+}
+
 static int sq_register(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
 		       const cas_state *nst, cas_state *cur)
 {
@@ -357,24 +385,11 @@ static int sq_register(cas_store *s, const char *volume, const uint8_t client[32
 	if (v.registered) {
 		if (cur)
 			*cur = v.st;
-		rc = audit(s, volume, client, "register", "exists", &v.st, nst);
-		rc = rc ? rollback(s, rc) : commit(s);
-		rc = rc ? rc : -EEXIST;
+		rc = refuse(s, volume, client, "register", "exists", &v.st, nst, -EEXIST);
 		goto out;
 	}
-	sqlite3_stmt *st = prep(s, "UPDATE volumes SET volid=?, version=?, root=?, updated=? WHERE name=?");
-	if (!st) {
-		rc = rollback(s, -EIO);
-		goto out;
-	}
-	sqlite3_bind_blob(st, 1, volid, 16, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)nst->version);
-	sqlite3_bind_blob(st, 3, nst->root, 32, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, now_s());
-	sqlite3_bind_text(st, 5, volume, -1, SQLITE_TRANSIENT);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	rc = r == SQLITE_DONE ? audit(s, volume, client, "register", "ok", NULL, nst) : -EIO;
+	rc = write_vol(s, volume, volid, nst);
+	rc = rc ? rc : audit(s, volume, client, "register", "ok", NULL, nst);
 	rc = rc ? rollback(s, rc) : commit(s);
 	if (!rc && cur)
 		*cur = *nst;
@@ -425,24 +440,11 @@ static int sq_cas(cas_store *s, const char *volume, const uint8_t client[32], co
 	if (cur)
 		*cur = v.st;
 	if (enforce && (v.st.version != expect->version || sodium_memcmp(v.st.root, expect->root, 32) != 0)) {
-		rc = audit(s, volume, client, "cas", "conflict", &v.st, next);
-		rc = rc ? rollback(s, rc) : commit(s);
-		rc = rc ? rc : -ESTALE;
+		rc = refuse(s, volume, client, "cas", "conflict", &v.st, next, -ESTALE);
 		goto out;
 	}
-	sqlite3_stmt *st = prep(s, "UPDATE volumes SET version=?, root=?, updated=? WHERE name=?");
-	if (!st) {
-		rc = rollback(s, -EIO);
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)next->version);
-	sqlite3_bind_blob(st, 2, next->root, 32, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, now_s());
-	sqlite3_bind_text(st, 4, volume, -1, SQLITE_TRANSIENT);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	rc = r == SQLITE_DONE && sqlite3_changes(SQ(s)->db) == 1 ? audit(s, volume, client, "cas", "ok", &v.st, next)
-								    : -EIO;
+	rc = write_vol(s, volume, NULL, next);
+	rc = rc ? rc : audit(s, volume, client, "cas", "ok", &v.st, next);
 	rc = rc ? rollback(s, rc) : commit(s);
 	if (!rc && cur)
 		*cur = *next;
