@@ -27,6 +27,11 @@ int cas_name_valid(const char *s, size_t len);
 int cas_session_name_valid(const char *s);
 int cas_volume_name_valid(const char *s);
 
+struct json_t;
+/* 0 if every key of the JSON object o is one of allowed (NULL-terminated); else -1 with the reason
+ * "unknown field 'KEY'", followed by " in WHERE" when where is not NULL. */
+int cas_json_keys_only(struct json_t *o, const char *const *allowed, const char *where, char *err, size_t errlen);
+
 /* cas://HOST:PORT/NS/SESSION/VOLUME. authority gets "HOST:PORT", volume "NS/SESSION/VOLUME".
  * Returns 0; -ENOTSUP for a cas:// URI of another form; -EINVAL for a malformed one. */
 int cas_uri_parse(const char *uri, char *authority, size_t alen, char *volume, size_t vlen);
