@@ -367,6 +367,15 @@ static int write_vol(cas_store *s, const char *volume, const uint8_t *volid, con
 	return r == SQLITE_DONE && sqlite3_changes(SQ(s)->db) == 1 ? 0 : -EIO;
 }
 
+/* An accepted change: the new state written and audited, and the transaction ended either way. */
+static int take_change(cas_store *s, const char *volume, const uint8_t client[32], const char *op,
+		       const uint8_t *volid, const cas_state *old, const cas_state *next)
+{
+	int rc = write_vol(s, volume, volid, next);
+	rc = rc ? rc : audit(s, volume, client, op, "ok", old, next);
+	return rc ? rollback(s, rc) : commit(s);
+}
+
 static int sq_register(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
 		       const cas_state *nst, cas_state *cur)
 {
@@ -388,9 +397,7 @@ static int sq_register(cas_store *s, const char *volume, const uint8_t client[32
 		rc = refuse(s, volume, client, "register", "exists", &v.st, nst, -EEXIST);
 		goto out;
 	}
-	rc = write_vol(s, volume, volid, nst);
-	rc = rc ? rc : audit(s, volume, client, "register", "ok", NULL, nst);
-	rc = rc ? rollback(s, rc) : commit(s);
+	rc = take_change(s, volume, client, "register", volid, NULL, nst);
 	if (!rc && cur)
 		*cur = *nst;
 out:
@@ -443,9 +450,7 @@ static int sq_cas(cas_store *s, const char *volume, const uint8_t client[32], co
 		rc = refuse(s, volume, client, "cas", "conflict", &v.st, next, -ESTALE);
 		goto out;
 	}
-	rc = write_vol(s, volume, NULL, next);
-	rc = rc ? rc : audit(s, volume, client, "cas", "ok", &v.st, next);
-	rc = rc ? rollback(s, rc) : commit(s);
+	rc = take_change(s, volume, client, "cas", NULL, &v.st, next);
 	if (!rc && cur)
 		*cur = *next;
 out:
