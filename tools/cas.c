@@ -16,13 +16,18 @@
 #include "tools/commands.h"
 #include "tools/keyopts.h"
 
+#ifdef FS_TEST_HOOKS
+#define USAGE_SERVE_TEST_OPTS " [--drop-replies-after N]"
+#else
+#define USAGE_SERVE_TEST_OPTS ""
+#endif
 const char usage_cas[] =
 	"cas COMMAND ...\n"
 	"  The Configuration and Attestation Service (docs/CAS.md): keeps per volume its key and latest\n"
 	"  (version, root) behind mutually authenticated TLS 1.3.\n"
 	"    cas serve --listen HOST:PORT --tls-cert F --tls-key F --client-ca F\n"
 	"              --store (sqlite:PATH | etcd://HOST:PORT[,HOST:PORT...])\n"
-	"              [--max-body BYTES] [--drop-replies-after N]\n"
+	"              [--max-body BYTES]" USAGE_SERVE_TEST_OPTS "\n"
 	"    cas session create FILE.yaml [CLIENT OPTIONS]   upload a new session; you become its creator\n"
 	"    cas session update FILE.yaml [CLIENT OPTIONS]   replace a session (its creator only)\n"
 	"    cas session show NAMESPACE/SESSION [CLIENT OPTIONS]\n"

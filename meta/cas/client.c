@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "meta/cas/curl.h"
 #include "meta/cas/proto.h"
 #include "meta/common/reason.h"
 
@@ -94,30 +95,6 @@ int cas_client_new(const char *authority, const cas_tls *tls, cas_client **out, 
 	return 0;
 }
 
-struct buf {
-	char *p;
-	size_t n;
-	int over;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-	size_t n = size * nmemb;
-	if (b->n + n > MAX_ANSWER) {
-		b->over = 1;
-		return 0;
-	}
-	char *g = realloc(b->p, b->n + n + 1);
-	if (!g)
-		return 0;
-	memcpy(g + b->n, ptr, n);
-	b->p = g;
-	b->n += n;
-	b->p[b->n] = 0;
-	return n;
-}
-
 static void take_fp(cas_client *c)
 {
 	struct curl_certinfo *ci = NULL;
@@ -146,16 +123,13 @@ int cas_client_request(cas_client *c, const char *method, const char *path, cons
 		       size_t len, long *status, char **resp, size_t *resplen, char *err, size_t errlen)
 {
 	char url[1024], ct[128];
-	struct buf b = { 0 };
+	struct cas_curl_buf b = { .max = MAX_ANSWER };
 	*resp = NULL;
 	*resplen = 0;
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->base, path) >= sizeof(url))
 		return fs_reason(err, errlen, -EINVAL, "URL too long");
 	CURL *h = c->h;
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	cas_curl_setup(h, url, "https", c->timeout_ms, &b);
 	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -164,12 +138,7 @@ int cas_client_request(cas_client *c, const char *method, const char *path, cons
 	curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
 	curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
 	curl_easy_setopt(h, CURLOPT_CERTINFO, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never through a proxy from the environment */
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	struct curl_slist *hdr = NULL;
 	if (body) {
 		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype ? ctype : "application/json");

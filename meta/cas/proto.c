@@ -103,7 +103,7 @@ int cas_uri_parse(const char *uri, char *authority, size_t alen, char *volume, s
 
 /* ---- JSON helpers ---- */
 
-static int check_keys(json_t *o, const char *const *allowed, char *err, size_t errlen)
+int cas_json_keys_only(json_t *o, const char *const *allowed, const char *where, char *err, size_t errlen)
 {
 	const char *k;
 	json_t *v;
@@ -113,7 +113,8 @@ static int check_keys(json_t *o, const char *const *allowed, char *err, size_t e
 		for (const char *const *a = allowed; *a; a++)
 			ok |= !strcmp(*a, k);
 		if (!ok)
-			return fs_reason(err, errlen, -1, "unknown field '%.64s'", k);
+			return where ? fs_reason(err, errlen, -1, "unknown field '%.64s' in %s", k, where)
+				     : fs_reason(err, errlen, -1, "unknown field '%.64s'", k);
 	}
 	return 0;
 }
@@ -167,7 +168,7 @@ static int get_state(json_t *o, const char *key, cas_state *s, char *err, size_t
 	if (!json_is_object(v))
 		return fs_reason(err, errlen, -1, "field '%s' must be an object", key);
 	char sub[160];
-	if (check_keys(v, keys, sub, sizeof(sub)) || get_u64(v, "version", &s->version, sub, sizeof(sub)) ||
+	if (cas_json_keys_only(v, keys, NULL, sub, sizeof(sub)) || get_u64(v, "version", &s->version, sub, sizeof(sub)) ||
 	    get_hex(v, "root", s->root, 32, 1, sub, sizeof(sub)))
 		return fs_reason(err, errlen, -1, "%s: %s", key, sub);
 	if (s->version > (uint64_t)INT64_MAX)
@@ -229,7 +230,7 @@ int cas_req_decode(int op, const char *body, size_t len, cas_vol_req *r, char *e
 	json_t *o = parse_object(body, len, err, errlen);
 	if (!o)
 		return -1;
-	int rc = check_keys(o, keys, err, errlen);
+	int rc = cas_json_keys_only(o, keys, NULL, err, errlen);
 	if (!rc)
 		rc = get_hex(o, "nonce", r->nonce, CAS_NONCE_BYTES, 1, err, errlen);
 	if (!rc) {
@@ -320,13 +321,13 @@ int cas_ans_decode(int op, int status, const char *body, size_t len, cas_vol_ans
 		snprintf(a->message, sizeof(a->message), "%s", json_string_value(m));
 	int ok = status == 200 || status == 201;
 	if (!ok && !(status == CAS_HTTP_CONFLICT && op == CAS_OP_CAS)) {
-		rc = check_keys(o, k_err, err, errlen);
+		rc = cas_json_keys_only(o, k_err, NULL, err, errlen);
 		if (!rc && !a->error[0])
 			rc = fs_reason(err, errlen, -1, "error answer without an error code");
 		json_decref(o);
 		return rc;
 	}
-	rc = check_keys(o, op == CAS_OP_INFO ? k_info : op == CAS_OP_KEY ? k_key : k_state, err, errlen);
+	rc = cas_json_keys_only(o, op == CAS_OP_INFO ? k_info : op == CAS_OP_KEY ? k_key : k_state, NULL, err, errlen);
 	if (!rc)
 		rc = get_hex(o, "nonce", a->nonce, CAS_NONCE_BYTES, 1, err, errlen);
 	if (!rc && op == CAS_OP_INFO) {

@@ -1,5 +1,5 @@
 /* The CAS protocol (docs/CAS.md): names, the JSON bodies of volume requests and answers, and the answer
- * MAC, shared by the client (meta/anchor/anchor.c, tools/cas.c) and the server (tools/cas_serve.c).
+ * MAC, shared by the client (meta/anchor/anchor.c, tools/cas.c) and the server (meta/cas/server.c, meta/cas/routes.c).
  * Every decoder takes untrusted bytes: it accepts exactly the documented fields, each of its type and
  * size, and nothing else. */
 #ifndef FS_CAS_PROTO_H
@@ -26,6 +26,11 @@ int cas_name_valid(const char *s, size_t len);
 /* "NS/SESSION" (session) or "NS/SESSION/VOLUME" (volume): parts valid names. 0 or -1. */
 int cas_session_name_valid(const char *s);
 int cas_volume_name_valid(const char *s);
+
+struct json_t;
+/* 0 if every key of the JSON object o is one of allowed (NULL-terminated); else -1 with the reason
+ * "unknown field 'KEY'", followed by " in WHERE" when where is not NULL. */
+int cas_json_keys_only(struct json_t *o, const char *const *allowed, const char *where, char *err, size_t errlen);
 
 /* cas://HOST:PORT/NS/SESSION/VOLUME. authority gets "HOST:PORT", volume "NS/SESSION/VOLUME".
  * Returns 0; -ENOTSUP for a cas:// URI of another form; -EINVAL for a malformed one. */

@@ -12,6 +12,7 @@
 
 #include "crypto/keys.h"
 #include "crypto/mac.h"
+#include "meta/cas/proto.h"
 #include "meta/common/reason.h"
 
 
@@ -152,20 +153,6 @@ int cas_session_from_yaml(const char *text, size_t len, cas_session *s, char *er
 
 /* ---- validation ---- */
 
-static int keys_only(json_t *o, const char *const *allowed, const char *where, char *err, size_t errlen)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach(o, k, v)
-	{
-		int ok = 0;
-		for (const char *const *a = allowed; *a; a++)
-			ok |= !strcmp(*a, k);
-		if (!ok)
-			return fs_reason(err, errlen, -1, "unknown field '%.64s' in %s", k, where);
-	}
-	return 0;
-}
 
 /* 64 hex digits, or 32 colon-separated pairs (as openssl x509 -fingerprint prints them). */
 static int parse_fp(const char *s, uint8_t out[32])
@@ -247,7 +234,7 @@ int cas_session_from_json(const char *text, size_t len, cas_session *s, char *er
 		fs_reason(err, errlen, -1, "a session is a mapping with the fields name, version, volumes");
 		goto out;
 	}
-	if (keys_only(o, top_keys, "the session", err, errlen) ||
+	if (cas_json_keys_only(o, top_keys, "the session", err, errlen) ||
 	    get_str(o, "name", s->name, sizeof(s->name), 1, "the session", err, errlen) ||
 	    get_str(o, "version", s->version, sizeof(s->version), 0, "the session", err, errlen))
 		goto out;
@@ -279,7 +266,7 @@ int cas_session_from_json(const char *text, size_t len, cas_session *s, char *er
 			fs_reason(err, errlen, -1, "%s must be a mapping", where);
 			goto out;
 		}
-		if (keys_only(jv, vol_keys, where, err, errlen) ||
+		if (cas_json_keys_only(jv, vol_keys, where, err, errlen) ||
 		    get_str(jv, "name", v->name, sizeof(v->name), 1, where, err, errlen) ||
 		    get_str(jv, "update_policy", pol, sizeof(pol), 1, where, err, errlen))
 			goto out;

@@ -1,6 +1,7 @@
 /* The CAS store: the dispatch over backends, and the SQLite backend ("sqlite:PATH"). */
 #include "meta/cas/store.h"
 #include "meta/common/reason.h"
+#include "meta/common/vec.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -338,6 +339,43 @@ static int sq_volume_key(cas_store *s, const char *volume, const uint8_t client[
 	return rc;
 }
 
+/* A refused change is still audited, and the audit record committed: code, or the error of recording it. */
+static int refuse(cas_store *s, const char *volume, const uint8_t client[32], const char *op, const char *result,
+		  const cas_state *old, const cas_state *next, int code)
+{
+	int rc = audit(s, volume, client, op, result, old, next);
+	rc = rc ? rollback(s, rc) : commit(s);
+	return rc ? rc : code;
+}
+
+/* Inside the open transaction: the volume's new state, and its volume id when volid is given. */
+static int write_vol(cas_store *s, const char *volume, const uint8_t *volid, const cas_state *st)
+{
+	sqlite3_stmt *q = prep(s, volid ? "UPDATE volumes SET version=?, root=?, updated=?, volid=? WHERE name=?"
+					: "UPDATE volumes SET version=?, root=?, updated=? WHERE name=?");
+	if (!q)
+		return -EIO;
+	int i = 4;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)st->version);
+	sqlite3_bind_blob(q, 2, st->root, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 3, now_s());
+	if (volid)
+		sqlite3_bind_blob(q, i++, volid, 16, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, i, volume, -1, SQLITE_TRANSIENT);
+	int r = sqlite3_step(q);
+	sqlite3_finalize(q);
+	return r == SQLITE_DONE && sqlite3_changes(SQ(s)->db) == 1 ? 0 : -EIO;
+}
+
+/* An accepted change: the new state written and audited, and the transaction ended either way. */
+static int take_change(cas_store *s, const char *volume, const uint8_t client[32], const char *op,
+		       const uint8_t *volid, const cas_state *old, const cas_state *next)
+{
+	int rc = write_vol(s, volume, volid, next);
+	rc = rc ? rc : audit(s, volume, client, op, "ok", old, next);
+	return rc ? rollback(s, rc) : commit(s);
+}
+
 static int sq_register(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
 		       const cas_state *nst, cas_state *cur)
 {
@@ -356,25 +394,10 @@ static int sq_register(cas_store *s, const char *volume, const uint8_t client[32
 	if (v.registered) {
 		if (cur)
 			*cur = v.st;
-		rc = audit(s, volume, client, "register", "exists", &v.st, nst);
-		rc = rc ? rollback(s, rc) : commit(s);
-		rc = rc ? rc : -EEXIST;
+		rc = refuse(s, volume, client, "register", "exists", &v.st, nst, -EEXIST);
 		goto out;
 	}
-	sqlite3_stmt *st = prep(s, "UPDATE volumes SET volid=?, version=?, root=?, updated=? WHERE name=?");
-	if (!st) {
-		rc = rollback(s, -EIO);
-		goto out;
-	}
-	sqlite3_bind_blob(st, 1, volid, 16, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)nst->version);
-	sqlite3_bind_blob(st, 3, nst->root, 32, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, now_s());
-	sqlite3_bind_text(st, 5, volume, -1, SQLITE_TRANSIENT);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	rc = r == SQLITE_DONE ? audit(s, volume, client, "register", "ok", NULL, nst) : -EIO;
-	rc = rc ? rollback(s, rc) : commit(s);
+	rc = take_change(s, volume, client, "register", volid, NULL, nst);
 	if (!rc && cur)
 		*cur = *nst;
 out:
@@ -424,25 +447,10 @@ static int sq_cas(cas_store *s, const char *volume, const uint8_t client[32], co
 	if (cur)
 		*cur = v.st;
 	if (enforce && (v.st.version != expect->version || sodium_memcmp(v.st.root, expect->root, 32) != 0)) {
-		rc = audit(s, volume, client, "cas", "conflict", &v.st, next);
-		rc = rc ? rollback(s, rc) : commit(s);
-		rc = rc ? rc : -ESTALE;
+		rc = refuse(s, volume, client, "cas", "conflict", &v.st, next, -ESTALE);
 		goto out;
 	}
-	sqlite3_stmt *st = prep(s, "UPDATE volumes SET version=?, root=?, updated=? WHERE name=?");
-	if (!st) {
-		rc = rollback(s, -EIO);
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)next->version);
-	sqlite3_bind_blob(st, 2, next->root, 32, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, now_s());
-	sqlite3_bind_text(st, 4, volume, -1, SQLITE_TRANSIENT);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	rc = r == SQLITE_DONE && sqlite3_changes(SQ(s)->db) == 1 ? audit(s, volume, client, "cas", "ok", &v.st, next)
-								    : -EIO;
-	rc = rc ? rollback(s, rc) : commit(s);
+	rc = take_change(s, volume, client, "cas", NULL, &v.st, next);
 	if (!rc && cur)
 		*cur = *next;
 out:
@@ -500,16 +508,7 @@ static int sq_audit_list(cas_store *s, const char *prefix, uint64_t after, cas_a
 	size_t cap = 0;
 	int r, rc = 0;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? 2 * cap : 16;
-			cas_audit_rec *g = realloc(*out, cap * sizeof(**out));
-			if (!g) {
-				rc = -ENOMEM;
-				break;
-			}
-			*out = g;
-		}
-		cas_audit_rec *a = &(*out)[(*n)++];
+		cas_audit_rec rec, *a = &rec;
 		memset(a, 0, sizeof(*a));
 		a->seq = (uint64_t)sqlite3_column_int64(st, 0);
 		a->time = sqlite3_column_int64(st, 1);
@@ -527,6 +526,9 @@ static int sq_audit_list(cas_store *s, const char *prefix, uint64_t after, cas_a
 			a->new_state.version = (uint64_t)sqlite3_column_int64(st, 8);
 			memcpy(a->new_state.root, sqlite3_column_blob(st, 9), 32);
 		}
+		rc = VEC_PUSH(*out, *n, cap, rec);
+		if (rc)
+			break;
 	}
 	if (!rc && r != SQLITE_DONE)
 		rc = fail(s, -EIO);

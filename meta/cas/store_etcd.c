@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
+#include "meta/cas/curl.h"
 #include "meta/cas/store.h"
 
 #define PREFIX "/fshield-cas/"
@@ -44,27 +45,6 @@ struct etcd_store {
 #define ES(s) ((struct etcd_store *)(s))
 
 /* ---- transport ---- */
-
-struct buf {
-	char *p;
-	size_t n;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-	size_t n = size * nmemb;
-	if (b->n + n > 64 * 1024 * 1024)
-		return 0;
-	char *g = realloc(b->p, b->n + n + 1);
-	if (!g)
-		return 0;
-	memcpy(g + b->n, ptr, n);
-	b->p = g;
-	b->n += n;
-	b->p[b->n] = 0;
-	return n;
-}
 
 static CURL *take(struct etcd_store *e)
 {
@@ -113,17 +93,9 @@ static json_t *call(cas_store *s, const char *path, json_t *body)
 		pthread_mutex_unlock(&e->mu);
 		char url[512];
 		snprintf(url, sizeof(url), "http://%s/v3/%s", e->ep[i], path);
-		struct buf b = { 0 };
-		curl_easy_reset(h);
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(h, CURLOPT_PROXY, "");
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ETCD_TIMEOUT_MS);
-		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)ETCD_TIMEOUT_MS);
+		struct cas_curl_buf b = { .max = 64 * 1024 * 1024 };
+		cas_curl_setup(h, url, "http", ETCD_TIMEOUT_MS, &b);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 		CURLcode rc = curl_easy_perform(h);
 		long status = 0;
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -413,6 +385,18 @@ static int et_volume_key(cas_store *s, const char *volume, const uint8_t client[
 	}
 }
 
+/* Writes v, changed since it was read, with its audit record, if the volume is still at the revision it
+ * was read at: 1 done (cur set to the new state), 0 another change came first (decide again), or -errno.
+ * v is wiped either way. */
+static int write_vol(cas_store *s, const char *volume, struct vrow *v, json_t *audit, cas_state *cur)
+{
+	int rc = txn(s, "v", volume, v->rev, ops_of(put_op("v", volume, vol_json(v), 0), audit));
+	if (rc == 1 && cur)
+		*cur = v->st;
+	sodium_memzero(v, sizeof(*v));
+	return rc;
+}
+
 static int et_register(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
 		       const cas_state *st, cas_state *cur)
 {
@@ -441,20 +425,14 @@ static int et_register(cas_store *s, const char *volume, const uint8_t client[32
 		}
 		if (!v.exists)
 			randombytes_buf(v.key, 32);
-		int64_t rev = v.rev;
 		v.registered = 1;
 		memcpy(v.volid, volid, 16);
 		v.st = *st;
-		rc = txn(s, "v", volume, rev,
-			 ops_of(put_op("v", volume, vol_json(&v), 0), audit_op(volume, client, "register", "ok", NULL, st)));
-		sodium_memzero(&v, sizeof(v));
+		rc = write_vol(s, volume, &v, audit_op(volume, client, "register", "ok", NULL, st), cur);
 		if (rc < 0)
 			return rc;
-		if (rc == 1) {
-			if (cur)
-				*cur = *st;
+		if (rc == 1)
 			return 0;
-		}
 	}
 }
 
@@ -502,16 +480,11 @@ static int et_cas(cas_store *s, const char *volume, const uint8_t client[32], co
 		}
 		cas_state old = v.st;
 		v.st = *next;
-		rc = txn(s, "v", volume, v.rev,
-			 ops_of(put_op("v", volume, vol_json(&v), 0), audit_op(volume, client, "cas", "ok", &old, next)));
-		sodium_memzero(&v, sizeof(v));
+		rc = write_vol(s, volume, &v, audit_op(volume, client, "cas", "ok", &old, next), cur);
 		if (rc < 0)
 			return rc;
-		if (rc == 1) {
-			if (cur)
-				*cur = *next;
+		if (rc == 1)
 			return 0;
-		}
 	}
 }
 
