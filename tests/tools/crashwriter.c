@@ -41,17 +41,8 @@
 
 static uint32_t cs;
 
-static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void die(int status, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("crashwriter: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(status);
-}
+#define TOOL_NAME "crashwriter"
+#include "die.h"
 
 /* ---- deterministic content ---- */
 

@@ -81,17 +81,8 @@
 #define EXIT_USAGE 64
 #define EXIT_IO 74
 
-static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void die(int status, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("fsyncload: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(status);
-}
+#define TOOL_NAME "fsyncload"
+#include "die.h"
 
 static void *xmalloc(size_t n)
 {
@@ -213,6 +204,20 @@ static int parse_name(const char *name, int *slot, unsigned *n)
 	return 0;
 }
 
+/* The next entry of a directory of the mount, "." and ".." passed over: 1 when it names a slot (*slot, *n),
+ * 2 when it does not, 0 at the end (errno then tells a failed readdir from the end). */
+static int next_entry(DIR *d, struct dirent **e, int *slot, unsigned *n)
+{
+	for (;;) {
+		errno = 0;
+		*e = readdir(d);
+		if (!*e)
+			return 0;
+		if (strcmp((*e)->d_name, ".") != 0 && strcmp((*e)->d_name, "..") != 0)
+			return parse_name((*e)->d_name, slot, n) == 0 ? 1 : 2;
+	}
+}
+
 /* ---- journal and state directory ---- */
 
 static int jfd = -1;
@@ -258,28 +263,16 @@ static void write_host_file(const char *path, const uint8_t *data, size_t len)
 /* Reads a whole file into BUF (at most MAX bytes); returns the length, or -errno; -EFBIG if longer. */
 static ssize_t read_file(const char *path, uint8_t *buf, size_t max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	FILE *f = fopen(path, "rbe");
+	if (!f)
 		return -errno;
-	size_t got = 0;
-	for (;;) {
-		uint8_t extra;
-		ssize_t r = got < max ? read(fd, buf + got, max - got) : read(fd, &extra, 1);
-		if (r < 0) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-		if (r == 0)
-			break;
-		if (got >= max) {
-			close(fd);
-			return -EFBIG;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	return (ssize_t)got;
+	size_t got = fread(buf, 1, max, f);
+	int more = got == max ? fgetc(f) : EOF;
+	int e = ferror(f) ? (errno ? errno : EIO) : 0;
+	fclose(f);
+	if (e)
+		return -e;
+	return more != EOF ? -EFBIG : (ssize_t)got;
 }
 
 /* ---- run ---- */
@@ -443,13 +436,10 @@ static int do_run(uint64_t sd)
 	if (!d)
 		op_failed("opendir", -1);
 	struct dirent *e;
-	errno = 0;
-	while ((e = readdir(d))) {
-		int s;
-		unsigned n;
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (parse_name(e->d_name, &s, &n) != 0)
+	int s, kind;
+	unsigned n;
+	while ((kind = next_entry(d, &e, &s, &n)) > 0) {
+		if (kind != 1)
 			die(1, "unexpected entry %s in %s", e->d_name, mnt);
 		if (S[s].cur.exists)
 			die(1, "slot %d has two names: f%d.%u and %s", s, s, S[s].cur.n, e->d_name);
@@ -465,7 +455,6 @@ static int do_run(uint64_t sd)
 		S[s].fd = open(p, O_RDWR | O_CLOEXEC);
 		if (S[s].fd < 0)
 			op_failed("open", s);
-		errno = 0;
 	}
 	if (errno)
 		op_failed("readdir", -1);
@@ -821,13 +810,10 @@ static int do_check(void)
 	if (!d)
 		die(EXIT_DIFF, "check: opendir %s: %s", mnt, strerror(errno));
 	struct dirent *e;
-	errno = 0;
-	while ((e = readdir(d))) {
-		int s;
-		unsigned n;
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (parse_name(e->d_name, &s, &n) != 0) {
+	int s, kind;
+	unsigned n;
+	while ((kind = next_entry(d, &e, &s, &n)) > 0) {
+		if (kind != 1) {
 			bad("unexpected entry %s", e->d_name);
 			continue;
 		}
@@ -835,7 +821,6 @@ static int do_check(void)
 			bad("slot %d has two names: f%d.%u and %s", s, s, seen_n[s], e->d_name);
 		seen[s] = 1;
 		seen_n[s] = n;
-		errno = 0;
 	}
 	if (errno)
 		bad("readdir %s: %s", mnt, strerror(errno));
