@@ -197,17 +197,8 @@ static void mismatch(const char *fmt, ...)
 	exit(EXIT_DIFF);
 }
 
-static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void die(int status, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("fsmodel: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(status);
-}
+#define TOOL_NAME "fsmodel"
+#include "die.h"
 
 /* Both sides must have returned the same value with the same errno. */
 static void same(const struct res *rs)
@@ -223,6 +214,22 @@ static struct res result(long ret)
 	struct res r = { ret, ret < 0 ? errno : 0 };
 	return r;
 }
+
+/* Runs CALL on side A and then on side B (CALL names the side as s: root[s], fd[s]) into rs[0] and rs[1],
+ * and fails unless both returned the same. */
+#define BOTH(rs, CALL)                         \
+	do {                                   \
+		for (int s = 0; s < 2; s++)    \
+			(rs)[s] = result(CALL); \
+		same(rs);                      \
+	} while (0)
+
+/* BOTH, then the result is noted for the statistics and the verbose log. */
+#define BOTH_NOTED(rs, CALL)      \
+	do {                      \
+		BOTH(rs, CALL);   \
+		note(rs);         \
+	} while (0)
 
 /* Reports the first differing byte of two buffers that hold [off, off+n) of a file. */
 static void same_bytes(const unsigned char *a, const unsigned char *b, size_t n, uint64_t off, const char *what)
@@ -315,6 +322,16 @@ static void pick_new(struct rng *r, int dir, char *out, size_t n)
 		pool_path(cand[below(r, nc)], out, n);
 	else
 		pool_path(lo + (unsigned)below(r, hi - lo), out, n);
+}
+
+/* With pct percent chance a new name (as pick_new), else one from other (pick_any, pick_file, pick_dir). */
+static void pick_new_or(struct rng *r, unsigned pct, int dir, void (*other)(struct rng *, char *, size_t), char *out,
+			size_t n)
+{
+	if (chance(r, pct))
+		pick_new(r, dir, out, n);
+	else
+		other(r, out, n);
 }
 
 /* ---- offsets and sizes ---- */
@@ -426,9 +443,7 @@ static struct stat fstat_both(const int *fd, const char *what)
 {
 	struct stat st[2];
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(fstat(fd[s], &st[s]));
-	same(rs);
+	BOTH(rs, fstat(fd[s], &st[s]));
 	if (rs[0].ret < 0)
 		mismatch("%s: fstat failed on both sides: %s", what, strerror(rs[0].err));
 	if ((st[0].st_mode & S_IFMT) != (st[1].st_mode & S_IFMT))
@@ -463,9 +478,7 @@ static void compare_range(const int *fd, uint64_t off, uint64_t n, const char *w
 	while (n > 0) {
 		size_t k = n < MAXIO ? (size_t)n : MAXIO;
 		struct res rs[2];
-		for (int s = 0; s < 2; s++)
-			rs[s] = result(read_at(fd[s], iobuf[s], k, off));
-		same(rs);
+		BOTH(rs, read_at(fd[s], iobuf[s], k, off));
 		if (rs[0].ret != (long)k)
 			mismatch("%s: short read at %" PRIu64 ": %ld of %zu bytes on both sides", what, off, rs[0].ret, k);
 		same_bytes(iobuf[0], iobuf[1], k, off, what);
@@ -581,9 +594,7 @@ static long stat_both(const char *rel, struct stat *out)
 {
 	struct stat st[2];
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(fstatat(root[s], rel, &st[s], AT_SYMLINK_NOFOLLOW));
-	same(rs);
+	BOTH(rs, fstatat(root[s], rel, &st[s], AT_SYMLINK_NOFOLLOW));
 	if (rs[0].ret < 0)
 		return -rs[0].err;
 	if (st[0].st_mode != st[1].st_mode)
@@ -597,6 +608,14 @@ static long stat_both(const char *rel, struct stat *out)
 			 (uint64_t)st[1].st_size);
 	*out = st[1];
 	return 0;
+}
+
+/* After a link or a rename, both names must look alike on both sides. */
+static void stat_names_both(const char *a, const char *b)
+{
+	struct stat st;
+	stat_both(a, &st);
+	stat_both(b, &st);
 }
 
 struct totals {
@@ -632,9 +651,7 @@ static void compare_file(const char *rel, uint64_t size, struct totals *t)
 	fstat_both(fd, what);
 	compare_content(fd, size, what);
 	/* and nothing past the end */
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(pread(fd[s], iobuf[s], 16, (off_t)size));
-	same(rs);
+	BOTH(rs, pread(fd[s], iobuf[s], 16, (off_t)size));
 	close(fd[0]);
 	close(fd[1]);
 	t->files++;
@@ -761,8 +778,9 @@ static const char *flag_str(int flags)
 	return b;
 }
 
-static void do_open(struct rng *r)
+static void do_open(struct rng *r, struct slot *sl)
 {
+	(void)sl;
 	char p[32];
 	int flags, idx = -1;
 	uint64_t a = below(r, 100);
@@ -805,6 +823,13 @@ static void do_open(struct rng *r)
 #define SLOT_FMT "slot %d ('%s' %s)"
 #define SLOT_ARGS(sl) (int)((sl) - slots), (sl)->path, flag_str((sl)->flags)
 
+static void do_close(struct rng *r, struct slot *sl)
+{
+	(void)r;
+	describe("close " SLOT_FMT, SLOT_ARGS(sl));
+	close_slot(sl);
+}
+
 static uint64_t cur_size(struct slot *sl)
 {
 	struct stat st;
@@ -829,10 +854,7 @@ static void do_pwrite(struct rng *r, struct slot *sl)
 	fill_data(r, (size_t)len);
 	describe("pwrite " SLOT_FMT " %" PRIu64 " bytes at %" PRIu64, SLOT_ARGS(sl), len, off);
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(pwrite(sl->fd[s], databuf, (size_t)len, (off_t)off));
-	same(rs);
-	note(rs);
+	BOTH_NOTED(rs, pwrite(sl->fd[s], databuf, (size_t)len, (off_t)off));
 	after_change(sl);
 }
 
@@ -845,13 +867,8 @@ static void do_write(struct rng *r, struct slot *sl)
 	fill_data(r, (size_t)len);
 	describe("write " SLOT_FMT " %" PRIu64 " bytes at the file position", SLOT_ARGS(sl), len);
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(write(sl->fd[s], databuf, (size_t)len));
-	same(rs);
-	note(rs);
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(lseek(sl->fd[s], 0, SEEK_CUR));
-	same(rs);
+	BOTH_NOTED(rs, write(sl->fd[s], databuf, (size_t)len));
+	BOTH(rs, lseek(sl->fd[s], 0, SEEK_CUR));
 	after_change(sl);
 }
 
@@ -865,10 +882,7 @@ static void do_pread(struct rng *r, struct slot *sl)
 	describe("pread " SLOT_FMT " %" PRIu64 " bytes at %" PRIu64 " (size %" PRIu64 ")", SLOT_ARGS(sl), len, off,
 		 size);
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(pread(sl->fd[s], iobuf[s], (size_t)len, (off_t)off));
-	same(rs);
-	note(rs);
+	BOTH_NOTED(rs, pread(sl->fd[s], iobuf[s], (size_t)len, (off_t)off));
 	if (rs[0].ret > 0)
 		same_bytes(iobuf[0], iobuf[1], (size_t)rs[0].ret, off, "pread");
 }
@@ -879,10 +893,7 @@ static void do_read(struct rng *r, struct slot *sl)
 	describe("read " SLOT_FMT " %" PRIu64 " bytes at the file position", SLOT_ARGS(sl), len);
 	struct res rs[2];
 	off_t pos = lseek(sl->fd[1], 0, SEEK_CUR);
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(read(sl->fd[s], iobuf[s], (size_t)len));
-	same(rs);
-	note(rs);
+	BOTH_NOTED(rs, read(sl->fd[s], iobuf[s], (size_t)len));
 	if (rs[0].ret > 0)
 		same_bytes(iobuf[0], iobuf[1], (size_t)rs[0].ret, (uint64_t)pos, "read");
 }
@@ -908,10 +919,7 @@ static void do_lseek(struct rng *r, struct slot *sl)
 	describe("lseek " SLOT_FMT " %" PRId64 " %s", SLOT_ARGS(sl), off,
 		 whence == SEEK_SET ? "SEEK_SET" : whence == SEEK_CUR ? "SEEK_CUR" : "SEEK_END");
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(lseek(sl->fd[s], (off_t)off, whence));
-	same(rs);
-	note(rs);
+	BOTH_NOTED(rs, lseek(sl->fd[s], (off_t)off, whence));
 }
 
 static void do_ftruncate(struct rng *r, struct slot *sl)
@@ -919,10 +927,7 @@ static void do_ftruncate(struct rng *r, struct slot *sl)
 	uint64_t size = cur_size(sl), to = gen_size(r, size);
 	describe("ftruncate " SLOT_FMT " from %" PRIu64 " to %" PRIu64, SLOT_ARGS(sl), size, to);
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(ftruncate(sl->fd[s], (off_t)to));
-	same(rs);
-	note(rs);
+	BOTH_NOTED(rs, ftruncate(sl->fd[s], (off_t)to));
 	after_change(sl);
 }
 
@@ -1014,9 +1019,7 @@ static void do_mmap(struct rng *r, struct slot *sl)
 		memcpy(m[s] + (off - pg), databuf, (size_t)len);
 	}
 	bus_side = -1;
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(msync(m[s], (size_t)mlen, sync));
-	same(rs);
+	BOTH(rs, msync(m[s], (size_t)mlen, sync));
 	for (int s = 0; s < 2; s++)
 		munmap(m[s], (size_t)mlen);
 	after_change(sl);
@@ -1045,21 +1048,27 @@ static void do_fallocate(struct rng *r, struct slot *sl)
 	describe("fallocate " SLOT_FMT " mode %s, %" PRIu64 " bytes at %" PRIu64 " (size %" PRIu64 ")", SLOT_ARGS(sl),
 		 mname, len, off, size);
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(fallocate(sl->fd[s], mode, (off_t)off, (off_t)len));
-	same(rs);
-	note(rs);
+	BOTH_NOTED(rs, fallocate(sl->fd[s], mode, (off_t)off, (off_t)len));
 	after_change(sl);
 }
 
-static void do_fstat(struct slot *sl)
+static void do_fstat(struct rng *r, struct slot *sl)
 {
+	(void)r;
 	describe("fstat " SLOT_FMT, SLOT_ARGS(sl));
 	fstat_both(sl->fd, "fstat");
 }
 
-static void do_truncate(struct rng *r)
+/* truncate(2) takes a path: rel below side s's root, through /proc/self/fd. */
+static const char *proc_path(int s, const char *rel, char *out, size_t n)
 {
+	snprintf(out, n, "/proc/self/fd/%d/%s", root[s], rel);
+	return out;
+}
+
+static void do_truncate(struct rng *r, struct slot *sl)
+{
+	(void)sl;
 	char p[32];
 	struct stat st;
 	pick_file(r, p, sizeof(p));
@@ -1068,17 +1077,12 @@ static void do_truncate(struct rng *r)
 	describe("truncate '%s' to %" PRIu64, p, to);
 	struct res rs[2];
 	char full[2][4096];
-	for (int s = 0; s < 2; s++) {
-		/* truncate(2) takes a path: through /proc/self/fd of the root */
-		snprintf(full[s], sizeof(full[s]), "/proc/self/fd/%d/%s", root[s], p);
-		rs[s] = result(truncate(full[s], (off_t)to));
-	}
-	same(rs);
-	note(rs);
+	BOTH_NOTED(rs, truncate(proc_path(s, p, full[s], sizeof(full[s])), (off_t)to));
 }
 
-static void do_freshread(struct rng *r)
+static void do_freshread(struct rng *r, struct slot *sl)
 {
+	(void)sl;
 	char p[32];
 	pick_file(r, p, sizeof(p));
 	int whole = chance(r, 30);
@@ -1093,9 +1097,7 @@ static void do_freshread(struct rng *r)
 	struct stat st = fstat_both(fd, "fresh descriptor");
 	uint64_t size = (uint64_t)st.st_size;
 	if (!S_ISREG(st.st_mode)) { /* a directory: reading fails alike */
-		for (int s = 0; s < 2; s++)
-			rs[s] = result(read(fd[s], iobuf[s], 16));
-		same(rs);
+		BOTH(rs, read(fd[s], iobuf[s], 16));
 	} else if (whole) {
 		compare_content(fd, size, "read through a fresh descriptor");
 	} else {
@@ -1103,9 +1105,7 @@ static void do_freshread(struct rng *r)
 		uint64_t off = gen_off(&r2, size), len = gen_len(&r2);
 		if (len > MAXIO)
 			len = MAXIO;
-		for (int s = 0; s < 2; s++)
-			rs[s] = result(pread(fd[s], iobuf[s], (size_t)len, (off_t)off));
-		same(rs);
+		BOTH(rs, pread(fd[s], iobuf[s], (size_t)len, (off_t)off));
 		if (rs[0].ret > 0)
 			same_bytes(iobuf[0], iobuf[1], (size_t)rs[0].ret, off, "pread through a fresh descriptor");
 	}
@@ -1113,8 +1113,9 @@ static void do_freshread(struct rng *r)
 	close(fd[1]);
 }
 
-static void do_stat(struct rng *r)
+static void do_stat(struct rng *r, struct slot *sl)
 {
+	(void)sl;
 	char p[32];
 	struct stat st;
 	pick_any(r, p, sizeof(p));
@@ -1124,70 +1125,60 @@ static void do_stat(struct rng *r)
 	note(rs);
 }
 
-static void do_create(struct rng *r)
+static void do_create(struct rng *r, struct slot *sl)
 {
+	(void)sl;
 	char p[32];
-	if (chance(r, 85))
-		pick_new(r, 0, p, sizeof(p));
-	else
-		pick_any(r, p, sizeof(p));
+	pick_new_or(r, 85, 0, pick_any, p, sizeof(p));
 	describe("create '%s' (O_CREAT|O_EXCL|O_WRONLY, mode 0644), close", p);
-	struct res rs[2];
-	for (int s = 0; s < 2; s++) {
-		int fd = openat(root[s], p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
-		rs[s] = result(fd < 0 ? -1 : 0);
-		if (fd >= 0)
-			close(fd);
+	int fd[2];
+	if (open_both(p, O_CREAT | O_EXCL | O_WRONLY, fd) < 0) {
+		op_failed++;
+		return;
 	}
-	same(rs);
-	note(rs);
+	close(fd[0]);
+	close(fd[1]);
 }
 
-static void do_unlink(struct rng *r)
+/* unlink or rmdir (what, with flags) of a name from pick, on both sides. */
+static void remove_picked(struct rng *r, void (*pick)(struct rng *, char *, size_t), const char *what, int flags)
 {
 	char p[32];
-	pick_any(r, p, sizeof(p));
-	describe("unlink '%s'", p);
+	pick(r, p, sizeof(p));
+	describe("%s '%s'", what, p);
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(unlinkat(root[s], p, 0));
-	same(rs);
-	note(rs);
+	BOTH_NOTED(rs, unlinkat(root[s], p, flags));
 }
 
-static void do_link(struct rng *r)
+static void do_unlink(struct rng *r, struct slot *sl)
 {
+	(void)sl;
+	remove_picked(r, pick_any, "unlink", 0);
+}
+
+static void do_link(struct rng *r, struct slot *sl)
+{
+	(void)sl;
 	char a[32], b[32];
 	pick_any(r, a, sizeof(a));
-	if (chance(r, 70))
-		pick_new(r, 0, b, sizeof(b));
-	else
-		pick_any(r, b, sizeof(b));
+	pick_new_or(r, 70, 0, pick_any, b, sizeof(b));
 	describe("link '%s' '%s'", a, b);
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(linkat(root[s], a, root[s], b, 0));
-	same(rs);
-	note(rs);
-	if (rs[1].ret == 0) {
-		struct stat st;
-		stat_both(a, &st);
-		stat_both(b, &st);
-	}
+	BOTH_NOTED(rs, linkat(root[s], a, root[s], b, 0));
+	if (rs[1].ret == 0)
+		stat_names_both(a, b);
 }
 
-static void do_rename(struct rng *r)
+static void do_rename(struct rng *r, struct slot *sl)
 {
+	(void)sl;
 	char a[32], b[32];
 	if (chance(r, 8)) {
 		pick_dir(r, a, sizeof(a));
 		pick_dir(r, b, sizeof(b));
 	} else {
 		pick_any(r, a, sizeof(a));
-		if (chance(r, 40))
-			pick_new(r, 0, b, sizeof(b));
-		else
-			pick_any(r, b, sizeof(b));
+		pick_new_or(r, 40, 0, pick_any, b, sizeof(b));
 	}
 	uint64_t k = below(r, 100);
 	unsigned flags = k < 55	  ? 0
@@ -1198,46 +1189,30 @@ static void do_rename(struct rng *r)
 					      "RENAME_NOREPLACE|RENAME_EXCHANGE (invalid)" };
 	describe("renameat2 '%s' '%s' %s", a, b, fname[flags]);
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(syscall(SYS_renameat2, root[s], a, root[s], b, flags));
-	same(rs);
-	note(rs);
-	if (rs[1].ret == 0) {
-		struct stat st;
-		stat_both(a, &st);
-		stat_both(b, &st);
-	}
+	BOTH_NOTED(rs, syscall(SYS_renameat2, root[s], a, root[s], b, flags));
+	if (rs[1].ret == 0)
+		stat_names_both(a, b);
 }
 
-static void do_mkdir(struct rng *r)
+static void do_mkdir(struct rng *r, struct slot *sl)
 {
+	(void)sl;
 	char p[32];
-	if (chance(r, 70))
-		pick_new(r, 1, p, sizeof(p));
-	else
-		pick_dir(r, p, sizeof(p));
+	pick_new_or(r, 70, 1, pick_dir, p, sizeof(p));
 	describe("mkdir '%s' 0755", p);
 	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(mkdirat(root[s], p, 0755));
-	same(rs);
-	note(rs);
+	BOTH_NOTED(rs, mkdirat(root[s], p, 0755));
 }
 
-static void do_rmdir(struct rng *r)
+static void do_rmdir(struct rng *r, struct slot *sl)
 {
-	char p[32];
-	pick_dir(r, p, sizeof(p));
-	describe("rmdir '%s'", p);
-	struct res rs[2];
-	for (int s = 0; s < 2; s++)
-		rs[s] = result(unlinkat(root[s], p, AT_REMOVEDIR));
-	same(rs);
-	note(rs);
+	(void)sl;
+	remove_picked(r, pick_dir, "rmdir", AT_REMOVEDIR);
 }
 
-static void do_readdir(struct rng *r)
+static void do_readdir(struct rng *r, struct slot *sl)
 {
+	(void)sl;
 	char p[32], **names;
 	long n;
 	pick_dir(r, p, sizeof(p));
@@ -1276,8 +1251,9 @@ static void rm_tree(const char *rel)
 	same(rs);
 }
 
-static void do_rmtree(struct rng *r)
+static void do_rmtree(struct rng *r, struct slot *sl)
 {
+	(void)sl;
 	char p[32];
 	if (chance(r, 70)) /* mostly a directory that took a file's name: it would stay out of reach */
 		pool_path((unsigned)below(r, NFILESLOTS), p, sizeof(p));
@@ -1286,6 +1262,22 @@ static void do_rmtree(struct rng *r)
 	describe("remove the tree '%s' (unlink and rmdir, depth first)", p);
 	rm_tree(p);
 }
+
+/* What each operation runs, and which work on an open slot (with none open, an open runs instead). */
+static void (*const op_run[NOPS])(struct rng *, struct slot *) = {
+	[OP_OPEN] = do_open,	       [OP_CLOSE] = do_close,	    [OP_PWRITE] = do_pwrite,
+	[OP_WRITE] = do_write,	       [OP_PREAD] = do_pread,	    [OP_READ] = do_read,
+	[OP_LSEEK] = do_lseek,	       [OP_FTRUNCATE] = do_ftruncate, [OP_TRUNCATE] = do_truncate,
+	[OP_FSYNC] = do_fsync,	       [OP_MMAP] = do_mmap,	    [OP_FALLOCATE] = do_fallocate,
+	[OP_FRESHREAD] = do_freshread, [OP_STAT] = do_stat,	    [OP_FSTAT] = do_fstat,
+	[OP_CREATE] = do_create,       [OP_UNLINK] = do_unlink,	    [OP_LINK] = do_link,
+	[OP_RENAME] = do_rename,       [OP_MKDIR] = do_mkdir,	    [OP_RMDIR] = do_rmdir,
+	[OP_READDIR] = do_readdir,     [OP_RMTREE] = do_rmtree,
+};
+static const unsigned char op_on_slot[NOPS] = {
+	[OP_CLOSE] = 1, [OP_PWRITE] = 1, [OP_WRITE] = 1,  [OP_PREAD] = 1,     [OP_READ] = 1,  [OP_LSEEK] = 1,
+	[OP_FTRUNCATE] = 1, [OP_FSYNC] = 1, [OP_MMAP] = 1, [OP_FALLOCATE] = 1, [OP_FSTAT] = 1,
+};
 
 static void one_op(uint64_t i)
 {
@@ -1297,99 +1289,16 @@ static void one_op(uint64_t i)
 	while (x >= op_weight[op])
 		x -= op_weight[op++];
 	struct slot *sl = NULL;
-	switch (op) {
-	case OP_CLOSE:
-	case OP_PWRITE:
-	case OP_WRITE:
-	case OP_PREAD:
-	case OP_READ:
-	case OP_LSEEK:
-	case OP_FTRUNCATE:
-	case OP_FSYNC:
-	case OP_MMAP:
-	case OP_FALLOCATE:
-	case OP_FSTAT:
+	if (op_on_slot[op]) {
 		if (nslots_used() == 0)
 			op = OP_OPEN;
 		else
 			sl = pick_slot(&r);
-		break;
 	}
 	op_count[op]++;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	switch (op) {
-	case OP_OPEN:
-		do_open(&r);
-		break;
-	case OP_CLOSE:
-		describe("close " SLOT_FMT, SLOT_ARGS(sl));
-		close_slot(sl);
-		break;
-	case OP_PWRITE:
-		do_pwrite(&r, sl);
-		break;
-	case OP_WRITE:
-		do_write(&r, sl);
-		break;
-	case OP_PREAD:
-		do_pread(&r, sl);
-		break;
-	case OP_READ:
-		do_read(&r, sl);
-		break;
-	case OP_LSEEK:
-		do_lseek(&r, sl);
-		break;
-	case OP_FTRUNCATE:
-		do_ftruncate(&r, sl);
-		break;
-	case OP_TRUNCATE:
-		do_truncate(&r);
-		break;
-	case OP_FSYNC:
-		do_fsync(&r, sl);
-		break;
-	case OP_MMAP:
-		do_mmap(&r, sl);
-		break;
-	case OP_FALLOCATE:
-		do_fallocate(&r, sl);
-		break;
-	case OP_FRESHREAD:
-		do_freshread(&r);
-		break;
-	case OP_STAT:
-		do_stat(&r);
-		break;
-	case OP_FSTAT:
-		do_fstat(sl);
-		break;
-	case OP_CREATE:
-		do_create(&r);
-		break;
-	case OP_UNLINK:
-		do_unlink(&r);
-		break;
-	case OP_LINK:
-		do_link(&r);
-		break;
-	case OP_RENAME:
-		do_rename(&r);
-		break;
-	case OP_MKDIR:
-		do_mkdir(&r);
-		break;
-	case OP_RMDIR:
-		do_rmdir(&r);
-		break;
-	case OP_READDIR:
-		do_readdir(&r);
-		break;
-	case OP_RMTREE:
-		do_rmtree(&r);
-		break;
-	}
+	op_run[op](&r, sl);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	op_time[op] += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 }
