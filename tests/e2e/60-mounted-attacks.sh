@@ -23,15 +23,6 @@ CS=4096
 PLAIN=$T/plain # the genuine content of every file, by its path in the volume
 DPID=
 
-# trust_version URI: the version the trust store at URI (file:PATH) holds for its only volume.
-trust_version() {
-	python3 - "${1#file:}" <<'EOF'
-import sqlite3, sys
-db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=10)
-print(db.execute("SELECT max(version) FROM volumes").fetchone()[0])
-EOF
-}
-
 # start_daemon LABEL DIR TRUST MOUNTPOINT: `fshield mount -f` in the background, stderr to $T/LABEL.log,
 # without the commit timer (commits happen on fsync and at unmount only); returns once mounted.
 start_daemon() {
@@ -151,7 +142,7 @@ case_start() {
 case_snapshot() {
 	rm -rf "$T/$1-untouched"
 	cp -a "$D" "$T/$1-untouched"
-	SNAPV=$(trust_version "$CTRUST")
+	SNAPV=$(trusted_version "$CTRUST")
 }
 
 # case_end LABEL: EROFS, anchor unmoved, umount reports tamper, and the untouched copy mounts and serves
@@ -160,8 +151,8 @@ case_end() {
 	local label=$1 st=0 f
 	expect_erofs "$label"
 	check "$label: the trust anchor did not move ($SNAPV)"
-	[ "$(trust_version "$CTRUST")" = "$SNAPV" ] ||
-		soft_fail "$label: trusted version $(trust_version "$CTRUST"), expected $SNAPV"
+	[ "$(trusted_version "$CTRUST")" = "$SNAPV" ] ||
+		soft_fail "$label: trusted version $(trusted_version "$CTRUST"), expected $SNAPV"
 	check "$label: fshield umount unmounts and exits 1 (tamper)"
 	"$FSHIELD" umount "$M" 2>"$T/$label-umount.err" || st=$?
 	[ "$st" -eq 1 ] && grep -q 'status 1 (tamper)' "$T/$label-umount.err" ||
@@ -311,7 +302,7 @@ replay_setup() {
 	case_start "$label"
 	cp "$D/$PB" "$T/$label-old-pack"
 	OLDSLOT=$(slot "$IB" 3)
-	v0=$(trust_version "$CTRUST")
+	v0=$(trusted_version "$CTRUST")
 	head -c "$CS" /dev/urandom >"$T/$label-new3"
 	python3 - "$M/V2/b" "$T/$label-new3" $((3 * CS)) <<'EOF'
 import os, sys
@@ -322,7 +313,7 @@ os.close(fd)
 EOF
 	dd if="$T/$label-new3" of="$PLAIN/V2/b" bs="$CS" seek=3 conv=notrunc status=none
 	check "$label: the rewrite of chunk 3 of /V2/b committed a new version"
-	[ "$(trust_version "$CTRUST")" -gt "$v0" ] || fail "$label: fsync did not commit"
+	[ "$(trusted_version "$CTRUST")" -gt "$v0" ] || fail "$label: fsync did not commit"
 	expect_reads "$label" /V2/b "ok ok ok ok ok ok ok ok"
 	NEWSLOT=$(slot "$IB" 3)
 	echo "  chunk 3 of /V2/b: slot $OLDSLOT -> $NEWSLOT"
