@@ -48,28 +48,6 @@ live_slot() { # DIR INO IDX
 	echo "$s"
 }
 
-# chunk_reads FILE GENUINE: reads FILE chunk by chunk with O_DIRECT; prints one word per chunk: ok (the
-# genuine bytes), EIO (or another errno name), FORGED (bytes other than the genuine ones), or SHORT.
-chunk_reads() {
-	python3 - "$1" "$2" "$CS" <<'EOF'
-import errno, mmap, os, sys
-path, genuine, cs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-g = open(genuine, "rb").read()
-fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
-buf = mmap.mmap(-1, cs)  # page-aligned, as O_DIRECT wants
-out = []
-for i in range((len(g) + cs - 1) // cs):
-    want = g[i * cs:(i + 1) * cs]
-    try:
-        n = os.preadv(fd, [buf], i * cs)
-    except OSError as e:
-        out.append(errno.errorcode.get(e.errno, str(e.errno)))
-        continue
-    out.append("ok" if buf[:n] == want else "SHORT" if want.startswith(buf[:n]) else "FORGED")
-print(" ".join(out))
-EOF
-}
-
 # expect_reads LABEL VOLPATH WORDS: the per-chunk reads of VOLPATH at $M are WORDS.
 expect_reads() {
 	local label=$1 p=$2 want=$3 got

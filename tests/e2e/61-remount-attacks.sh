@@ -46,32 +46,6 @@ try_mount() {
 	fail "$label: neither mounted nor refused after 30 s"
 }
 
-# chunk_reads FILE GENUINE: O_DIRECT reads chunk by chunk; one word per chunk: ok (genuine bytes), an errno
-# name, FORGED or SHORT; or the errno name of a failed open.
-chunk_reads() {
-	python3 - "$1" "$2" "$CS" <<'EOF'
-import errno, mmap, os, sys
-path, genuine, cs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-g = open(genuine, "rb").read()
-try:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
-except OSError as e:
-    print("open:" + errno.errorcode.get(e.errno, str(e.errno)))
-    sys.exit()
-buf = mmap.mmap(-1, cs)
-out = []
-for i in range(max(1, (len(g) + cs - 1) // cs)):
-    want = g[i * cs:(i + 1) * cs]
-    try:
-        n = os.preadv(fd, [buf], i * cs)
-    except OSError as e:
-        out.append(errno.errorcode.get(e.errno, str(e.errno)))
-        continue
-    out.append("ok" if buf[:n] == want else "SHORT" if want.startswith(buf[:n]) else "FORGED")
-print(" ".join(out))
-EOF
-}
-
 # served_ok VOLPATH: every chunk of VOLPATH at $M is served with its genuine bytes.
 served_ok() {
 	[ -z "$(chunk_reads "$M$1" "$PLAIN$1" 2>&1 | tr ' ' '\n' | grep -vx ok)" ]
