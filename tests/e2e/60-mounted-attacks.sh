@@ -23,15 +23,6 @@ CS=4096
 PLAIN=$T/plain # the genuine content of every file, by its path in the volume
 DPID=
 
-# trust_version URI: the version the trust store at URI (file:PATH) holds for its only volume.
-trust_version() {
-	python3 - "${1#file:}" <<'EOF'
-import sqlite3, sys
-db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=10)
-print(db.execute("SELECT max(version) FROM volumes").fetchone()[0])
-EOF
-}
-
 # start_daemon LABEL DIR TRUST MOUNTPOINT: `fshield mount -f` in the background, stderr to $T/LABEL.log,
 # without the commit timer (commits happen on fsync and at unmount only); returns once mounted.
 start_daemon() {
@@ -55,28 +46,6 @@ live_slot() { # DIR INO IDX
 	s=$(sqlite3 "file:$1/meta.db?mode=ro" "SELECT slot FROM chunks WHERE ino=$2 AND idx=$3")
 	[ -n "$s" ] || fail "no chunk $3 of inode $2 in $1/meta.db"
 	echo "$s"
-}
-
-# chunk_reads FILE GENUINE: reads FILE chunk by chunk with O_DIRECT; prints one word per chunk: ok (the
-# genuine bytes), EIO (or another errno name), FORGED (bytes other than the genuine ones), or SHORT.
-chunk_reads() {
-	python3 - "$1" "$2" "$CS" <<'EOF'
-import errno, mmap, os, sys
-path, genuine, cs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-g = open(genuine, "rb").read()
-fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
-buf = mmap.mmap(-1, cs)  # page-aligned, as O_DIRECT wants
-out = []
-for i in range((len(g) + cs - 1) // cs):
-    want = g[i * cs:(i + 1) * cs]
-    try:
-        n = os.preadv(fd, [buf], i * cs)
-    except OSError as e:
-        out.append(errno.errorcode.get(e.errno, str(e.errno)))
-        continue
-    out.append("ok" if buf[:n] == want else "SHORT" if want.startswith(buf[:n]) else "FORGED")
-print(" ".join(out))
-EOF
 }
 
 # expect_reads LABEL VOLPATH WORDS: the per-chunk reads of VOLPATH at $M are WORDS.
@@ -151,7 +120,7 @@ case_start() {
 case_snapshot() {
 	rm -rf "$T/$1-untouched"
 	cp -a "$D" "$T/$1-untouched"
-	SNAPV=$(trust_version "$CTRUST")
+	SNAPV=$(trusted_version "$CTRUST")
 }
 
 # case_end LABEL: EROFS, anchor unmoved, umount reports tamper, and the untouched copy mounts and serves
@@ -160,8 +129,8 @@ case_end() {
 	local label=$1 st=0 f
 	expect_erofs "$label"
 	check "$label: the trust anchor did not move ($SNAPV)"
-	[ "$(trust_version "$CTRUST")" = "$SNAPV" ] ||
-		soft_fail "$label: trusted version $(trust_version "$CTRUST"), expected $SNAPV"
+	[ "$(trusted_version "$CTRUST")" = "$SNAPV" ] ||
+		soft_fail "$label: trusted version $(trusted_version "$CTRUST"), expected $SNAPV"
 	check "$label: fshield umount unmounts and exits 1 (tamper)"
 	"$FSHIELD" umount "$M" 2>"$T/$label-umount.err" || st=$?
 	[ "$st" -eq 1 ] && grep -q 'status 1 (tamper)' "$T/$label-umount.err" ||
@@ -311,7 +280,7 @@ replay_setup() {
 	case_start "$label"
 	cp "$D/$PB" "$T/$label-old-pack"
 	OLDSLOT=$(slot "$IB" 3)
-	v0=$(trust_version "$CTRUST")
+	v0=$(trusted_version "$CTRUST")
 	head -c "$CS" /dev/urandom >"$T/$label-new3"
 	python3 - "$M/V2/b" "$T/$label-new3" $((3 * CS)) <<'EOF'
 import os, sys
@@ -322,7 +291,7 @@ os.close(fd)
 EOF
 	dd if="$T/$label-new3" of="$PLAIN/V2/b" bs="$CS" seek=3 conv=notrunc status=none
 	check "$label: the rewrite of chunk 3 of /V2/b committed a new version"
-	[ "$(trust_version "$CTRUST")" -gt "$v0" ] || fail "$label: fsync did not commit"
+	[ "$(trusted_version "$CTRUST")" -gt "$v0" ] || fail "$label: fsync did not commit"
 	expect_reads "$label" /V2/b "ok ok ok ok ok ok ok ok"
 	NEWSLOT=$(slot "$IB" 3)
 	echo "  chunk 3 of /V2/b: slot $OLDSLOT -> $NEWSLOT"

@@ -21,14 +21,6 @@ PLAIN=$T/plain # the genuine (latest) content of every file, by its path in the 
 OLDPLAIN=$T/oldplain # the content in the older snapshot: must never be served
 DPID=
 
-trust_version() { # URI: the version the trust store holds for its only volume
-	python3 - "${1#file:}" <<'EOF'
-import sqlite3, sys
-db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=10)
-print(db.execute("SELECT max(version) FROM volumes").fetchone()[0])
-EOF
-}
-
 # try_mount LABEL DIR MOUNTPOINT [OPTIONS...]: `fshield mount -f` in the background (stderr to
 # $T/LABEL.log), with --key-file $KEY --trust $CTRUST unless OPTIONS give a key or trust option. Returns
 # 0 once mounted (DPID is the daemon), or the daemon's exit status if it exits first.
@@ -52,32 +44,6 @@ try_mount() {
 		sleep 0.05
 	done
 	fail "$label: neither mounted nor refused after 30 s"
-}
-
-# chunk_reads FILE GENUINE: O_DIRECT reads chunk by chunk; one word per chunk: ok (genuine bytes), an errno
-# name, FORGED or SHORT; or the errno name of a failed open.
-chunk_reads() {
-	python3 - "$1" "$2" "$CS" <<'EOF'
-import errno, mmap, os, sys
-path, genuine, cs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-g = open(genuine, "rb").read()
-try:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
-except OSError as e:
-    print("open:" + errno.errorcode.get(e.errno, str(e.errno)))
-    sys.exit()
-buf = mmap.mmap(-1, cs)
-out = []
-for i in range(max(1, (len(g) + cs - 1) // cs)):
-    want = g[i * cs:(i + 1) * cs]
-    try:
-        n = os.preadv(fd, [buf], i * cs)
-    except OSError as e:
-        out.append(errno.errorcode.get(e.errno, str(e.errno)))
-        continue
-    out.append("ok" if buf[:n] == want else "SHORT" if want.startswith(buf[:n]) else "FORGED")
-print(" ".join(out))
-EOF
 }
 
 # served_ok VOLPATH: every chunk of VOLPATH at $M is served with its genuine bytes.
@@ -269,7 +235,7 @@ case_copy wal
 try_mount wal "$D" "$M" || fail "wal: the volume did not mount: $(cat "$T/wal.log")"
 echo 4 >"$T/num4"
 write_sync "$M/V1/num" "$T/num4"
-VW=$(trust_version "$CTRUST")
+VW=$(trusted_version "$CTRUST")
 cp -a "$D" "$T/wal-kept"
 copy_trust_of "$CTRUST" wal-kept-trust.db
 cp -a "$T/wal-kept" "$T/wal-deleted"
@@ -529,7 +495,7 @@ echo A >"$T/numA"
 echo B >"$T/numB"
 check "fork: the original commits"
 write_sync "$MA/V1/num" "$T/numA" || soft_fail "fork: write and fsync on the original failed"
-VF=$(trust_version "$CTRUST")
+VF=$(trusted_version "$CTRUST")
 [ "$VF" -eq $((VN + 1)) ] || soft_fail "fork: trusted version $VF after the first commit, expected $((VN + 1))"
 check "fork: the copy's commit is refused: fsync fails with EIO"
 out=$(python3 - "$MB/V1/num" "$T/numB" 2>&1 <<'EOF'
@@ -546,7 +512,7 @@ EOF
 [ "$out" = EIO ] || soft_fail "fork: fsync on the copy: $out"
 expect_log fork-b "refused by the trust anchor|fork detected"
 check "fork: the trust anchor still holds the original's commit"
-[ "$(trust_version "$CTRUST")" -eq "$VF" ] || soft_fail "fork: the anchor moved to $(trust_version "$CTRUST")"
+[ "$(trusted_version "$CTRUST")" -eq "$VF" ] || soft_fail "fork: the anchor moved to $(trusted_version "$CTRUST")"
 M=$MB
 expect_fails fork-b 'Read-only file system' sh -c "echo x >$MB/newfile"
 expect_fails fork-b 'Read-only file system' sh -c "echo x >>$MB/V3/x"
@@ -562,7 +528,7 @@ M=$MA
 check "fork: the original is unaffected: it serves its write and commits again"
 [ "$(cat "$MA/V1/num")" = A ] || soft_fail "fork: the original serves '$(cat "$MA/V1/num")'"
 write_sync "$MA/V3/x" "$T/numA" || soft_fail "fork: the original cannot commit after the copy failed"
-[ "$(trust_version "$CTRUST")" -eq $((VF + 1)) ] || soft_fail "fork: the original's second commit did not reach the anchor"
+[ "$(trusted_version "$CTRUST")" -eq $((VF + 1)) ] || soft_fail "fork: the original's second commit did not reach the anchor"
 "$FSHIELD" umount "$MA" || soft_fail "fork: umount of the original exited $?"
 wait "$PIDA" 2>/dev/null || true
 D=$T/fork-a

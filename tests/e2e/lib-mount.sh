@@ -104,9 +104,11 @@ fs_remount() {
 	fs_mount "$@"
 }
 
-# The version of this test's volume in its trust store (0 after init).
+# trusted_version [URI]: the version the trust store at URI (file:PATH; default this test's $T/trust.db)
+# holds for its only volume (0 after init).
 trusted_version() {
-	python3 - "$T/trust.db" <<'EOF'
+	local uri=${1:-file:$T/trust.db}
+	python3 - "${uri#file:}" <<'EOF'
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=10)
 print(db.execute("SELECT max(version) FROM volumes").fetchone()[0])

@@ -147,6 +147,33 @@ c.close()
 EOF
 }
 
+# chunk_reads FILE GENUINE: reads FILE chunk by chunk ($CS bytes) with O_DIRECT, past the page cache;
+# prints one word per chunk: ok (the genuine bytes, as in the file GENUINE), an errno name (EIO...),
+# FORGED (bytes other than the genuine ones) or SHORT; or "open:" and the errno name of a failed open.
+chunk_reads() {
+	python3 - "$1" "$2" "$CS" <<'EOF'
+import errno, mmap, os, sys
+path, genuine, cs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+g = open(genuine, "rb").read()
+try:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+except OSError as e:
+    print("open:" + errno.errorcode.get(e.errno, str(e.errno)))
+    sys.exit()
+buf = mmap.mmap(-1, cs)  # page-aligned, as O_DIRECT wants
+out = []
+for i in range(max(1, (len(g) + cs - 1) // cs)):
+    want = g[i * cs:(i + 1) * cs]
+    try:
+        n = os.preadv(fd, [buf], i * cs)
+    except OSError as e:
+        out.append(errno.errorcode.get(e.errno, str(e.errno)))
+        continue
+    out.append("ok" if buf[:n] == want else "SHORT" if want.startswith(buf[:n]) else "FORGED")
+print(" ".join(out))
+EOF
+}
+
 # run_verify LABEL DIR [OPTIONS...]: runs `fshield verify` as text and as --json on DIR, with --key-file
 # $VKEY (default $KEY) and --trust $VTRUST (default $TRUST) unless OPTIONS give their own. Leaves the
 # outputs in $T/LABEL.txt and $T/LABEL.json, the status in VSTATUS (text) and VJSTATUS (json). Checks on
