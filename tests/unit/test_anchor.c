@@ -68,62 +68,90 @@ static void get_ok(fs_anchor *a, const uint8_t volid[16], fs_anchor_state *out)
 	ck_assert_msg(rc == 0, "get: %d (%s)", rc, err);
 }
 
+/* The anchor holds want for the volume. */
+static void assert_held(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *want)
+{
+	fs_anchor_state got;
+	get_ok(a, volid, &got);
+	assert_state_eq(&got, want);
+}
+
+static void register_ok(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *st)
+{
+	char err[256] = "";
+	int rc = fs_anchor_register(a, volid, st, err, sizeof(err));
+	ck_assert_msg(rc == 0, "register: %d (%s)", rc, err);
+}
+
+/* A compare-and-swap that must succeed (asking for no current state back). */
+static void cas_ok(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *expect, const fs_anchor_state *next)
+{
+	char err[256] = "";
+	int rc = fs_anchor_cas(a, volid, expect, next, NULL, err, sizeof(err));
+	ck_assert_msg(rc == 0, "cas: %d (%s)", rc, err);
+}
+
+/* A new store "trust.db", opened with create, and a random volume id. */
+static fs_anchor *store_open(struct store *s, uint8_t volid[16])
+{
+	store_make(s, "trust.db");
+	fs_anchor *a = open_ok(s->uri, 1);
+	randombytes_buf(volid, 16);
+	return a;
+}
+
+static void store_close(struct store *s, fs_anchor *a)
+{
+	fs_anchor_close(a);
+	store_done(s);
+}
+
 START_TEST(register_get_cas)
 {
 	struct store s;
-	store_make(&s, "trust.db");
-	fs_anchor *a = open_ok(s.uri, 1);
+	uint8_t vol[16];
+	fs_anchor *a = store_open(&s, vol);
 	ck_assert_str_eq(fs_anchor_uri(a), s.uri);
 	ck_assert_int_eq(fs_anchor_is_none(a), 0);
 
-	uint8_t vol[16];
-	randombytes_buf(vol, sizeof(vol));
 	fs_anchor_state v0, v1, v2, got;
 	random_state(&v0, 0);
 	random_state(&v1, 1);
 	random_state(&v2, 2);
 	char err[256] = "";
 
-	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
-	get_ok(a, vol, &got);
-	assert_state_eq(&got, &v0);
+	register_ok(a, vol, &v0);
+	assert_held(a, vol, &v0);
 
 	/* CAS from the state held: moves forward, and reports nothing as current. */
 	memset(&got, 0xcc, sizeof(got));
 	ck_assert_int_eq(fs_anchor_cas(a, vol, &v0, &v1, &got, err, sizeof(err)), 0);
-	get_ok(a, vol, &got);
-	assert_state_eq(&got, &v1);
-	ck_assert_int_eq(fs_anchor_cas(a, vol, &v1, &v2, NULL, err, sizeof(err)), 0);
-	get_ok(a, vol, &got);
-	assert_state_eq(&got, &v2);
+	assert_held(a, vol, &v1);
+	cas_ok(a, vol, &v1, &v2);
+	assert_held(a, vol, &v2);
 
 	/* The state survives closing and reopening (without create). */
 	fs_anchor_close(a);
 	a = open_ok(s.uri, 0);
-	get_ok(a, vol, &got);
-	assert_state_eq(&got, &v2);
-	fs_anchor_close(a);
-	store_done(&s);
+	assert_held(a, vol, &v2);
+	store_close(&s, a);
 }
 END_TEST
 
 START_TEST(cas_stale)
 {
 	struct store s;
-	store_make(&s, "trust.db");
-	fs_anchor *a = open_ok(s.uri, 1);
 	uint8_t vol[16];
-	randombytes_buf(vol, sizeof(vol));
-	fs_anchor_state v0, v1, v2, cur, got;
+	fs_anchor *a = store_open(&s, vol);
+	fs_anchor_state v0, v1, v2, cur;
 	random_state(&v0, 0);
 	random_state(&v1, 1);
 	random_state(&v2, 2);
-	char err[256] = "";
-	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
-	ck_assert_int_eq(fs_anchor_cas(a, vol, &v0, &v1, NULL, err, sizeof(err)), 0);
+	register_ok(a, vol, &v0);
+	cas_ok(a, vol, &v0, &v1);
 
 	/* A rollback: expecting the old state. */
-	err[0] = 0;
+	char err[256] = "";
 	memset(&cur, 0, sizeof(cur));
 	ck_assert_int_eq(fs_anchor_cas(a, vol, &v0, &v2, &cur, err, sizeof(err)), -ESTALE);
 	assert_state_eq(&cur, &v1);
@@ -141,34 +169,28 @@ START_TEST(cas_stale)
 	ck_assert_int_eq(fs_anchor_cas(a, vol, &wrongver, &v2, NULL, err, sizeof(err)), -ESTALE);
 
 	/* None of those changed anything. */
-	get_ok(a, vol, &got);
-	assert_state_eq(&got, &v1);
-	fs_anchor_close(a);
-	store_done(&s);
+	assert_held(a, vol, &v1);
+	store_close(&s, a);
 }
 END_TEST
 
 START_TEST(register_twice_and_unknown)
 {
 	struct store s;
-	store_make(&s, "trust.db");
-	fs_anchor *a = open_ok(s.uri, 1);
 	uint8_t vol[16], other[16];
-	randombytes_buf(vol, sizeof(vol));
+	fs_anchor *a = store_open(&s, vol);
 	memcpy(other, vol, sizeof(other));
 	other[0] ^= 1;
 	fs_anchor_state v0, v5, got;
 	random_state(&v0, 0);
 	random_state(&v5, 5);
-	char err[256] = "";
-	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
+	register_ok(a, vol, &v0);
 
 	/* A second registration is refused and does not replace the first. */
-	err[0] = 0;
+	char err[256] = "";
 	ck_assert_int_eq(fs_anchor_register(a, vol, &v5, err, sizeof(err)), -EEXIST);
 	ck_assert_msg(strstr(err, "registered already") != NULL, "message: %s", err);
-	get_ok(a, vol, &got);
-	assert_state_eq(&got, &v0);
+	assert_held(a, vol, &v0);
 
 	/* A volume id one bit off is another volume, unknown here. */
 	err[0] = 0;
@@ -176,13 +198,10 @@ START_TEST(register_twice_and_unknown)
 	ck_assert_msg(strstr(err, "not registered") != NULL, "message: %s", err);
 	ck_assert_int_eq(fs_anchor_cas(a, other, &v0, &v5, NULL, err, sizeof(err)), -ENOENT);
 	/* ...and it can be registered on its own. */
-	ck_assert_int_eq(fs_anchor_register(a, other, &v5, err, sizeof(err)), 0);
-	get_ok(a, other, &got);
-	assert_state_eq(&got, &v5);
-	get_ok(a, vol, &got);
-	assert_state_eq(&got, &v0);
-	fs_anchor_close(a);
-	store_done(&s);
+	register_ok(a, other, &v5);
+	assert_held(a, other, &v5);
+	assert_held(a, vol, &v0);
+	store_close(&s, a);
 }
 END_TEST
 
@@ -190,24 +209,18 @@ START_TEST(full_version_range)
 {
 	/* Versions are u64 all the way: the top bit must survive SQLite's signed integers. */
 	struct store s;
-	store_make(&s, "trust.db");
-	fs_anchor *a = open_ok(s.uri, 1);
 	uint8_t vol[16];
-	randombytes_buf(vol, sizeof(vol));
-	fs_anchor_state lo, hi, top, got;
+	fs_anchor *a = store_open(&s, vol);
+	fs_anchor_state lo, hi, top;
 	random_state(&lo, (uint64_t)INT64_MAX);
 	random_state(&hi, (uint64_t)INT64_MAX + 1);
 	random_state(&top, UINT64_MAX);
-	char err[256] = "";
-	ck_assert_int_eq(fs_anchor_register(a, vol, &lo, err, sizeof(err)), 0);
-	ck_assert_int_eq(fs_anchor_cas(a, vol, &lo, &hi, NULL, err, sizeof(err)), 0);
-	get_ok(a, vol, &got);
-	assert_state_eq(&got, &hi);
-	ck_assert_int_eq(fs_anchor_cas(a, vol, &hi, &top, NULL, err, sizeof(err)), 0);
-	get_ok(a, vol, &got);
-	assert_state_eq(&got, &top);
-	fs_anchor_close(a);
-	store_done(&s);
+	register_ok(a, vol, &lo);
+	cas_ok(a, vol, &lo, &hi);
+	assert_held(a, vol, &hi);
+	cas_ok(a, vol, &hi, &top);
+	assert_held(a, vol, &top);
+	store_close(&s, a);
 }
 END_TEST
 
@@ -250,8 +263,7 @@ START_TEST(create_makes_private_store)
 	randombytes_buf(vol, sizeof(vol));
 	fs_anchor_state v0;
 	random_state(&v0, 0);
-	char err[256] = "";
-	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
+	register_ok(a, vol, &v0);
 
 	struct stat st;
 	ck_assert_int_eq(stat(s.path, &st), 0);
@@ -264,8 +276,7 @@ START_TEST(create_makes_private_store)
 	ck_assert(S_ISDIR(st.st_mode));
 	ck_assert_msg((st.st_mode & 07777) == 0700, "directory mode %o", st.st_mode & 07777);
 	free(d);
-	fs_anchor_close(a);
-	store_done(&s);
+	store_close(&s, a);
 }
 END_TEST
 
@@ -324,13 +335,12 @@ START_TEST(none_anchor)
 	random_state(&v0, 0);
 	random_state(&v1, 1);
 	random_state(&v9, 9);
-	char err[256] = "";
-	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
-	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0); /* no -EEXIST */
-	ck_assert_int_eq(fs_anchor_cas(a, vol, &v0, &v1, NULL, err, sizeof(err)), 0);
-	ck_assert_int_eq(fs_anchor_cas(a, vol, &v9, &v0, NULL, err, sizeof(err)), 0); /* no -ESTALE */
+	register_ok(a, vol, &v0);
+	register_ok(a, vol, &v0); /* no -EEXIST */
+	cas_ok(a, vol, &v0, &v1);
+	cas_ok(a, vol, &v9, &v0); /* no -ESTALE */
 	/* It holds no state to give back. */
-	err[0] = 0;
+	char err[256] = "";
 	ck_assert_int_eq(fs_anchor_get(a, vol, &got, err, sizeof(err)), -ENOENT);
 	ck_assert(err[0] != 0);
 	fs_anchor_close(a);
@@ -378,29 +388,24 @@ START_TEST(two_handles_sequential)
 {
 	/* Two handles on one store, as two processes would have: each sees what the other did. */
 	struct store s;
-	store_make(&s, "trust.db");
-	fs_anchor *a = open_ok(s.uri, 1), *b = open_ok(s.uri, 0);
 	uint8_t vol[16];
-	randombytes_buf(vol, sizeof(vol));
-	fs_anchor_state v0, va, vb, got, cur;
+	fs_anchor *a = store_open(&s, vol), *b = open_ok(s.uri, 0);
+	fs_anchor_state v0, va, vb, cur;
 	random_state(&v0, 0);
 	random_state(&va, 1);
 	random_state(&vb, 1); /* same version, other root: the two writers have forked */
 	char err[256] = "";
-	ck_assert_int_eq(fs_anchor_register(a, vol, &v0, err, sizeof(err)), 0);
-	get_ok(b, vol, &got);
-	assert_state_eq(&got, &v0);
+	register_ok(a, vol, &v0);
+	assert_held(b, vol, &v0);
 	ck_assert_int_eq(fs_anchor_register(b, vol, &v0, err, sizeof(err)), -EEXIST);
 
-	ck_assert_int_eq(fs_anchor_cas(a, vol, &v0, &va, NULL, err, sizeof(err)), 0);
+	cas_ok(a, vol, &v0, &va);
 	memset(&cur, 0, sizeof(cur));
 	ck_assert_int_eq(fs_anchor_cas(b, vol, &v0, &vb, &cur, err, sizeof(err)), -ESTALE);
 	assert_state_eq(&cur, &va);
-	get_ok(b, vol, &got);
-	assert_state_eq(&got, &va);
-	fs_anchor_close(a);
+	assert_held(b, vol, &va);
 	fs_anchor_close(b);
-	store_done(&s);
+	store_close(&s, a);
 }
 END_TEST
 
@@ -425,14 +430,11 @@ static void *race(void *p)
 START_TEST(competing_cas_one_wins)
 {
 	struct store s;
-	store_make(&s, "trust.db");
-	fs_anchor *a = open_ok(s.uri, 1), *b = open_ok(s.uri, 0);
 	uint8_t vol[16];
-	randombytes_buf(vol, sizeof(vol));
-	fs_anchor_state state, got;
+	fs_anchor *a = store_open(&s, vol), *b = open_ok(s.uri, 0);
+	fs_anchor_state state;
 	random_state(&state, 0);
-	char err[256] = "";
-	ck_assert_int_eq(fs_anchor_register(a, vol, &state, err, sizeof(err)), 0);
+	register_ok(a, vol, &state);
 
 	int wins[2] = { 0, 0 };
 	for (int round = 0; round < 50; round++) {
@@ -459,17 +461,14 @@ START_TEST(competing_cas_one_wins)
 		int w = r[0].rc == 0 ? 0 : 1;
 		wins[w]++;
 		assert_state_eq(&r[1 - w].cur, &r[w].next);
-		get_ok(a, vol, &got);
-		assert_state_eq(&got, &r[w].next);
-		get_ok(b, vol, &got);
-		assert_state_eq(&got, &r[w].next);
+		assert_held(a, vol, &r[w].next);
+		assert_held(b, vol, &r[w].next);
 		state = r[w].next;
 	}
 	ck_assert_int_eq(wins[0] + wins[1], 50);
 	ck_assert_uint_eq(state.version, 50);
-	fs_anchor_close(a);
 	fs_anchor_close(b);
-	store_done(&s);
+	store_close(&s, a);
 }
 END_TEST
 
