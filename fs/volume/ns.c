@@ -44,6 +44,20 @@ static struct inode *get_dir(fs_volume *v, uint64_t ino, int *err)
 	return dp;
 }
 
+/* A directory that may gain an entry: the volume is writable and the directory verified and not removed
+ * (an entry in a removed directory could never be reached: -ENOENT, as Linux answers). */
+static struct inode *writable_dir(fs_volume *v, uint64_t ino, int *err)
+{
+	if ((*err = vol_writable(v)) != 0)
+		return NULL;
+	struct inode *dp = get_dir(v, ino, err);
+	if (dp && dp->unlinked) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	return dp;
+}
+
 /* The entry for name in dir, and the inode it names (verified). */
 static struct dent *find_entry(fs_volume *v, struct inode *dp, const char *name, size_t *pos, struct inode **child,
 			       int *err)
@@ -124,6 +138,15 @@ out:
 	pthread_mutex_unlock(&v->lock);
 }
 
+/* ip has a new entry in dp: dp changed, the caller's reply hands the kernel one more lookup of ip, and out
+ * holds ip's attributes for that reply. */
+static void entry_added(fs_volume *v, struct inode *dp, struct inode *ip, fs_attr *out)
+{
+	vol_touch(v, dp, VOL_MTIME | VOL_CTIME);
+	ip->nlookup++;
+	vol_fill_attr(v, ip, out);
+}
+
 /* Creates an inode of mode under name in parent. */
 static int make(fs_volume *v, uint64_t parent, const char *name, uint32_t mode, uint64_t rdev, uint32_t uid,
 		uint32_t gid, const char *target, fs_attr *out)
@@ -134,15 +157,9 @@ static int make(fs_volume *v, uint64_t parent, const char *name, uint32_t mode, 
 	if (target && (strlen(target) == 0 || strlen(target) > 4095))
 		return strlen(target) ? -ENAMETOOLONG : -ENOENT;
 	pthread_mutex_lock(&v->lock);
-	if ((err = vol_writable(v)) != 0)
-		goto out;
-	struct inode *dp = get_dir(v, parent, &err), *ip;
+	struct inode *dp = writable_dir(v, parent, &err), *ip;
 	if (!dp)
 		goto out;
-	if (dp->unlinked) {
-		err = -ENOENT;
-		goto out;
-	}
 	uint8_t mac[32];
 	size_t pos;
 	fs_name_mac(mac, v->k_name, parent, name, strlen(name));
@@ -169,9 +186,7 @@ static int make(fs_volume *v, uint64_t parent, const char *name, uint32_t mode, 
 	}
 	if (S_ISDIR(mode))
 		dp->r.nlink++;
-	vol_touch(v, dp, VOL_MTIME | VOL_CTIME);
-	ip->nlookup++;
-	vol_fill_attr(v, ip, out);
+	entry_added(v, dp, ip, out);
 out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
@@ -222,9 +237,7 @@ int fsv_link(fs_volume *v, uint64_t ino, uint64_t newparent, const char *newname
 	if (err)
 		return err;
 	pthread_mutex_lock(&v->lock);
-	if ((err = vol_writable(v)) != 0)
-		goto out;
-	struct inode *ip = vol_iget(v, ino, &err), *dp;
+	struct inode *ip = writable_inode(v, ino, &err), *dp;
 	if (!ip)
 		goto out;
 	if (S_ISDIR(ip->r.mode)) {
@@ -239,7 +252,7 @@ int fsv_link(fs_volume *v, uint64_t ino, uint64_t newparent, const char *newname
 		err = -EMLINK;
 		goto out;
 	}
-	if (!(dp = get_dir(v, newparent, &err)))
+	if (!(dp = writable_dir(v, newparent, &err)))
 		goto out;
 	uint8_t mac[32];
 	fs_name_mac(mac, v->k_name, newparent, newname, strlen(newname));
@@ -247,9 +260,7 @@ int fsv_link(fs_volume *v, uint64_t ino, uint64_t newparent, const char *newname
 		goto out;
 	ip->r.nlink++;
 	vol_touch(v, ip, VOL_CTIME);
-	vol_touch(v, dp, VOL_MTIME | VOL_CTIME);
-	ip->nlookup++;
-	vol_fill_attr(v, ip, out);
+	entry_added(v, dp, ip, out);
 out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
@@ -349,7 +360,7 @@ int fsv_rename(fs_volume *v, uint64_t parent, const char *name, uint64_t newpare
 	if ((err = vol_writable(v)) != 0)
 		goto out;
 	struct inode *sp = get_dir(v, parent, &err), *tp, *src, *dst = NULL;
-	if (!sp || !(tp = get_dir(v, newparent, &err)))
+	if (!sp || !(tp = writable_dir(v, newparent, &err)))
 		goto out;
 	size_t spos, tpos;
 	struct dent *sd = find_entry(v, sp, name, &spos, &src, &err);
@@ -644,51 +655,43 @@ int fsv_setxattr(fs_volume *v, uint64_t ino, const char *name, const void *value
 
 ssize_t fsv_getxattr(fs_volume *v, uint64_t ino, const char *name, void *buf, size_t size)
 {
-	ssize_t ret = 0;
 	int err = 0;
+	ssize_t ret;
 	pthread_mutex_lock(&v->lock);
 	struct inode *ip = vol_iget(v, ino, &err);
-	if (!ip) {
-		ret = err;
-		goto out;
-	}
 	const uint8_t *val;
 	size_t vlen;
-	if (fs_xattrs_get(ip->r.xattrs, ip->r.xattrs_len, name, &val, &vlen) != 0) {
+	if (!ip)
+		ret = err;
+	else if (fs_xattrs_get(ip->r.xattrs, ip->r.xattrs_len, name, &val, &vlen) != 0)
 		ret = -ENODATA;
-		goto out;
-	}
-	if (size && vlen > size) {
+	else if (size && vlen > size)
 		ret = -ERANGE;
-		goto out;
+	else {
+		if (size)
+			memcpy(buf, val, vlen);
+		ret = (ssize_t)vlen;
 	}
-	if (size)
-		memcpy(buf, val, vlen);
-	ret = (ssize_t)vlen;
-out:
 	pthread_mutex_unlock(&v->lock);
 	return ret;
 }
 
 ssize_t fsv_listxattr(fs_volume *v, uint64_t ino, char *buf, size_t size)
 {
-	ssize_t ret = 0;
 	int err = 0;
+	ssize_t ret;
 	pthread_mutex_lock(&v->lock);
 	struct inode *ip = vol_iget(v, ino, &err);
-	if (!ip) {
+	size_t need = ip ? fs_xattrs_names(ip->r.xattrs, ip->r.xattrs_len, NULL, 0) : 0;
+	if (!ip)
 		ret = err;
-		goto out;
-	}
-	size_t need = fs_xattrs_names(ip->r.xattrs, ip->r.xattrs_len, NULL, 0);
-	if (size && need > size) {
+	else if (size && need > size)
 		ret = -ERANGE;
-		goto out;
+	else {
+		if (size)
+			fs_xattrs_names(ip->r.xattrs, ip->r.xattrs_len, buf, size);
+		ret = (ssize_t)need;
 	}
-	if (size)
-		fs_xattrs_names(ip->r.xattrs, ip->r.xattrs_len, buf, size);
-	ret = (ssize_t)need;
-out:
 	pthread_mutex_unlock(&v->lock);
 	return ret;
 }

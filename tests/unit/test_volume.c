@@ -219,6 +219,28 @@ START_TEST(namespace_ops)
 }
 END_TEST
 
+START_TEST(removed_dir_gains_no_entry)
+{
+	/* A directory removed while the kernel still holds it (a process's cwd) takes no new entry by any
+	 * call: create, link and rename into it are -ENOENT, as Linux answers. */
+	create_vol();
+	fs_volume *v = open_vol();
+	fs_attr a;
+	uint64_t f = mkfile(v, FS_ROOT_INO, "f");
+	ck_assert_int_eq(fsv_mkdir(v, FS_ROOT_INO, "gone", 0700, 0, 0, &a), 0);
+	uint64_t gone = a.ino;
+	ck_assert_int_eq(fsv_rmdir(v, FS_ROOT_INO, "gone"), 0);
+	ck_assert_int_eq(fsv_mknod(v, gone, "x", S_IFREG | 0644, 0, 0, 0, &a), -ENOENT);
+	ck_assert_int_eq(fsv_link(v, f, gone, "x", &a), -ENOENT);
+	ck_assert_int_eq(fsv_rename(v, FS_ROOT_INO, "f", gone, "x", 0), -ENOENT);
+	/* Nothing moved: f is where it was, with one link. */
+	ck_assert_int_eq(fsv_lookup(v, FS_ROOT_INO, "f", &a), 0);
+	ck_assert_uint_eq(a.ino, f);
+	ck_assert_uint_eq(a.nlink, 1);
+	fsv_close(v);
+}
+END_TEST
+
 START_TEST(tampered_chunk_reads_eio)
 {
 	create_vol();
@@ -370,6 +392,7 @@ static Suite *suite(void)
 	tcase_add_test(t, roundtrip_across_reopen);
 	tcase_add_test(t, holes_truncate_punch);
 	tcase_add_test(t, namespace_ops);
+	tcase_add_test(t, removed_dir_gains_no_entry);
 	tcase_add_test(t, tampered_chunk_reads_eio);
 	tcase_add_test(t, rollback_and_second_writer);
 	tcase_add_test(t, wrong_key_and_anchor);
