@@ -55,6 +55,21 @@ static void create_vol(void)
 	ck_assert_msg(st == 0, "create: %d %s", st, err);
 }
 
+static uint64_t mkdir_ok(fs_volume *v, uint64_t parent, const char *name, uint32_t mode)
+{
+	fs_attr a;
+	int rc = fsv_mkdir(v, parent, name, mode, 0, 0, &a);
+	ck_assert_msg(rc == 0, "mkdir %s: %d", name, rc);
+	return a.ino;
+}
+
+/* A volume created for this test and opened. */
+static fs_volume *new_vol(void)
+{
+	create_vol();
+	return open_vol();
+}
+
 static uint64_t mkfile(fs_volume *v, uint64_t parent, const char *name)
 {
 	fs_attr a;
@@ -71,11 +86,9 @@ static void fill(uint8_t *buf, size_t n, unsigned seed)
 
 START_TEST(roundtrip_across_reopen)
 {
-	create_vol();
-	fs_volume *v = open_vol();
+	fs_volume *v = new_vol();
 	fs_attr a;
-	ck_assert_int_eq(fsv_mkdir(v, FS_ROOT_INO, "sub", 0755, 0, 0, &a), 0);
-	uint64_t sub = a.ino;
+	uint64_t sub = mkdir_ok(v, FS_ROOT_INO, "sub", 0755);
 	uint64_t f = mkfile(v, sub, "data");
 	size_t n = 3 * 4096 + 123;
 	uint8_t *buf = malloc(n), *back = malloc(n);
@@ -115,8 +128,7 @@ END_TEST
 
 START_TEST(holes_truncate_punch)
 {
-	create_vol();
-	fs_volume *v = open_vol();
+	fs_volume *v = new_vol();
 	uint64_t f = mkfile(v, FS_ROOT_INO, "sparse");
 	uint8_t buf[100], back[5000];
 	memset(buf, 'x', sizeof(buf));
@@ -171,8 +183,7 @@ static int collect(void *ctx, const char *name, uint64_t ino, uint32_t mode, uin
 
 START_TEST(namespace_ops)
 {
-	create_vol();
-	fs_volume *v = open_vol();
+	fs_volume *v = new_vol();
 	fs_attr a, b;
 	uint64_t f = mkfile(v, FS_ROOT_INO, "a");
 	ck_assert_int_eq(fsv_mknod(v, FS_ROOT_INO, "a", S_IFREG | 0644, 0, 0, 0, &a), -EEXIST);
@@ -182,8 +193,7 @@ START_TEST(namespace_ops)
 	char t[16];
 	ck_assert_int_eq(fsv_readlink(v, a.ino, t, sizeof(t)), 1);
 	ck_assert_int_eq(t[0], 'a');
-	ck_assert_int_eq(fsv_mkdir(v, FS_ROOT_INO, "d", 0700, 0, 0, &a), 0);
-	uint64_t d = a.ino;
+	uint64_t d = mkdir_ok(v, FS_ROOT_INO, "d", 0700);
 	ck_assert_int_eq(fsv_rename(v, FS_ROOT_INO, "a", d, "moved", 0), 0);
 	ck_assert_int_eq(fsv_lookup(v, FS_ROOT_INO, "a", &a), -ENOENT);
 	ck_assert_int_eq(fsv_lookup(v, d, "moved", &a), 0);
@@ -223,12 +233,10 @@ START_TEST(removed_dir_gains_no_entry)
 {
 	/* A directory removed while the kernel still holds it (a process's cwd) takes no new entry by any
 	 * call: create, link and rename into it are -ENOENT, as Linux answers. */
-	create_vol();
-	fs_volume *v = open_vol();
+	fs_volume *v = new_vol();
 	fs_attr a;
 	uint64_t f = mkfile(v, FS_ROOT_INO, "f");
-	ck_assert_int_eq(fsv_mkdir(v, FS_ROOT_INO, "gone", 0700, 0, 0, &a), 0);
-	uint64_t gone = a.ino;
+	uint64_t gone = mkdir_ok(v, FS_ROOT_INO, "gone", 0700);
 	ck_assert_int_eq(fsv_rmdir(v, FS_ROOT_INO, "gone"), 0);
 	ck_assert_int_eq(fsv_mknod(v, gone, "x", S_IFREG | 0644, 0, 0, 0, &a), -ENOENT);
 	ck_assert_int_eq(fsv_link(v, f, gone, "x", &a), -ENOENT);
@@ -243,8 +251,7 @@ END_TEST
 
 START_TEST(tampered_chunk_reads_eio)
 {
-	create_vol();
-	fs_volume *v = open_vol();
+	fs_volume *v = new_vol();
 	uint64_t f = mkfile(v, FS_ROOT_INO, "num");
 	ck_assert_int_eq(fsv_write(v, f, "41", 2, 0), 2);
 	fsv_close(v);
@@ -360,11 +367,9 @@ static void count_finding(void *ctx, const fs_finding *f)
  * the next commit, leaves no entry rows behind (verify finds nothing). */
 START_TEST(removed_directory_leaves_no_rows)
 {
-	create_vol();
-	fs_volume *v = open_vol();
+	fs_volume *v = new_vol();
 	fs_attr a;
-	ck_assert_int_eq(fsv_mkdir(v, FS_ROOT_INO, "d", 0755, 0, 0, &a), 0);
-	uint64_t d = a.ino;
+	uint64_t d = mkdir_ok(v, FS_ROOT_INO, "d", 0755);
 	uint64_t f = mkfile(v, d, "f");
 	uint64_t g = mkfile(v, FS_ROOT_INO, "g");
 	ck_assert_int_eq(fsv_link(v, g, d, "b", &a), 0);
