@@ -7,18 +7,6 @@
 #include "meta/anchor/anchor.h"
 #include "tests/unit/testutil.h"
 
-/* Every scratch directory of a test case lives under one base directory that the runner itself (not the
- * test process) creates before the case and removes after it, so a failing test leaves nothing behind. */
-static void scratch_setup(void)
-{
-	test_scratch_begin("unit-anchor");
-}
-
-static void scratch_teardown(void)
-{
-	test_scratch_end();
-}
-
 /* A scratch directory and the URI of a trust store inside it. */
 struct store {
 	char *dir, *path, *uri;
@@ -475,25 +463,10 @@ END_TEST
 static Suite *anchor_suite(void)
 {
 	Suite *s = suite_create("anchor");
-	TCase *tc = tcase_create("file");
-	tcase_set_timeout(tc, 60);
-	tcase_add_unchecked_fixture(tc, scratch_setup, scratch_teardown);
-	tcase_add_test(tc, register_get_cas);
-	tcase_add_test(tc, cas_stale);
-	tcase_add_test(tc, register_twice_and_unknown);
-	tcase_add_test(tc, full_version_range);
-	tcase_add_test(tc, open_missing_without_create);
-	tcase_add_test(tc, create_makes_private_store);
-	tcase_add_test(tc, store_identity);
-	tcase_add_test(tc, two_handles_sequential);
-	tcase_add_test(tc, competing_cas_one_wins);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("kinds");
-	tcase_add_test(tc, none_anchor);
-	tcase_add_test(tc, unknown_kinds);
-	tcase_add_test(tc, default_uri);
-	suite_add_tcase(s, tc);
+	TEST_CASE(s, "file", "unit-anchor", 60, register_get_cas, cas_stale, register_twice_and_unknown,
+		  full_version_range, open_missing_without_create, create_makes_private_store, store_identity,
+		  two_handles_sequential, competing_cas_one_wins);
+	TEST_CASE(s, "kinds", NULL, 0, none_anchor, unknown_kinds, default_uri);
 	return s;
 }
 

@@ -11,20 +11,12 @@
 #include "meta/cas/store.h"
 #include "testutil.h"
 
-static char *dir;
 static char spec[512];
-
-static void scratch_setup(void) { dir = test_tmpdir("cas"); }
-static void scratch_teardown(void)
-{
-	test_rmrf(dir);
-	free(dir);
-}
 
 /* A new store file per test (tests may run in forked children: the name is random, not counted). */
 static cas_store *new_store(void)
 {
-	snprintf(spec, sizeof(spec), "sqlite:%s/cas-%08x.db", dir, randombytes_random());
+	snprintf(spec, sizeof(spec), "sqlite:%s/cas-%08x.db", test_scratch_base, randombytes_random());
 	cas_store *s = NULL;
 	char err[256] = "";
 	int rc = cas_store_open(spec, &s, err, sizeof(err));
@@ -472,21 +464,9 @@ END_TEST
 static Suite *cas_suite(void)
 {
 	Suite *s = suite_create("cas");
-	TCase *tc = tcase_create("store");
-	tcase_set_timeout(tc, 120);
-	tcase_add_unchecked_fixture(tc, scratch_setup, scratch_teardown);
-	tcase_add_test(tc, register_get_cas);
-	tcase_add_test(tc, key_generated_once);
-	tcase_add_test(tc, cas_races);
-	tcase_add_test(tc, audit_log);
-	tcase_add_test(tc, nonces);
-	tcase_add_test(tc, sessions_owner);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("policy");
-	tcase_add_test(tc, session_yaml_and_acl);
-	tcase_add_test(tc, session_yaml_refused);
-	tcase_add_test(tc, proto_bodies);
-	suite_add_tcase(s, tc);
+	TEST_CASE(s, "store", "unit-cas", 120, register_get_cas, key_generated_once, cas_races, audit_log, nonces,
+		  sessions_owner);
+	TEST_CASE(s, "policy", NULL, 0, session_yaml_and_acl, session_yaml_refused, proto_bodies);
 	return s;
 }
 

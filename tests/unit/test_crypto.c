@@ -63,18 +63,6 @@ static char *path_in(const char *dir, const char *name)
 	return p;
 }
 
-/* Every scratch directory of a test case lives under one base directory that the runner itself (not the
- * test process) creates before the case and removes after it, so a failing test leaves nothing behind. */
-static void scratch_setup(void)
-{
-	test_scratch_begin("unit-crypto");
-}
-
-static void scratch_teardown(void)
-{
-	test_scratch_end();
-}
-
 /* ---- algorithm table ---- */
 
 START_TEST(aead_algorithms)
@@ -996,39 +984,15 @@ END_TEST
 static Suite *crypto_suite(void)
 {
 	Suite *s = suite_create("crypto");
-	TCase *tc = tcase_create("aead");
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, aead_algorithms);
-	tcase_add_test(tc, aead_random_nonce);
+	TCase *tc = TEST_CASE(s, "aead", NULL, 60, aead_algorithms, aead_random_nonce);
 	tcase_add_loop_test(tc, aead_round_trip, 0, NALGS * NSIZES);
 	tcase_add_loop_test(tc, aead_in_place, 0, NALGS * NSIZES);
 	tcase_add_loop_test(tc, aead_rejects_tampering, 0, NALGS * 3);
-	tcase_add_test(tc, aead_nonce_bytes_used);
-	tcase_add_test(tc, aead_rejects_oversize);
-	tcase_add_test(tc, aead_kat_aes256gcm);
-	tcase_add_test(tc, aead_kat_xchacha20poly1305);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("derive");
-	tcase_add_test(tc, subkeys_distinct_and_deterministic);
-	tcase_add_test(tc, file_keys_distinct);
-	tcase_add_test(tc, mac_domains_separate);
-	tcase_add_test(tc, mac_streaming_and_integers);
-	tcase_add_test(tc, le_helpers);
-	tcase_add_test(tc, ct_eq);
-	tcase_add_test(tc, hex_helpers);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("keys");
-	tcase_set_timeout(tc, 60);
-	tcase_add_unchecked_fixture(tc, scratch_setup, scratch_teardown);
-	tcase_add_test(tc, key_files);
-	tcase_add_test(tc, key_generate_file);
-	tcase_add_test(tc, key_alloc);
-	tcase_add_test(tc, passphrase_wrap_round_trip);
-	tcase_add_test(tc, passphrase_params);
-	tcase_add_test(tc, passphrase_files);
-	suite_add_tcase(s, tc);
+	TEST_ADD(tc, aead_nonce_bytes_used, aead_rejects_oversize, aead_kat_aes256gcm, aead_kat_xchacha20poly1305);
+	TEST_CASE(s, "derive", NULL, 0, subkeys_distinct_and_deterministic, file_keys_distinct, mac_domains_separate,
+		  mac_streaming_and_integers, le_helpers, ct_eq, hex_helpers);
+	TEST_CASE(s, "keys", "unit-crypto", 60, key_files, key_generate_file, key_alloc, passphrase_wrap_round_trip,
+		  passphrase_params, passphrase_files);
 	return s;
 }
 

@@ -291,14 +291,7 @@ END_TEST
 static Suite *fspf_suite(void)
 {
 	Suite *s = suite_create("fspf");
-	TCase *t = tcase_create("fspf");
-	tcase_add_test(t, paths);
-	tcase_add_test(t, regions);
-	tcase_add_test(t, roundtrip_and_seal);
-	tcase_add_test(t, chunks_bound);
-	tcase_add_test(t, parser_refuses);
-	tcase_add_test(t, golden);
-	suite_add_tcase(s, t);
+	TEST_CASE(s, "fspf", "unit-fspf", 30, paths, regions, roundtrip_and_seal, chunks_bound, parser_refuses, golden);
 	return s;
 }
 

@@ -109,9 +109,7 @@ int main(void)
 	if (fs_crypto_init() != 0)
 		return 1;
 	Suite *s = suite_create("golden");
-	TCase *t = tcase_create("format");
-	tcase_add_test(t, fixed_volume);
-	suite_add_tcase(s, t);
+	TEST_CASE(s, "format", "unit-golden", 30, fixed_volume);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

@@ -391,19 +391,13 @@ END_TEST
 static Suite *suite(void)
 {
 	Suite *s = suite_create("volume");
-	TCase *t = tcase_create("api");
+	/* setup makes each test's directory inside the case's scratch directory, which the runner removes
+	 * even when a failing test skips teardown. */
+	TCase *t = TEST_CASE(s, "api", "unit-volume", 60, roundtrip_across_reopen, holes_truncate_punch,
+			     namespace_ops, removed_dir_gains_no_entry, tampered_chunk_reads_eio,
+			     rollback_and_second_writer, wrong_key_and_anchor, passphrase_volume,
+			     removed_directory_leaves_no_rows);
 	tcase_add_checked_fixture(t, setup, teardown);
-	tcase_set_timeout(t, 60);
-	tcase_add_test(t, roundtrip_across_reopen);
-	tcase_add_test(t, holes_truncate_punch);
-	tcase_add_test(t, namespace_ops);
-	tcase_add_test(t, removed_dir_gains_no_entry);
-	tcase_add_test(t, tampered_chunk_reads_eio);
-	tcase_add_test(t, rollback_and_second_writer);
-	tcase_add_test(t, wrong_key_and_anchor);
-	tcase_add_test(t, passphrase_volume);
-	tcase_add_test(t, removed_directory_leaves_no_rows);
-	suite_add_tcase(s, t);
 	return s;
 }
 

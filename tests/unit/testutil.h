@@ -52,6 +52,45 @@ static inline void test_scratch_end(void)
 	test_scratch_base = test_saved_tmpdir = NULL;
 }
 
+/* A test case whose tests run inside one scratch directory (tagged tag) that the runner itself, not the
+ * test process, makes before the case and removes after it, so a failing test leaves nothing behind. */
+static const char *test_scratch_tag;
+static inline void test_scratch_setup(void)
+{
+	test_scratch_begin(test_scratch_tag);
+}
+static inline TCase *test_scratch_case(const char *name, const char *tag, int timeout)
+{
+	TCase *tc = tcase_create(name);
+	test_scratch_tag = tag;
+	tcase_set_timeout(tc, timeout);
+	tcase_add_unchecked_fixture(tc, test_scratch_setup, test_scratch_end);
+	return tc;
+}
+
+/* TEST_ADD(tc, test, ...): adds each named test (a START_TEST name) to tc, in order. */
+static inline void test_add_all(TCase *tc, const TTest *const *tests)
+{
+	for (; *tests; tests++)
+		tcase_add_test(tc, *tests);
+}
+#define TEST_ADD(tc, ...) test_add_all((tc), (const TTest *const[]){ __VA_ARGS__, NULL })
+
+/* TEST_CASE(suite, name, tag, timeout, test, ...): a case of suite holding the named tests, run inside a
+ * scratch directory tagged tag (NULL: none), with timeout seconds each (0: Check's default). Returns the
+ * case, for loop tests and fixtures. */
+static inline TCase *test_case_of(Suite *s, const char *name, const char *tag, int timeout, const TTest *const *tests)
+{
+	TCase *tc = tag ? test_scratch_case(name, tag, timeout) : tcase_create(name);
+	if (!tag && timeout)
+		tcase_set_timeout(tc, timeout);
+	test_add_all(tc, tests);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+#define TEST_CASE(s, name, tag, timeout, ...) \
+	test_case_of((s), (name), (tag), (timeout), (const TTest *const[]){ __VA_ARGS__, NULL })
+
 #define TEST_MAIN(suite_fn)                                                  \
 	int main(void)                                                       \
 	{                                                                    \
