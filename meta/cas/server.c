@@ -47,8 +47,23 @@ static void logf_(struct server *S, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* Every logged byte may come from a client (URL, method, TLS errors): escape it, so that no line
+	 * can forge another one or drive a terminal. */
+	char esc[4 * sizeof(line) + 1];
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
+		if (*p == '\\') {
+			esc[o++] = '\\';
+			esc[o++] = '\\';
+		} else if (*p >= 0x20 && *p < 0x7f) {
+			esc[o++] = (char)*p;
+		} else {
+			o += (size_t)snprintf(esc + o, sizeof(esc) - o, "\\x%02x", *p);
+		}
+	}
+	esc[o] = 0;
 	pthread_mutex_lock(&S->log_mu);
-	fprintf(stderr, "fshield cas: %s\n", line);
+	fprintf(stderr, "fshield cas: %s\n", esc);
 	fflush(stderr);
 	pthread_mutex_unlock(&S->log_mu);
 }
