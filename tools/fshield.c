@@ -2,6 +2,7 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "crypto/keys.h"
 #include "meta/common/status.h"
@@ -40,6 +41,11 @@ static void overview(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* Every subcommand may hold a key: no core dumps, no ptrace or /proc/PID/mem by other local users. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		perror("fshield: prctl(PR_SET_DUMPABLE)");
+		return FS_ST_IO;
+	}
 	if (fs_crypto_init() != 0) {
 		fprintf(stderr, "fshield: cannot initialise the crypto library\n");
 		return FS_ST_IO;
