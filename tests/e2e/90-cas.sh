@@ -60,6 +60,16 @@ expect_status_line() { # expect_status_line STATUS OUTPUT WHAT
 	[ "${2%% *}" = "$1" ] || fail "$3: expected HTTP $1, got: $2"
 }
 
+# ---- the request log: a client-given URL cannot forge a line or reach the terminal ----
+echo "log: a URL with a newline and an escape byte gives one escaped log line"
+FORGE='/v1/volumes/x%0a1234567890abcdef%20POST%20/v1/volumes/atk/app/V1/key%20-%3E%20200%1b%5b31m'
+out=$(req_client GET "$FORGE")
+expect_status_line 404 "$out" "the forged URL"
+wait_until 10 grep -q 'x\\x0a1234567890abcdef POST /v1/volumes/atk/app/V1/key -> 200\\x1b\[31m -> 404' \
+	"$T/cas.main.log" || fail "the request is not logged escaped on one line: $(tail -n 3 "$T/cas.main.log")"
+! grep -q $'\x1b' "$T/cas.main.log" || fail "a raw escape byte reached the CAS log"
+! grep -q '^1234567890abcdef POST /v1/volumes/atk' "$T/cas.main.log" || fail "the URL forged a log line"
+
 # ---- sessions ----
 MEAS=$(sha256sum "$(readlink -f "$FSHIELD")" | cut -d' ' -f1)
 cat >"$T/session.yaml" <<EOF
