@@ -164,7 +164,7 @@ for r in $(seq "$runs"); do
 	s=$(now); out=$(py "$W/src"); e=$(now)
 	p_t+=("$(python3 -c "print($e - $s)")"); p_out=$out
 	evict "$W/prot"
-	"$bin" mount --fspf "$W/lib.fspf" --fspf-key "$K" --fspf-tag "$TG" "$W/prot" "$MNT"
+	"$bin" mount --fspf "$W/lib.fspf" --fspf-key-fd 3 --fspf-tag-fd 4 "$W/prot" "$MNT" 3<<<"$K" 4<<<"$TG"
 	s=$(now); out=$(py "$MNT/lib"); e=$(now)
 	m_t+=("$(python3 -c "print($e - $s)")"); m_out=$out
 	"$bin" umount "$MNT"

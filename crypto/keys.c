@@ -45,14 +45,9 @@ int fs_unhex(uint8_t *out, size_t n, const char *in)
 	return 0;
 }
 
-/* Reads at most cap-1 bytes of a small secret file into buf (NUL-terminated). */
-static int read_secret(const char *path, char *buf, size_t cap, size_t *len, const char **why)
+/* Reads at most cap-1 bytes of a small secret from fd into buf (NUL-terminated); fd stays open. */
+static int read_secret_fd(int fd, char *buf, size_t cap, size_t *len, const char **why)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		*why = strerror(errno);
-		return -errno;
-	}
 	size_t n = 0;
 	for (;;) {
 		ssize_t r = read(fd, buf + n, cap - 1 - n);
@@ -60,7 +55,6 @@ static int read_secret(const char *path, char *buf, size_t cap, size_t *len, con
 			continue;
 		if (r < 0) {
 			int e = errno;
-			close(fd);
 			*why = strerror(e);
 			return -e;
 		}
@@ -70,20 +64,31 @@ static int read_secret(const char *path, char *buf, size_t cap, size_t *len, con
 		if (n == cap - 1) {
 			char extra;
 			if (read(fd, &extra, 1) > 0) {
-				close(fd);
 				*why = "file too long";
 				return -EINVAL;
 			}
 			break;
 		}
 	}
-	close(fd);
 	buf[n] = 0;
 	*len = n;
 	return 0;
 }
 
-int fs_key_read_file(const char *path, uint8_t key[32], const char **why)
+static int read_secret(const char *path, char *buf, size_t cap, size_t *len, const char **why)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*why = strerror(errno);
+		return -errno;
+	}
+	int rc = read_secret_fd(fd, buf, cap, len, why);
+	close(fd);
+	return rc;
+}
+
+/* 64 hex digits and optional trailing newlines, read from fd (path NULL) or path, into key. */
+static int key_read(const char *path, int fd, uint8_t key[32], const char **why)
 {
 	char *buf = sodium_malloc(128);
 	size_t n;
@@ -91,17 +96,27 @@ int fs_key_read_file(const char *path, uint8_t key[32], const char **why)
 		*why = "out of memory";
 		return -ENOMEM;
 	}
-	int rc = read_secret(path, buf, 128, &n, why);
+	int rc = path ? read_secret(path, buf, 128, &n, why) : read_secret_fd(fd, buf, 128, &n, why);
 	if (rc == 0) {
 		while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 			buf[--n] = 0;
 		if (fs_unhex(key, 32, buf) != 0) {
-			*why = "a key file holds exactly 64 hex digits";
+			*why = "it must hold exactly 64 hex digits";
 			rc = -EINVAL;
 		}
 	}
 	sodium_free(buf);
 	return rc;
+}
+
+int fs_key_read_file(const char *path, uint8_t key[32], const char **why)
+{
+	return key_read(path, -1, key, why);
+}
+
+int fs_key_read_fd(int fd, uint8_t key[32], const char **why)
+{
+	return key_read(NULL, fd, key, why);
 }
 
 int fs_key_generate_file(const char *path)

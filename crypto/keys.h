@@ -18,6 +18,8 @@ void fs_key_free(uint8_t *k);
 
 /* Key files hold 64 hex digits (and an optional newline). Returns 0 or -errno; *why says what is wrong. */
 int fs_key_read_file(const char *path, uint8_t key[32], const char **why);
+/* The same from an open file descriptor, read to its end (left open: the caller closes it). */
+int fs_key_read_fd(int fd, uint8_t key[32], const char **why);
 /* Writes a fresh random key as hex to path (created 0600, must not exist), or to stdout if path is NULL. */
 int fs_key_generate_file(const char *path);
 

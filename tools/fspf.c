@@ -27,10 +27,12 @@ const char usage_fspf[] =
 	"      which must be missing or empty (and is then the tree's PATH when mounted)\n"
 	"  fspf encrypt [--json] FSPF\n"
 	"      seals the manifest and prints its key and tag, for the deployment policy\n"
-	"  fspf show [--tag] FSPF [KEY]\n"
-	"      prints regions and entries (KEY: 64 hex digits, for an encrypted fspf); --tag prints its tag\n"
-	"  fspf verify --key KEY --tag TAG [--json] FSPF ROOT\n"
+	"  fspf show [--tag] [--key-file FILE | --key-fd N] FSPF\n"
+	"      prints regions and entries (an encrypted fspf needs its key: 64 hex digits in FILE or read\n"
+	"      from descriptor N); --tag prints its tag\n"
+	"  fspf verify (--key-file FILE | --key-fd N) (--tag-file FILE | --tag-fd N) [--json] FSPF ROOT\n"
 	"      checks every file of the protected tree ROOT against the manifest, offline; lists every finding\n"
+	"  Keys and tags are never taken on the command line (every local user can read it).\n"
 	"  Exit: 0 ok, 1 tamper (tag mismatch, changed files), 5 wrong key, 64 usage, 74 I/O.\n";
 
 static int usage_err(const char *msg)
@@ -91,13 +93,38 @@ static int flag_opt(int argc, char **argv, const char *name, int *set)
 	return 0;
 }
 
-static int parse_hex_arg(uint8_t *out, size_t n, const char *arg, const char *what)
+/* The options that give the key and the tag (--key-file, --key-fd, --tag-file, --tag-fd), and the old
+ * forms --key and --tag, which are refused. */
+enum { SO_KEY = 'k', SO_KEY_FILE = 'K', SO_KEY_FD = 2001, SO_TAG = 't', SO_TAG_FILE = 'T', SO_TAG_FD = 2002 };
+#define KEY_LONGOPTS                                                                                  \
+	{ "key", required_argument, NULL, SO_KEY }, { "key-file", required_argument, NULL, SO_KEY_FILE }, \
+	{ "key-fd", required_argument, NULL, SO_KEY_FD }
+#define TAG_LONGOPTS                                                                                  \
+	{ "tag", required_argument, NULL, SO_TAG }, { "tag-file", required_argument, NULL, SO_TAG_FILE }, \
+	{ "tag-fd", required_argument, NULL, SO_TAG_FD }
+
+/* Applies one of the secret options: 1 if c was one, 0 if not, -1 (usage printed) if refused. */
+static int secret_opt(int c, const char *arg, keyopts_secret *key, keyopts_secret *tag)
 {
-	if (fs_unhex(out, n, arg) != 0) {
-		fprintf(stderr, "fshield fspf: %s takes %zu hex digits\n", what, 2 * n);
-		return -1;
+	switch (c) {
+	case SO_KEY: keyopts_refuse_cmdline("fspf", "--key KEY", "--key-file FILE or --key-fd N"); return -1;
+	case SO_TAG: keyopts_refuse_cmdline("fspf", "--tag TAG", "--tag-file FILE or --tag-fd N"); return -1;
+	case SO_KEY_FILE: key->file = arg; return 1;
+	case SO_TAG_FILE: tag->file = arg; return 1;
+	case SO_KEY_FD: return keyopts_secret_fd(key, arg, "fspf", "--key-fd") ? -1 : 1;
+	case SO_TAG_FD: return keyopts_secret_fd(tag, arg, "fspf", "--tag-fd") ? -1 : 1;
+	default: return 0;
 	}
-	return 0;
+}
+
+/* Reads a given secret into out; FS_OK, or FS_ST_USAGE after saying why. */
+static int read_secret_opt(const keyopts_secret *s, uint8_t out[32], const char *what)
+{
+	char err[512];
+	if (keyopts_secret_read(s, out, what, err, sizeof(err)) == 0)
+		return FS_OK;
+	fprintf(stderr, "fshield fspf: %s\n", err);
+	return FS_ST_USAGE;
 }
 
 static int cmd_create(int argc, char **argv)
@@ -246,20 +273,31 @@ static int cmd_encrypt(int argc, char **argv)
 
 static int cmd_show(int argc, char **argv)
 {
-	int tag_only;
-	if (flag_opt(argc, argv, "tag", &tag_only) != 0)
-		return FS_ST_USAGE;
-	if (argc - optind != 1 && argc - optind != 2)
-		return usage_err("show takes FSPF [KEY]");
+	static const struct option lo[] = { { "tag", no_argument, NULL, 'g' }, KEY_LONGOPTS, { 0 } };
+	keyopts_secret ks = KEYOPTS_SECRET_NONE, ts = KEYOPTS_SECRET_NONE;
+	int c, r, tag_only = 0;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c == 'g')
+			tag_only = 1;
+		else if ((r = secret_opt(c, optarg, &ks, &ts)) < 0)
+			return FS_ST_USAGE;
+		else if (r == 0)
+			return usage_err(NULL);
+	}
+	if (argc - optind == 2)
+		return keyopts_refuse_cmdline("fspf", "show FSPF KEY", "show --key-file FILE FSPF or show --key-fd N FSPF");
+	if (argc - optind != 1)
+		return usage_err("show takes FSPF");
 	const char *path = argv[optind];
 	uint8_t key[32], *kp = NULL;
-	if (argc - optind == 2) {
-		if (parse_hex_arg(key, 32, argv[optind + 1], "KEY") != 0)
+	if (keyopts_secret_given(&ks)) {
+		if (read_secret_opt(&ks, key, ks.file ? "--key-file" : "--key-fd") != FS_OK)
 			return FS_ST_USAGE;
 		kp = key;
 	}
 	fspf *m;
 	int st = load(path, kp, NULL, &m);
+	sodium_memzero(key, sizeof(key)); /* m holds its own copy */
 	if (st != FS_OK)
 		return st;
 	if (tag_only) {
@@ -330,34 +368,31 @@ static void on_finding(void *ctx, const fspf_finding *f)
 
 static int cmd_fverify(int argc, char **argv)
 {
-	static const struct option lo[] = { { "key", required_argument, NULL, 'k' },
-					    { "tag", required_argument, NULL, 't' },
-					    { "json", no_argument, NULL, 'j' },
-					    { 0 } };
+	static const struct option lo[] = { KEY_LONGOPTS, TAG_LONGOPTS, { "json", no_argument, NULL, 'j' }, { 0 } };
+	keyopts_secret ks = KEYOPTS_SECRET_NONE, ts = KEYOPTS_SECRET_NONE;
 	uint8_t key[32], tag[32];
-	int c, have_k = 0, have_t = 0;
+	int c, r;
 	struct vout out = { 0 };
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (c == 'k') {
-			if (parse_hex_arg(key, 32, optarg, "--key") != 0)
-				return FS_ST_USAGE;
-			have_k = 1;
-		} else if (c == 't') {
-			if (parse_hex_arg(tag, 32, optarg, "--tag") != 0)
-				return FS_ST_USAGE;
-			have_t = 1;
-		} else if (c == 'j') {
+		if (c == 'j')
 			out.json = 1;
-		} else {
+		else if ((r = secret_opt(c, optarg, &ks, &ts)) < 0)
+			return FS_ST_USAGE;
+		else if (r == 0)
 			return usage_err(NULL);
-		}
 	}
-	if (argc - optind != 2 || !have_k || !have_t)
-		return usage_err("verify takes --key KEY --tag TAG FSPF ROOT");
+	if (argc - optind != 2 || !keyopts_secret_given(&ks) || !keyopts_secret_given(&ts))
+		return usage_err("verify takes (--key-file FILE | --key-fd N) (--tag-file FILE | --tag-fd N) FSPF ROOT");
+	if (read_secret_opt(&ks, key, ks.file ? "--key-file" : "--key-fd") != FS_OK ||
+	    read_secret_opt(&ts, tag, ts.file ? "--tag-file" : "--tag-fd") != FS_OK) {
+		sodium_memzero(key, sizeof(key));
+		return FS_ST_USAGE;
+	}
 	const char *path = argv[optind], *root = argv[optind + 1];
 	fspf *m;
 	char err[4600];
 	int st = fspf_load(path, key, tag, &m, err, sizeof(err));
+	sodium_memzero(key, sizeof(key)); /* m holds its own copy */
 	if (st == FS_OK && !m->sealed) {
 		snprintf(err, sizeof(err), "%s is not encrypted: it protects nothing (run 'fshield fspf encrypt')", path);
 		fspf_free(m);

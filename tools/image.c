@@ -389,8 +389,9 @@ int cmd_image(int argc, char **argv)
 			"    mountpoint: /fshield/image\n"
 			"    read_only: true\n"
 			"    paths:\n%s"
-			"    mount: fshield mount --fspf /fshield/fshield.fspf --fspf-key \"$FSPF_KEY\" --fspf-tag \"$FSPF_TAG\" "
-			"/fshield/protected /fshield/image\n",
+			"    # bash: the key and tag reach fshield on descriptors 3 and 4, never on its command line\n"
+			"    mount: fshield mount --fspf /fshield/fshield.fspf --fspf-key-fd 3 --fspf-tag-fd 4 "
+			"/fshield/protected /fshield/image 3<<<\"$FSPF_KEY\" 4<<<\"$FSPF_TAG\"\n",
 			name, khex, thex, name, list ? list : "");
 		fclose(yf);
 	}
@@ -417,8 +418,9 @@ int cmd_image(int argc, char **argv)
 		fprintf(dff,
 			"# Build in this directory: docker build -t %s-protected .\n"
 			"# At start, with FSPF_KEY and FSPF_TAG from the policy, the container runs\n"
-			"#   fshield mount --fspf /fshield/fshield.fspf --fspf-key \"$FSPF_KEY\" --fspf-tag \"$FSPF_TAG\" \\\n"
-			"#       /fshield/protected /fshield/image\n"
+			"#   fshield mount --fspf /fshield/fshield.fspf --fspf-key-fd 3 --fspf-tag-fd 4 \\\n"
+			"#       /fshield/protected /fshield/image 3<<<\"$FSPF_KEY\" 4<<<\"$FSPF_TAG\"\n"
+			"# (bash; a key or tag on a command line is refused: every local user could read it there)\n"
 			"# and finds the protected paths below /fshield/image.\n"
 			"ARG BASE=%s\n"
 			"FROM ${BASE}\n"

@@ -1,9 +1,13 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "crypto/keys.h"
 #include "meta/anchor/anchor.h"
+#include "meta/common/status.h"
 #include "meta/common/reason.h"
 #include "tools/keyopts.h"
 
@@ -68,4 +72,45 @@ int keyopts_apply(int c, const char *arg, fs_volume_opts *o)
 	case OPT_CA: o->tls.ca = arg; return 1;
 	default: return 0;
 	}
+}
+
+int keyopts_secret_fd(keyopts_secret *s, const char *arg, const char *prog, const char *opt)
+{
+	char *end;
+	long fd = strtol(arg, &end, 10);
+	if (!*arg || *end || fd < 0 || fd > INT_MAX) {
+		fprintf(stderr, "fshield %s: %s takes a file descriptor number: %s\n", prog, opt, arg);
+		return -1;
+	}
+	s->fd = (int)fd;
+	return 0;
+}
+
+int keyopts_secret_given(const keyopts_secret *s)
+{
+	return s->file || s->fd >= 0;
+}
+
+int keyopts_secret_read(const keyopts_secret *s, uint8_t out[32], const char *what, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	int rc = s->file ? fs_key_read_file(s->file, out, &why) : fs_key_read_fd(s->fd, out, &why);
+	if (!s->file)
+		close(s->fd);
+	if (rc == 0)
+		return 0;
+	if (s->file)
+		snprintf(err, errlen, "%s %s: %s", what, s->file, why);
+	else
+		snprintf(err, errlen, "%s %d: %s", what, s->fd, why);
+	return -1;
+}
+
+int keyopts_refuse_cmdline(const char *prog, const char *opt, const char *instead)
+{
+	fprintf(stderr,
+		"fshield %s: %s on the command line is refused: every local user can read a command line "
+		"(/proc/PID/cmdline); give it as %s\n",
+		prog, opt, instead);
+	return FS_ST_USAGE;
 }

@@ -20,6 +20,24 @@ enum { OPT_KEY_FILE = 1000, OPT_PASSPHRASE_FILE, OPT_TRUST, OPT_JSON, OPT_CHUNK_
 	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },                          \
 	{ "ca", required_argument, NULL, OPT_CA }
 
+/* A 32-byte secret given as hex (an fspf key or tag): from a file or an open file descriptor, never on
+ * the command line, where every local user can read it (/proc/PID/cmdline). */
+typedef struct {
+	const char *file; /* NULL: none */
+	int fd;           /* -1: none */
+} keyopts_secret;
+#define KEYOPTS_SECRET_NONE ((keyopts_secret){ NULL, -1 })
+/* Sets s->fd from the text of a --X-fd option. 0, or -1 with a message on stderr naming opt. */
+int keyopts_secret_fd(keyopts_secret *s, const char *arg, const char *prog, const char *opt);
+/* Whether a file or a descriptor was given. */
+int keyopts_secret_given(const keyopts_secret *s);
+/* Reads the secret (64 hex digits, optional newline) into out; a descriptor is closed after reading.
+ * 0, or -1 with a reason naming what (e.g. "--fspf-key-file FILE"). */
+int keyopts_secret_read(const keyopts_secret *s, uint8_t out[32], const char *what, char *err, size_t errlen);
+/* Refuses a secret given on the command line as opt, with a message that names the forms to use instead.
+ * Returns FS_ST_USAGE. */
+int keyopts_refuse_cmdline(const char *prog, const char *opt, const char *instead);
+
 /* Applies one of the shared options to o; returns 1 if c was one of them. */
 int keyopts_apply(int c, const char *arg, fs_volume_opts *o);
 /* The trust anchor in effect: the explicit one, else $FSHIELD_TRUST, else NULL (the library's default). */

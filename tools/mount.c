@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,12 @@ const char usage_mount[] =
 	"    commit_interval=SECONDS   commit what is pending this often (5; 0: on fsync and unmount only)\n"
 	"    ro, allow_other, and the mount flags nodev, nosuid, noexec, noatime, sync, dirsync, ...\n"
 	"  As mount.fshield it takes mount(8)'s form: DIR MOUNTPOINT [-sfnv] [-o OPTIONS].\n"
-	"mount --fspf FSPF --fspf-key KEY --fspf-tag TAG [-f] [-o OPTIONS] ROOT MOUNTPOINT\n"
-	"  Serves the protected tree ROOT read-only as the encrypted fspf FSPF describes it (KEY and TAG as\n"
-	"  printed by 'fshield fspf encrypt'); also as -o fspf=FSPF,fspf_key=KEY,fspf_tag=TAG.\n";
+	"mount --fspf FSPF (--fspf-key-file F | --fspf-key-fd N) (--fspf-tag-file F | --fspf-tag-fd N)\n"
+	"      [-f] [-o OPTIONS] ROOT MOUNTPOINT\n"
+	"  Serves the protected tree ROOT read-only as the encrypted fspf FSPF describes it (its key and tag\n"
+	"  as printed by 'fshield fspf encrypt', 64 hex digits each, in a file or read from descriptor N);\n"
+	"  also as -o fspf=FSPF,fspf_key_file=F,fspf_tag_file=F (or fspf_key_fd=N, fspf_tag_fd=N).\n"
+	"  A key or tag on the command line is refused: every local user can read it there.\n";
 
 /* The strings are owned (freed by free_args). */
 struct mount_args {
@@ -36,7 +40,8 @@ struct mount_args {
 	unsigned commit_interval;
 	int ro, allow_other, sloppy;
 	char *extra; /* options for libfuse and the kernel */
-	char *fspf, *fspf_key, *fspf_tag; /* image mode */
+	char *fspf, *fspf_key_file, *fspf_tag_file; /* image mode */
+	int fspf_key_fd, fspf_tag_fd;               /* -1: none */
 };
 
 static int set_str(char **dst, const char *val)
@@ -58,8 +63,8 @@ static void free_args(struct mount_args *m)
 	free(m->tls_key);
 	free(m->ca);
 	free(m->fspf);
-	free(m->fspf_key);
-	free(m->fspf_tag);
+	free(m->fspf_key_file);
+	free(m->fspf_tag_file);
 	free(m->extra);
 }
 
@@ -92,6 +97,16 @@ static const char *const ignored[] = { "defaults", "auto", "noauto", "user", "no
 				       "lazytime", "nolazytime", "diratime", "nodiratime", "default_permissions",
 				       NULL };
 
+/* A descriptor number for the option opt. */
+static int set_fd(int *dst, const char *val, const char *opt)
+{
+	keyopts_secret s = KEYOPTS_SECRET_NONE;
+	if (keyopts_secret_fd(&s, val, "mount", opt) != 0)
+		return FS_ST_USAGE;
+	*dst = s.fd;
+	return FS_OK;
+}
+
 /* Parses one -o list into m. */
 static int parse_options(struct mount_args *m, const char *list)
 {
@@ -111,8 +126,16 @@ static int parse_options(struct mount_args *m, const char *list)
 			st = set_str(&m->trust, val) ? FS_ST_IO : FS_OK;
 		} else if (val && (!strcmp(o, "tls_cert") || !strcmp(o, "tls_key") || !strcmp(o, "ca"))) {
 			st = set_str(o[0] == 'c' ? &m->ca : o[4] == 'c' ? &m->tls_cert : &m->tls_key, val) ? FS_ST_IO : FS_OK;
-		} else if (val && (!strcmp(o, "fspf") || !strcmp(o, "fspf_key") || !strcmp(o, "fspf_tag"))) {
-			st = set_str(!o[4] ? &m->fspf : o[5] == 'k' ? &m->fspf_key : &m->fspf_tag, val) ? FS_ST_IO : FS_OK;
+		} else if (val && !strcmp(o, "fspf")) {
+			st = set_str(&m->fspf, val) ? FS_ST_IO : FS_OK;
+		} else if (val && (!strcmp(o, "fspf_key") || !strcmp(o, "fspf_tag"))) {
+			st = keyopts_refuse_cmdline("mount", o[5] == 'k' ? "-o fspf_key=" : "-o fspf_tag=",
+						    o[5] == 'k' ? "-o fspf_key_file=FILE or -o fspf_key_fd=N"
+								: "-o fspf_tag_file=FILE or -o fspf_tag_fd=N");
+		} else if (val && (!strcmp(o, "fspf_key_file") || !strcmp(o, "fspf_tag_file"))) {
+			st = set_str(o[5] == 'k' ? &m->fspf_key_file : &m->fspf_tag_file, val) ? FS_ST_IO : FS_OK;
+		} else if (val && (!strcmp(o, "fspf_key_fd") || !strcmp(o, "fspf_tag_fd"))) {
+			st = set_fd(o[5] == 'k' ? &m->fspf_key_fd : &m->fspf_tag_fd, val, o);
 		} else if (val && !strcmp(o, "commit_interval")) {
 			char *end;
 			unsigned long secs = strtoul(val, &end, 10);
@@ -160,7 +183,7 @@ static int mount_main(struct mount_args *m, int argc, char **argv);
 
 int cmd_mount(int argc, char **argv)
 {
-	struct mount_args m = { .commit_interval = 5 };
+	struct mount_args m = { .commit_interval = 5, .fspf_key_fd = -1, .fspf_tag_fd = -1 };
 	int st = mount_main(&m, argc, argv);
 	free_args(&m);
 	return st;
@@ -191,6 +214,10 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		{ "fspf", required_argument, NULL, 1001 },
 		{ "fspf-key", required_argument, NULL, 1002 },
 		{ "fspf-tag", required_argument, NULL, 1003 },
+		{ "fspf-key-file", required_argument, NULL, 1004 },
+		{ "fspf-tag-file", required_argument, NULL, 1005 },
+		{ "fspf-key-fd", required_argument, NULL, 1006 },
+		{ "fspf-tag-fd", required_argument, NULL, 1007 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -211,10 +238,23 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 				return FS_ST_IO;
 			break;
 		case 1001:
-		case 1002:
-		case 1003:
-			if (set_str(c == 1001 ? &m->fspf : c == 1002 ? &m->fspf_key : &m->fspf_tag, optarg))
+			if (set_str(&m->fspf, optarg))
 				return FS_ST_IO;
+			break;
+		case 1002:
+			return keyopts_refuse_cmdline("mount", "--fspf-key KEY", "--fspf-key-file FILE or --fspf-key-fd N");
+		case 1003:
+			return keyopts_refuse_cmdline("mount", "--fspf-tag TAG", "--fspf-tag-file FILE or --fspf-tag-fd N");
+		case 1004:
+		case 1005:
+			if (set_str(c == 1004 ? &m->fspf_key_file : &m->fspf_tag_file, optarg))
+				return FS_ST_IO;
+			break;
+		case 1006:
+		case 1007:
+			if ((st = set_fd(c == 1006 ? &m->fspf_key_fd : &m->fspf_tag_fd, optarg,
+					 c == 1006 ? "--fspf-key-fd" : "--fspf-tag-fd")) != FS_OK)
+				return st;
 			break;
 		case 'f':
 			if (helper)
@@ -297,14 +337,19 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	/* Image mode: a protected tree and its fspf, always read-only; no volume key or trust anchor. */
 	uint8_t fkey[32], ftag[32];
 	char fspf_abs[PATH_MAX];
-	if (m->fspf || m->fspf_key || m->fspf_tag) {
-		if (!m->fspf || !m->fspf_key || !m->fspf_tag || m->key_file || m->passphrase_file || m->trust) {
-			fprintf(stderr, "fshield mount: --fspf, --fspf-key and --fspf-tag go together, without a volume key "
-					"or trust anchor\n");
+	keyopts_secret fk = { m->fspf_key_file, m->fspf_key_fd }, ft = { m->fspf_tag_file, m->fspf_tag_fd };
+	if (m->fspf || keyopts_secret_given(&fk) || keyopts_secret_given(&ft)) {
+		if (!m->fspf || !keyopts_secret_given(&fk) || !keyopts_secret_given(&ft) || m->key_file ||
+		    m->passphrase_file || m->trust) {
+			fprintf(stderr, "fshield mount: --fspf, its key (--fspf-key-file or --fspf-key-fd) and its tag "
+					"(--fspf-tag-file or --fspf-tag-fd) go together, without a volume key or trust anchor\n");
 			return FS_ST_USAGE;
 		}
-		if (fs_unhex(fkey, 32, m->fspf_key) != 0 || fs_unhex(ftag, 32, m->fspf_tag) != 0) {
-			fprintf(stderr, "fshield mount: --fspf-key and --fspf-tag take 64 hex digits each\n");
+		if (keyopts_secret_read(&fk, fkey, fk.file ? "fspf key file" : "fspf key descriptor", err,
+					sizeof(err)) != 0 ||
+		    keyopts_secret_read(&ft, ftag, ft.file ? "fspf tag file" : "fspf tag descriptor", err, sizeof(err)) != 0) {
+			fprintf(stderr, "fshield mount: %s\n", err);
+			sodium_memzero(fkey, sizeof(fkey));
 			return FS_ST_USAGE;
 		}
 		if (!realpath(m->fspf, fspf_abs)) {
@@ -316,5 +361,7 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		cfg.fspf_tag = ftag;
 		cfg.vol.readonly = 1;
 	}
-	return fsd_run(&cfg);
+	st = fsd_run(&cfg);
+	sodium_memzero(fkey, sizeof(fkey));
+	return st;
 }

@@ -71,21 +71,23 @@ import sys
 data = open(sys.argv[1], "rb").read()
 sys.exit(1 if bytes.fromhex(sys.argv[2]) in data else 0)
 EOF
-expect_eq "$TAG_HEX" "$("$FSHIELD" fspf show --tag "$W" "$KEY_HEX")" "show --tag"
-"$FSHIELD" fspf show "$W" "$KEY_HEX" >"$T/show.out"
+echo "$KEY_HEX" >"$T/fspf.key"
+echo "$TAG_HEX" >"$T/fspf.tag"
+expect_eq "$TAG_HEX" "$("$FSHIELD" fspf show --tag --key-fd 3 "$W" 3<"$T/fspf.key")" "show --tag"
+"$FSHIELD" fspf show --key-file "$T/fspf.key" "$W" >"$T/show.out"
 grep -q '^f 0600 0:0 200000 encrypted 4 chunks /app/big.bin$' "$T/show.out" || fail "show: $(head -n 30 "$T/show.out")"
 grep -q '^l 0777 .* /app/helper-link.py -> pkg/helper.py$' "$T/show.out" || fail "show lists no link"
 grep -q '^f 0644 0:0 [0-9]* not-protected 0 chunks /app/static/readme.txt$' "$T/show.out" || fail "show: static"
 expect_status 64 "$FSHIELD" fspf addf "$W" /more "$SRC/app/pkg" 2>/dev/null
 
 echo "== offline check"
-"$FSHIELD" fspf verify --key "$KEY_HEX" --tag "$TAG_HEX" "$W" "$ROOT" >"$T/verify.out" || fail "verify: $(cat "$T/verify.out")"
+"$FSHIELD" fspf verify --key-file "$T/fspf.key" --tag-file "$T/fspf.tag" "$W" "$ROOT" >"$T/verify.out" || fail "verify: $(cat "$T/verify.out")"
 grep -q '^fspf verify: ok: ' "$T/verify.out"
-"$FSHIELD" fspf verify --json --key "$KEY_HEX" --tag "$TAG_HEX" "$W" "$ROOT" |
+"$FSHIELD" fspf verify --json --key-fd 3 --tag-fd 4 "$W" "$ROOT" 3<<<"$KEY_HEX" 4<<<"$TAG_HEX" |
 	python3 -c 'import json, sys; o = json.load(sys.stdin); assert o["status"] == 0 and o["findings"] == [] and o["files"] > 50, o'
 
 echo "== mount, run the application from the mount"
-"$FSHIELD" mount --fspf "$W" --fspf-key "$KEY_HEX" --fspf-tag "$TAG_HEX" "$ROOT" "$MNT"
+"$FSHIELD" mount --fspf "$W" --fspf-key-file "$T/fspf.key" --fspf-tag-file "$T/fspf.tag" "$ROOT" "$MNT"
 is_mounted "$MNT" || fail "not mounted"
 expect_eq "count 42" "$(python3 "$MNT/app/counter.py")" "the application's output"
 

@@ -32,13 +32,13 @@ K=$(sed -n 's/.* key: \([0-9a-f]*\) tag: .*/\1/p' <<<"$line")
 TG=$(sed -n 's/.* tag: \([0-9a-f]*\)$/\1/p' <<<"$line")
 "$FSHIELD" fspf encrypt "$OLD" >/dev/null
 [ ${#K} = 64 ] && [ ${#TG} = 64 ] || fail "no key and tag in: $line"
-"$FSHIELD" fspf verify --key "$K" --tag "$TG" "$W" "$PRISTINE" >/dev/null || fail "the pristine tree does not verify"
+"$FSHIELD" fspf verify --key-fd 3 --tag-fd 4 "$W" "$PRISTINE" 3<<<"$K" 4<<<"$TG" >/dev/null || fail "the pristine tree does not verify"
 
 DPID= LOG=
 # mount_fg ROOT [FSPF [KEY [TAG]]]: mounts in the foreground, in the background; log in $LOG.
 mount_fg() {
 	LOG=$T/daemon.$RANDOM.log
-	"$FSHIELD" mount -f --fspf "${2:-$W}" --fspf-key "${3:-$K}" --fspf-tag "${4:-$TG}" "$1" "$MNT" 2>"$LOG" &
+	"$FSHIELD" mount -f --fspf "${2:-$W}" --fspf-key-fd 3 --fspf-tag-fd 4 "$1" "$MNT" 3<<<"${3:-$K}" 4<<<"${4:-$TG}" 2>"$LOG" &
 	DPID=$!
 	EXTRA_PIDS+=("$DPID")
 	wait_until 10 is_mounted "$MNT" || { cat "$LOG" >&2; fail "the image did not mount"; }
@@ -70,7 +70,7 @@ expect_log() { # ERE
 # expect_verify STATUS ERE [ROOT] [FSPF] [KEY]: the offline check exits STATUS and prints a line matching ERE.
 expect_verify() {
 	local st=0
-	"$FSHIELD" fspf verify --key "${5:-$K}" --tag "$TG" "${4:-$W}" "${3:-$R}" >"$T/verify.out" 2>&1 || st=$?
+	"$FSHIELD" fspf verify --key-fd 3 --tag-fd 4 "${4:-$W}" "${3:-$R}" 3<<<"${5:-$K}" 4<<<"$TG" >"$T/verify.out" 2>&1 || st=$?
 	expect_eq "$1" "$st" "fspf verify status"
 	grep -Eq -- "$2" "$T/verify.out" || { cat "$T/verify.out" >&2; fail "verify printed no line matching: $2"; }
 }
@@ -161,7 +161,7 @@ expect_verify 1 '/app/big.bin: 100000 bytes, the fspf says 150000'
 echo "== the fspf replaced by an older one (same key): refused at mount, tag mismatch"
 fresh_root
 st=0
-"$FSHIELD" mount --fspf "$OLD" --fspf-key "$K" --fspf-tag "$TG" "$R" "$MNT" 2>"$T/old.err" || st=$?
+"$FSHIELD" mount --fspf "$OLD" --fspf-key-fd 3 --fspf-tag-fd 4 "$R" "$MNT" 3<<<"$K" 4<<<"$TG" 2>"$T/old.err" || st=$?
 expect_eq 1 "$st" "mount with an older fspf"
 ! is_mounted "$MNT" || fail "mounted with an older fspf"
 grep -q "^fshield mount: $OLD: fspf tag mismatch" "$T/old.err" || fail "message: $(cat "$T/old.err")"
@@ -172,7 +172,7 @@ echo "== a changed byte in the fspf: refused at mount"
 cp "$W" "$T/changed.fspf"
 flip "$T/changed.fspf" 200
 st=0
-"$FSHIELD" mount --fspf "$T/changed.fspf" --fspf-key "$K" --fspf-tag "$TG" "$R" "$MNT" 2>"$T/changed.err" || st=$?
+"$FSHIELD" mount --fspf "$T/changed.fspf" --fspf-key-fd 3 --fspf-tag-fd 4 "$R" "$MNT" 3<<<"$K" 4<<<"$TG" 2>"$T/changed.err" || st=$?
 expect_eq 1 "$st" "mount with a changed fspf"
 grep -q "fspf tag mismatch" "$T/changed.err" || fail "message: $(cat "$T/changed.err")"
 ! is_mounted "$MNT" || fail "mounted with a changed fspf"
@@ -180,7 +180,7 @@ grep -q "fspf tag mismatch" "$T/changed.err" || fail "message: $(cat "$T/changed
 echo "== a wrong key: refused at mount"
 WRONG=$(python3 -c 'import sys; k = bytearray.fromhex(sys.argv[1]); k[0] ^= 1; print(k.hex())' "$K")
 st=0
-"$FSHIELD" mount --fspf "$W" --fspf-key "$WRONG" --fspf-tag "$TG" "$R" "$MNT" 2>"$T/wrong.err" || st=$?
+"$FSHIELD" mount --fspf "$W" --fspf-key-fd 3 --fspf-tag-fd 4 "$R" "$MNT" 3<<<"$WRONG" 4<<<"$TG" 2>"$T/wrong.err" || st=$?
 expect_eq 5 "$st" "mount with a wrong key"
 grep -q "^fshield mount: $W: wrong key" "$T/wrong.err" || fail "message: $(cat "$T/wrong.err")"
 ! is_mounted "$MNT" || fail "mounted with a wrong key"
@@ -189,7 +189,7 @@ expect_verify 5 'wrong key' "$R" "$W" "$WRONG"
 
 echo "== a working (unencrypted) fspf is not accepted for a mount"
 "$FSHIELD" fspf create "$T/work.fspf" >/dev/null
-expect_status 64 "$FSHIELD" mount --fspf "$T/work.fspf" --fspf-key "$K" --fspf-tag "$TG" "$R" "$MNT" 2>/dev/null
+expect_status 64 "$FSHIELD" mount --fspf "$T/work.fspf" --fspf-key-fd 3 --fspf-tag-fd 4 "$R" "$MNT" 3<<<"$K" 4<<<"$TG" 2>/dev/null
 
 echo "== the untouched tree still mounts and reads clean"
 mount_fg "$PRISTINE"

@@ -54,9 +54,9 @@ check_out() { # OUT_DIR PRINTED_LINE
 	grep -q '^COPY fshield.fspf /fshield/fshield.fspf$' "$out/Dockerfile" || fail "Dockerfile: no COPY of the fspf"
 	grep -q '^        - path: /app$' "$out/session.yml" && grep -q '^          protection: encrypted$' "$out/session.yml" ||
 		fail "session.yml does not list /app as encrypted"
-	"$FSHIELD" fspf verify --key "$k" --tag "$g" "$out/fshield.fspf" "$out/protected" >/dev/null ||
+	"$FSHIELD" fspf verify --key-fd 3 --tag-fd 4 "$out/fshield.fspf" "$out/protected" 3<<<"$k" 4<<<"$g" >/dev/null ||
 		fail "fspf verify of $out"
-	"$FSHIELD" mount --fspf "$out/fshield.fspf" --fspf-key "$k" --fspf-tag "$g" "$out/protected" "$MNT"
+	"$FSHIELD" mount --fspf "$out/fshield.fspf" --fspf-key-fd 3 --fspf-tag-fd 4 "$out/protected" "$MNT" 3<<<"$k" 4<<<"$g"
 	is_mounted "$MNT" || fail "not mounted"
 	expect_eq '{"ok": true, "addr": "a@b.c"}' "$(python3 "$MNT/app/run.py")" "the application's output"
 	[ "$(tree_state "$RF/app")" = "$(tree_state "$MNT/app")" ] || fail "/app differs"
