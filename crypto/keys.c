@@ -191,10 +191,19 @@ void fs_passphrase_free(char *pass, size_t len)
 	sodium_free(pass);
 }
 
+_Static_assert(FS_KDF_OPSLIMIT_MIN >= crypto_pwhash_OPSLIMIT_MIN && FS_KDF_MEMLIMIT_MIN >= crypto_pwhash_MEMLIMIT_MIN,
+	       "the accepted Argon2id costs are ones libsodium runs");
+
+int fs_kdf_params_ok(const fs_kdf_params *p)
+{
+	return p->opslimit >= FS_KDF_OPSLIMIT_MIN && p->opslimit <= FS_KDF_OPSLIMIT_MAX &&
+	       p->memlimit >= FS_KDF_MEMLIMIT_MIN && p->memlimit <= FS_KDF_MEMLIMIT_MAX &&
+	       p->opslimit * p->memlimit <= FS_KDF_WORK_MAX; /* both bounded above: no overflow */
+}
+
 int fs_passphrase_kek(uint8_t kek[32], const char *pass, size_t len, const fs_kdf_params *p)
 {
-	if (p->opslimit < crypto_pwhash_OPSLIMIT_MIN || p->opslimit > crypto_pwhash_OPSLIMIT_MAX ||
-	    p->memlimit < crypto_pwhash_MEMLIMIT_MIN || p->memlimit > ((uint64_t)4 << 30))
+	if (!fs_kdf_params_ok(p))
 		return -1;
 	return crypto_pwhash(kek, 32, pass, len, p->salt, p->opslimit, (size_t)p->memlimit,
 			     crypto_pwhash_ALG_ARGON2ID13) == 0 ? 0 : -1;

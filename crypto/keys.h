@@ -30,6 +30,16 @@ typedef struct {
 	uint8_t salt[FS_SALT_BYTES];
 } fs_kdf_params;
 void fs_kdf_params_default(fs_kdf_params *p);
+/* The Argon2id costs accepted (docs/FORMAT.md 3.2). A volume header's are read before anything can
+ * authenticate them, so they are bounded by what one open may cost: at most libsodium's "sensitive"
+ * work (4 passes over 1 GiB), whatever a planted header asks for. */
+#define FS_KDF_OPSLIMIT_MIN 1
+#define FS_KDF_OPSLIMIT_MAX 16
+#define FS_KDF_MEMLIMIT_MIN 8192
+#define FS_KDF_MEMLIMIT_MAX ((uint64_t)1 << 30)
+#define FS_KDF_WORK_MAX ((uint64_t)4 << 30) /* opslimit × memlimit, bytes */
+/* Whether p's costs are within those bounds. */
+int fs_kdf_params_ok(const fs_kdf_params *p);
 /* Reads a passphrase file (first line, without its newline) into locked memory. */
 int fs_passphrase_read_file(const char *path, char **pass, size_t *len, const char **why);
 void fs_passphrase_free(char *pass, size_t len);

@@ -71,6 +71,14 @@ int fs_header_parse(const uint8_t *b, size_t len, fs_header *h, char *err, size_
 	if (h->key_source == FS_KEYSRC_RAW &&
 	    !all_zero(b + OFF_OPS, OFF_CHECK - OFF_OPS))
 		return fs_reason(err, errlen, -1, "volume header carries passphrase fields for a key-file volume");
+	/* Checked before the KDF runs: a planted header must not make an open take hours or all memory. */
+	if (h->key_source == FS_KEYSRC_PASSPHRASE && !fs_kdf_params_ok(&h->kdf))
+		return fs_reason(err, errlen, -1,
+				 "volume header asks for an Argon2id cost out of bounds (opslimit %llu, memlimit %llu bytes; "
+				 "accepted: opslimit %d to %d, memlimit %d bytes to 1 GiB, opslimit x memlimit at most 4 GiB); "
+				 "refused without running it",
+				 (unsigned long long)h->kdf.opslimit, (unsigned long long)h->kdf.memlimit,
+				 FS_KDF_OPSLIMIT_MIN, FS_KDF_OPSLIMIT_MAX, FS_KDF_MEMLIMIT_MIN);
 	return 0;
 }
 

@@ -168,7 +168,11 @@ static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char 
 			v->hdr.kdf.memlimit = o->kdf_mem;
 		randombytes_buf(v->k_master, 32);
 	}
-	if (fs_passphrase_kek(kek, pass, plen, &v->hdr.kdf) != 0)
+	if (creating && !fs_kdf_params_ok(&v->hdr.kdf))
+		st = fs_reason(err, errlen, FS_ST_USAGE, "Argon2id cost out of bounds (opslimit %d to %d, memlimit %d bytes "
+			       "to 1 GiB, opslimit x memlimit at most 4 GiB)", FS_KDF_OPSLIMIT_MIN, FS_KDF_OPSLIMIT_MAX,
+			       FS_KDF_MEMLIMIT_MIN);
+	else if (fs_passphrase_kek(kek, pass, plen, &v->hdr.kdf) != 0)
 		st = fs_reason(err, errlen, creating ? FS_ST_IO : FS_ST_TAMPER, "cannot derive the passphrase key (Argon2id parameters %s)",
 			 creating ? "need more memory than available" : "in the header are out of range");
 	else if (creating)

@@ -108,6 +108,43 @@ refused_everywhere hdr-dir "$d" 74 'volume\.hdr|header'
 rmdir "$d/volume.hdr"
 restored_is_clean "$d"
 
+# The Argon2id cost in a passphrase volume's header is read before anything can authenticate it (the MAC
+# needs the key it derives). A planted cost is refused at once by every command, not run: 2^32-1 passes
+# would hang an open for years.
+echo "== a planted header asks for an Argon2id cost beyond the bounds"
+PASS=$T/passphrase
+echo 'correct horse battery staple' >"$PASS"
+mkdir "$T/pp"
+"$FSHIELD" init --passphrase-file "$PASS" --trust "file:$T/pp-trust.db" "$T/pp" >/dev/null
+python3 - "$T/pp/volume.hdr" <<'EOF2'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(64)
+    f.write(struct.pack("<QQ", 0xffffffff, 8 << 20))  # opslimit, memlimit (8 MiB: slow, not big)
+EOF2
+before=$(dir_state "$T/pp")
+# kdf_refused LABEL SUBCOMMAND ARGS...: exits 1 within 10 s, naming the bounds.
+kdf_refused() {
+	local label=$1 t0 t1
+	shift
+	t0=$(date +%s)
+	expect_cmd 1 "$label" timeout 10 "$FSHIELD" "$@"
+	t1=$(date +%s)
+	check "$label: refused within 5 s (took $((t1 - t0)) s)"
+	[ $((t1 - t0)) -le 5 ] || soft_fail "$label: took $((t1 - t0)) s"
+	expect_one_line "$T/$label.err" "^fshield $1: .*Argon2id cost out of bounds \\(opslimit 4294967295, memlimit 8388608 bytes"
+}
+kdf_refused kdf-info info "$T/pp"
+kdf_refused kdf-info-pass info --passphrase-file "$PASS" --trust "file:$T/pp-trust.db" "$T/pp"
+kdf_refused kdf-mount mount --passphrase-file "$PASS" --trust "file:$T/pp-trust.db" "$T/pp" "$MNT"
+expect_cmd 1 kdf-verify timeout 10 "$FSHIELD" verify --passphrase-file "$PASS" --trust "file:$T/pp-trust.db" "$T/pp"
+check "kdf-verify: names the bounds"
+grep -q 'Argon2id cost out of bounds' "$T/kdf-verify.out" "$T/kdf-verify.err" ||
+	soft_fail "kdf-verify: no reason given" "$T/kdf-verify.out" "$T/kdf-verify.err"
+check "kdf: nothing mounted, nothing changed"
+! is_mounted "$MNT" || { soft_fail "kdf: mounted"; fusermount3 -u -z "$MNT"; }
+[ "$(dir_state "$T/pp")" = "$before" ] || soft_fail "kdf: the backing directory changed"
+
 echo "== unreadable: the pack file of /x is a directory"
 d=$(fresh pack-dir)
 ptrust=$(copy_trust pack-dir-trust.db) # it is mounted read-write below: its own trust store

@@ -8,6 +8,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/keys.h"
+#include "meta/header.h"
 #include "meta/keys.h"
 #include "crypto/mac.h"
 #include "tests/unit/testutil.h"
@@ -932,6 +933,65 @@ START_TEST(passphrase_params)
 }
 END_TEST
 
+/* The accepted Argon2id costs have documented bounds (docs/FORMAT.md 3.2), checked before the KDF runs. */
+START_TEST(passphrase_cost_bounds)
+{
+	fs_kdf_params p;
+	fs_kdf_params_default(&p);
+	ck_assert(fs_kdf_params_ok(&p)); /* the defaults, 3 passes over 256 MiB */
+	p.opslimit = 4, p.memlimit = (uint64_t)1 << 30;
+	ck_assert(fs_kdf_params_ok(&p)); /* libsodium's "sensitive": the most work accepted */
+	p.opslimit = FS_KDF_OPSLIMIT_MAX, p.memlimit = FS_KDF_WORK_MAX / FS_KDF_OPSLIMIT_MAX;
+	ck_assert(fs_kdf_params_ok(&p));
+	const struct { uint64_t ops, mem; } bad[] = {
+		{ 0, 8192 },
+		{ 1, 8191 },
+		{ FS_KDF_OPSLIMIT_MAX + 1, 8192 },
+		{ 1, FS_KDF_MEMLIMIT_MAX + 1 },
+		{ 5, (uint64_t)1 << 30 },                 /* each in range, the work above 4 GiB */
+		{ 0xffffffffull, (uint64_t)4 << 30 },     /* what the format allowed before */
+		{ UINT64_MAX, UINT64_MAX },               /* a product that would overflow */
+	};
+	uint8_t kek[32];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p.opslimit = bad[i].ops, p.memlimit = bad[i].mem;
+		ck_assert_msg(!fs_kdf_params_ok(&p), "case %zu accepted", i);
+		ck_assert_int_eq(fs_passphrase_kek(kek, "x", 1, &p), -1);
+	}
+}
+END_TEST
+
+/* A planted header: a passphrase volume's header with a cost far beyond the bounds (the header MAC cannot
+ * be checked before the KDF has run) is refused by the parser, at once, with a reason naming the bounds. */
+START_TEST(planted_header_kdf_cost)
+{
+	uint8_t master[32], raw[FS_HDR_BYTES];
+	randombytes_buf(master, sizeof(master));
+	fs_header h;
+	memset(&h, 0, sizeof(h));
+	randombytes_buf(h.volid, sizeof(h.volid));
+	h.aead_alg = FS_AEAD_XCHACHA20POLY1305;
+	h.hash_alg = FS_HASH_BLAKE2B_256;
+	h.key_source = FS_KEYSRC_PASSPHRASE;
+	h.chunk_size = 65536;
+	h.buckets = 4096;
+	fs_kdf_params_default(&h.kdf);
+	fs_header_encode(&h, master, raw);
+	fs_header back;
+	char err[512];
+	ck_assert_int_eq(fs_header_parse(raw, sizeof(raw), &back, err, sizeof(err)), 0);
+	const uint64_t planted[][2] = { { 0xffffffffull, (uint64_t)4 << 30 }, { 3, (uint64_t)1 << 40 },
+					{ 1000000, 8192 }, { 0, 0 } };
+	for (size_t i = 0; i < sizeof(planted) / sizeof(planted[0]); i++) {
+		fs_put_le64(raw + 64, planted[i][0]);
+		fs_put_le64(raw + 72, planted[i][1]);
+		err[0] = 0;
+		ck_assert_int_eq(fs_header_parse(raw, sizeof(raw), &back, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, "Argon2id cost out of bounds"), "case %zu: %s", i, err);
+	}
+}
+END_TEST
+
 START_TEST(passphrase_files)
 {
 	char *dir = test_tmpdir("pass");
@@ -992,7 +1052,7 @@ static Suite *crypto_suite(void)
 	TEST_CASE(s, "derive", NULL, 0, subkeys_distinct_and_deterministic, file_keys_distinct, mac_domains_separate,
 		  mac_streaming_and_integers, le_helpers, ct_eq, hex_helpers);
 	TEST_CASE(s, "keys", "unit-crypto", 60, key_files, key_generate_file, key_alloc, passphrase_wrap_round_trip,
-		  passphrase_params, passphrase_files);
+		  passphrase_params, passphrase_cost_bounds, planted_header_kdf_cost, passphrase_files);
 	return s;
 }
 
