@@ -37,6 +37,11 @@ size_t fs_aead_nonce_len(int alg)
 	return alg == FS_AEAD_AES256GCM ? 12 : 24;
 }
 
+uint64_t fs_aead_max_seals(int alg)
+{
+	return alg == FS_AEAD_AES256GCM ? FS_AEAD_GCM_MAX_SEALS : UINT64_MAX;
+}
+
 void fs_aead_random_nonce(uint8_t nonce[FS_NONCE_BYTES])
 {
 	randombytes_buf(nonce, FS_NONCE_BYTES);

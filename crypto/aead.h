@@ -21,6 +21,11 @@ const char *fs_aead_alg_name(int alg);
 int fs_aead_alg_valid(int alg);
 /* Bytes of the stored nonce that the algorithm uses (12 or 24). */
 size_t fs_aead_nonce_len(int alg);
+/* The most seals one key of the algorithm may make with random nonces (docs/FORMAT.md section 5):
+ * 2^32 for AES-256-GCM's 96-bit IVs (collision probability under 2^-32), no practical bound (UINT64_MAX)
+ * for XChaCha20-Poly1305's 192-bit nonces. */
+#define FS_AEAD_GCM_MAX_SEALS ((uint64_t)1 << 32)
+uint64_t fs_aead_max_seals(int alg);
 
 /* A keyed context. Not safe for concurrent use: one per thread or per locked owner. */
 fs_aead *fs_aead_new(int alg, const uint8_t key[FS_KEY_BYTES]);

@@ -54,6 +54,10 @@ int keyopts_env(fs_volume_opts *o, char *err, size_t errlen)
 #ifdef FS_TEST_HOOKS
 	/* Test builds only: FSHIELD_CRASH_AT=STEP kills the process at that step of a commit. */
 	o->crash_at = getenv("FSHIELD_CRASH_AT");
+	/* FSHIELD_SEAL_LIMIT=N lowers the chunk seals allowed per file key, so tests can reach the bound. */
+	const char *sl = getenv("FSHIELD_SEAL_LIMIT");
+	if (sl && *sl)
+		o->seal_limit = strtoull(sl, NULL, 10);
 #endif
 	o->trust_uri = keyopts_trust_uri(o->trust_uri);
 	if (!keyopts_trust_is_cas(o->trust_uri))

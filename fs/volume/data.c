@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "fs/volume/internal.h"
@@ -122,6 +123,23 @@ static int remove_chunk(fs_volume *v, struct inode *ip, size_t pos)
 	return 0;
 }
 
+/* A file whose key has made as many chunk seals as its cipher allows with random nonces (docs/FORMAT.md
+ * section 5; wseq counts them) takes no more writes: its key is fixed by (ino, igen), so a new key means
+ * a new file. Logged once per file, so a program that retries does not flood the log. */
+static int seals_exhausted(fs_volume *v, struct inode *ip)
+{
+	if (!ip->seals_logged) {
+		char path[4096];
+		vol_path(v, ip, path, sizeof(path));
+		fs_log(LOG_ERR,
+		       "%s: writes refused: its key has sealed %llu chunks, the most one %s key may seal with random "
+		       "nonces; copy the file to a new one (a new file gets a new key) and replace it",
+		       path, (unsigned long long)ip->r.wseq, fs_aead_alg_name(v->hdr.aead_alg));
+		ip->seals_logged = 1;
+	}
+	return -EFBIG;
+}
+
 /* Seals one dirty chunk into a free slot and points the chunk map at it. */
 static int seal_chunk(fs_volume *v, struct inode *ip, struct dirty_chunk *d)
 {
@@ -134,6 +152,8 @@ static int seal_chunk(fs_volume *v, struct inode *ip, struct dirty_chunk *d)
 		rc = vol_pack_open(v, ip, 1);
 	if (rc)
 		return rc;
+	if (ip->r.wseq >= v->seal_limit)
+		return seals_exhausted(v, ip); /* get_dirty refuses first; never seal past the bound */
 	struct chunk c;
 	memset(&c, 0, sizeof(c));
 	c.idx = d->idx;
@@ -215,6 +235,10 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 		if (rc)
 			return rc;
 	}
+	/* Each dirty chunk is sealed at most once: refuse the one that could pass the bound, before any of
+	 * the file changes, rather than fail later in a flush or a commit. */
+	if (ip->r.wseq + ip->ndc >= v->seal_limit)
+		return seals_exhausted(v, ip);
 	uint32_t cs = v->hdr.chunk_size;
 	uint8_t *buf = malloc(cs);
 	if (!buf)

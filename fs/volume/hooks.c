@@ -1,5 +1,5 @@
-/* What tests replace: the clock of file times, and named crash points in the commit protocol (both only in
- * test builds, FS_TEST_HOOKS). */
+/* What tests replace: the clock of file times, named crash points in the commit protocol, and the number
+ * of chunk seals per file key (all only in test builds, FS_TEST_HOOKS). */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,6 +31,20 @@ void vol_now(struct timespec *ts)
 	}
 #endif
 	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+/* The chunk seals one file key may make: the bound of the volume's cipher; in test builds a lower one
+ * from fs_volume_opts.seal_limit, so that a test can reach it. */
+uint64_t vol_seal_limit(const fs_volume *v, const fs_volume_opts *o)
+{
+	uint64_t bound = fs_aead_max_seals(v->hdr.aead_alg);
+#ifdef FS_TEST_HOOKS
+	if (o->seal_limit && o->seal_limit < bound)
+		return o->seal_limit;
+#else
+	(void)o;
+#endif
+	return bound;
 }
 
 /* In test builds, fs_volume_opts.crash_at = NAME makes this process kill itself at the named step of

@@ -95,6 +95,7 @@ struct inode {
 	size_t nretire, capretire;
 	struct dirty_chunk dc[FS_MAX_DIRTY_CHUNKS];
 	size_t ndc;
+	int seals_logged; /* the refusal at the seal bound was logged */
 	uint8_t *rcache; /* one decrypted chunk */
 	uint64_t rcache_idx;
 	int rcache_valid;
@@ -141,6 +142,7 @@ struct fs_volume {
 	size_t nrmi, caprmi;
 	uint8_t *scratch; /* chunk_size + 16 bytes for sealing and reading */
 	const char *crash_at;
+	uint64_t seal_limit; /* chunk seals allowed per file key (fs_aead_max_seals of the header's cipher) */
 	int naming; /* vol_path is loading a directory to name a file */
 	/* The entry being looked up, to name the file when its inode row fails verification. */
 	struct inode *lookup_dir;
@@ -189,6 +191,7 @@ static inline void vol_fail(fs_volume *v, int status)
 /* hooks.c */
 void vol_now(struct timespec *ts);
 void vol_crash_point(fs_volume *v, const char *name);
+uint64_t vol_seal_limit(const fs_volume *v, const fs_volume_opts *o);
 
 /* pack.c */
 #define FS_MAX_PACK_FDS 256

@@ -519,6 +519,8 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	v->crash_at = o->crash_at;
 	int st = vol_setup(v, o, 0, err, errlen);
 	if (!st)
+		v->seal_limit = vol_seal_limit(v, o);
+	if (!st)
 		st = vol_open_anchor(v, o->trust_uri, &o->tls, err, errlen);
 	if (st)
 		goto fail;

@@ -46,6 +46,8 @@ typedef struct {
 	uint64_t dirty_limit;        /* commit once this many bytes are waiting; 0: default 64 MiB */
 	const char *crash_at;        /* test builds (FS_TEST_HOOKS) only: the commit step at which the
 	                                process kills itself; ignored otherwise */
+	uint64_t seal_limit;         /* test builds only: chunk seals allowed per file key, instead of the
+	                                cipher's bound (so a test can reach it); 0 or release: the bound */
 } fs_volume_opts;
 
 #define FS_DEFAULT_CHUNK (64 * 1024)
