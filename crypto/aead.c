@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Key memory: the XChaCha key is in locked, guarded memory, excluded from core dumps and wiped on free
+ * (sodium_malloc). The AES-GCM key schedule is inside OpenSSL's EVP contexts, in OpenSSL's ordinary heap:
+ * wiped when the context is freed, but not locked against swapping. OpenSSL's secure heap does not hold
+ * cipher contexts, and libsodium's AES-GCM (whose state could be locked) seals at about a third of
+ * OpenSSL's speed, far below bench/README.md's target; docs/THREAT-MODEL.md section 9 states the limit. */
 struct fs_aead {
 	int alg;
 	EVP_CIPHER_CTX *enc, *dec; /* AES-GCM: key schedule done once, reused per chunk */

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,7 +334,8 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		return FS_ST_ANCHOR;
 	}
 	/* Image mode: a protected tree and its fspf, always read-only; no volume key or trust anchor. */
-	uint8_t fkey[32], ftag[32];
+	/* The daemon keeps the fspf key's copy here for the life of the mount: in locked memory. */
+	uint8_t *fkey = NULL, ftag[32];
 	char fspf_abs[PATH_MAX];
 	keyopts_secret fk = { m->fspf_key_file, m->fspf_key_fd }, ft = { m->fspf_tag_file, m->fspf_tag_fd };
 	if (m->fspf || keyopts_secret_given(&fk) || keyopts_secret_given(&ft)) {
@@ -345,15 +345,20 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 					"(--fspf-tag-file or --fspf-tag-fd) go together, without a volume key or trust anchor\n");
 			return FS_ST_USAGE;
 		}
+		if (!(fkey = fs_key_alloc())) {
+			fprintf(stderr, "fshield mount: out of memory\n");
+			return FS_ST_IO;
+		}
 		if (keyopts_secret_read(&fk, fkey, fk.file ? "fspf key file" : "fspf key descriptor", err,
 					sizeof(err)) != 0 ||
 		    keyopts_secret_read(&ft, ftag, ft.file ? "fspf tag file" : "fspf tag descriptor", err, sizeof(err)) != 0) {
 			fprintf(stderr, "fshield mount: %s\n", err);
-			sodium_memzero(fkey, sizeof(fkey));
+			fs_key_free(fkey);
 			return FS_ST_USAGE;
 		}
 		if (!realpath(m->fspf, fspf_abs)) {
 			fprintf(stderr, "fshield mount: %s: %s\n", m->fspf, strerror(errno));
+			fs_key_free(fkey);
 			return FS_ST_IO;
 		}
 		cfg.fspf = fspf_abs;
@@ -362,6 +367,6 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		cfg.vol.readonly = 1;
 	}
 	st = fsd_run(&cfg);
-	sodium_memzero(fkey, sizeof(fkey));
+	fs_key_free(fkey);
 	return st;
 }

@@ -62,6 +62,7 @@ static int cas_call(fs_anchor *a, int op, const uint8_t volid[16], cas_vol_req *
 		return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -EPROTO ? rc : -EIO;
 	long st = *status;
 	rc = cas_ans_decode(op, (int)st, resp, rlen, ans, why, sizeof(why));
+	sodium_memzero(resp, rlen); /* the answer to key carries the volume key */
 	free(resp);
 	if (rc != 0)
 		return fs_reason(err, errlen, -EBADMSG, "CAS %s: unreadable answer (HTTP %ld): %s", c->authority, st, why);

@@ -4,7 +4,10 @@
 #include <curl/curl.h>
 #include <limits.h>
 #include <errno.h>
+#include <jansson.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +29,19 @@ struct cas_client {
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_ok;
+/* jansson keeps copies of the strings it parses; in a CAS answer one is the volume key (hex). A process
+ * that talks to a CAS wipes every JSON block before it frees it. */
+static void json_wiping_free(void *p)
+{
+	if (p)
+		sodium_memzero(p, malloc_usable_size(p));
+	free(p);
+}
+
 static void curl_init(void)
 {
 	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	json_set_alloc_funcs(malloc, json_wiping_free);
 }
 
 /* No answer: a timeout, a refused connection, a TLS failure, or another transport error. */
@@ -155,7 +168,7 @@ int cas_client_request(cas_client *c, const char *method, const char *path, cons
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdr);
 	if (rc != CURLE_OK) {
-		free(b.p);
+		cas_curl_buf_free(&b);
 		return fs_reason(err, errlen, curl_errno(rc), "CAS %s: %s", c->base + 8,
 				 b.over ? "answer too large" : curl_easy_strerror(rc));
 	}
