@@ -424,6 +424,7 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 	}
 	if (derive_all(v) != 0)
 		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
+	v->seal_limit = vol_seal_limit(v, o); /* every opened volume: no path seals without the bound */
 	return 0;
 }
 
@@ -518,8 +519,6 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	v->dirty_limit = o->dirty_limit ? o->dirty_limit : 64u << 20;
 	v->crash_at = o->crash_at;
 	int st = vol_setup(v, o, 0, err, errlen);
-	if (!st)
-		v->seal_limit = vol_seal_limit(v, o);
 	if (!st)
 		st = vol_open_anchor(v, o->trust_uri, &o->tls, err, errlen);
 	if (st)
