@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
-#include "meta/cas/audit.h"
+#include "meta/cas/audit_chain.h"
 #include "meta/cas/routes.h"
 #include "meta/cas/store.h"
 #include "meta/common/reason.h"

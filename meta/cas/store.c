@@ -1,6 +1,6 @@
 /* The CAS store: the dispatch over backends, and the SQLite backend ("sqlite:PATH"). */
 #include "meta/cas/store.h"
-#include "meta/cas/audit.h"
+#include "meta/cas/audit_chain.h"
 #include "meta/common/reason.h"
 #include "meta/common/vec.h"
 

@@ -12,22 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "meta/cas/audit_chain.h"
 #include "meta/cas/proto.h"
 
 typedef struct cas_store cas_store;
 
-typedef struct {
-	uint64_t seq;
-	int64_t time;
-	char volume[3 * CAS_NAME_MAX + 3];
-	uint8_t client[32];
-	char op[16];     /* register, cas, key; or the refused request's kind (docs/CAS.md, "Audit log") */
-	char result[16]; /* ok, conflict, exists; or the refusal's error code */
-	uint32_t count;  /* the requests the record stands for: 1, or more for an aggregated refusal */
-	int have_old, have_new;
-	cas_state old_state, new_state;
-	uint8_t prev[32], mac[32]; /* the chain (meta/cas/audit.h) */
-} cas_audit_rec;
 
 struct cas_store_ops {
 	int (*session_put)(cas_store *s, const char *name, const uint8_t creator[32], const char *doc, int create);

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
-#include "meta/cas/audit.h"
+#include "meta/cas/audit_chain.h"
 #include "meta/cas/curl.h"
 #include "meta/cas/store.h"
 #include "meta/common/vec.h"
