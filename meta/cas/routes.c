@@ -327,7 +327,7 @@ static enum MHD_Result volume_op(struct cas_routes *S, struct MHD_Connection *c,
 		ret = refuse(S, c, fp, volume, what, 403, "forbidden", "%s", why);
 		goto out;
 	}
-	/* Only an authorised request is recorded: a refused client makes the store grow by nothing. */
+	/* Only an authorised request's nonce is recorded: a refused one adds no row, only its aggregated audit. */
 	int rc = cas_store_nonce_use(S->store, r.nonce, now);
 	if (rc == -EALREADY) {
 		*status = 400;
