@@ -457,8 +457,8 @@ static int et_volume_key(cas_store *s, const char *volume, const uint8_t client[
 		cas_audit_rec ar;
 		cas_audit_rec_fill(&ar, volume, client, "key", "ok", NULL, NULL);
 		if (v.exists) {
-			/* The release is recorded, if the volume is still as read; the key itself does not change. */
-			rc = audit_txn(s, "v", volume, v.rev, NULL, &ar);
+			/* The release is recorded; the key itself never changes, so the volume is not compared. */
+			rc = audit_txn(s, NULL, NULL, 0, NULL, &ar);
 			if (rc == 1)
 				memcpy(key, v.key, 32);
 			sodium_memzero(&v, sizeof(v));
@@ -470,13 +470,13 @@ static int et_volume_key(cas_store *s, const char *volume, const uint8_t client[
 		}
 		randombytes_buf(v.key, 32);
 		rc = audit_txn(s, "v", volume, 0, put_op("v", volume, vol_json(&v), 0), &ar);
+		if (rc == 1)
+			memcpy(key, v.key, 32);
+		sodium_memzero(&v, sizeof(v));
 		if (rc < 0)
 			return rc;
-		if (rc == 1) {
-			memcpy(key, v.key, 32);
-			sodium_memzero(&v, sizeof(v));
+		if (rc == 1)
 			return 0;
-		}
 	}
 }
 
