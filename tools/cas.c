@@ -27,15 +27,17 @@ const char usage_cas[] =
 	"  (version, root) behind mutually authenticated TLS 1.3.\n"
 	"    cas serve --listen HOST:PORT --tls-cert F --tls-key F --client-ca F\n"
 	"              --store (sqlite:PATH | etcd://HOST:PORT[,HOST:PORT...])\n"
-	"              [--max-body BYTES]" USAGE_SERVE_TEST_OPTS "\n"
+	"              --audit-key-file F [--max-body BYTES] [--max-connections-per-address N]\n"
+	"              [--handshake-timeout SECONDS] [--max-sessions-per-client N]" USAGE_SERVE_TEST_OPTS "\n"
 	"    cas session create FILE.yaml [CLIENT OPTIONS]   upload a new session; you become its creator\n"
 	"    cas session update FILE.yaml [CLIENT OPTIONS]   replace a session (its creator only)\n"
 	"    cas session show NAMESPACE/SESSION [CLIENT OPTIONS]\n"
-	"    cas audit NAMESPACE/SESSION [--after SEQ] [CLIENT OPTIONS]   the tag updates of its volumes\n"
+	"    cas audit NAMESPACE/SESSION [--after SEQ] [CLIENT OPTIONS]   the tag updates of its volumes and\n"
+	"                                                     the refusals, once the CAS checked the log's chain\n"
 	"    cas fingerprint CERT.pem                         SHA-256 of a certificate, as sessions name clients\n"
 	"  CLIENT OPTIONS: --cas HOST:PORT (or $FSHIELD_CAS), --tls-cert F, --tls-key F, --ca F (or\n"
 	"  $FSHIELD_TLS_CERT, $FSHIELD_TLS_KEY, $FSHIELD_CA).\n"
-	"  Exit: 0; 6 the CAS is unreachable, the TLS handshake failed, or the CAS refused the request;\n"
+	"  Exit: 0; 1 the CAS's audit log is broken (cas audit);\n  6 the CAS is unreachable, the TLS handshake failed, or the CAS refused the request;\n"
 	"  64 usage; 74 a file cannot be read.\n";
 
 static char *slurp(const char *path, size_t *len)
@@ -98,9 +100,10 @@ static int client_opts(int argc, char **argv, struct copts *o, const char *what)
 	return optind;
 }
 
-/* One request; prints the answer (pretty JSON) on success, the reason on failure. */
-static int call(const char *what, const struct copts *o, const char *method, const char *path, const char *ctype,
-		const char *body, size_t len, int quiet)
+/* One request; prints the answer (pretty JSON) on success unless quiet, the reason on failure; *out (if
+ * not NULL) gets the parsed answer of a success. */
+static int request(const char *what, const struct copts *o, const char *method, const char *path, const char *ctype,
+		   const char *body, size_t len, int quiet, json_t **out)
 {
 	cas_tls tls = o->tls;
 	cas_client *cl;
@@ -129,9 +132,17 @@ static int call(const char *what, const struct copts *o, const char *method, con
 		printf("%s\n", pretty ? pretty : resp);
 		free(pretty);
 	}
+	if (out && !st)
+		*out = json_incref(j);
 	json_decref(j);
 	free(resp);
 	return st;
+}
+
+static int call(const char *what, const struct copts *o, const char *method, const char *path, const char *ctype,
+		const char *body, size_t len, int quiet)
+{
+	return request(what, o, method, path, ctype, body, len, quiet, NULL);
 }
 
 static int cmd_session(int argc, char **argv)
@@ -197,7 +208,26 @@ static int cmd_audit(int argc, char **argv)
 	}
 	char path[400];
 	snprintf(path, sizeof(path), "/v1/audit/%s?after=%llu", argv[i], (unsigned long long)o.after);
-	return call("audit", &o, "GET", path, NULL, NULL, 0, 0);
+	json_t *j = NULL;
+	int st = request("audit", &o, "GET", path, NULL, NULL, 0, 1, &j);
+	if (st)
+		return st;
+	/* The CAS checked the whole chain; a broken one is reported, not printed as if it were the log. */
+	json_t *chain = json_object_get(j, "chain"), *why = json_object_get(chain, "reason");
+	if (!json_is_true(json_object_get(chain, "intact"))) {
+		fprintf(stderr,
+			"fshield cas audit: the CAS's audit log is broken at record %lld: %s. Its store was edited "
+			"outside the CAS; restore the store from a backup and find out who could write it.\n",
+			(long long)json_integer_value(json_object_get(chain, "broken_at")),
+			json_is_string(why) ? json_string_value(why) : "no reason given");
+		json_decref(j);
+		return FS_ST_TAMPER;
+	}
+	char *pretty = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	printf("%s\n", pretty ? pretty : "{}");
+	free(pretty);
+	json_decref(j);
+	return 0;
 }
 
 static int cmd_fingerprint(int argc, char **argv)

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "crypto/keys.h"
+#include "meta/cas/audit.h"
 #include "meta/cas/proto.h"
 #include "meta/cas/session.h"
 
@@ -41,6 +42,52 @@ enum MHD_Result cas_route_error(struct MHD_Connection *c, int status, const char
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	return answer(c, status, cas_error_encode(code, msg));
+}
+
+/* ---- refusals ---- */
+
+/* Audits a refusal, unless its bucket of clients had one recorded within the window: then it is counted
+ * into the bucket's next record. A refused client can so add at most one record per window. */
+static void audit_refusal(struct cas_routes *S, const uint8_t fp[32], const char *target, const char *what,
+			  const char *code)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct cas_refusal_bucket *b = &S->refusals[(fp[0] | (unsigned)fp[1] << 8) % CAS_REFUSAL_BUCKETS];
+	pthread_mutex_lock(&S->refusals_mu);
+	if (b->recorded && now >= b->recorded && now - b->recorded < CAS_REFUSAL_WINDOW) {
+		b->unrecorded++;
+		pthread_mutex_unlock(&S->refusals_mu);
+		return;
+	}
+	uint32_t count = 1 + b->unrecorded;
+	b->recorded = now;
+	b->unrecorded = 0;
+	pthread_mutex_unlock(&S->refusals_mu);
+	cas_audit_rec r;
+	cas_audit_rec_fill(&r, target, fp, what, code, NULL, NULL);
+	r.count = count;
+	if (cas_store_audit_add(S->store, &r) != 0) {
+		pthread_mutex_lock(&S->refusals_mu); /* not recorded: counted into the next one */
+		b->recorded = 0;
+		b->unrecorded += count;
+		pthread_mutex_unlock(&S->refusals_mu);
+	}
+}
+
+/* A refused request: audited (audit_refusal) about target, then answered as an error. */
+static enum MHD_Result refuse(struct cas_routes *S, struct MHD_Connection *c, const uint8_t fp[32], const char *target,
+			      const char *what, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 8, 9)));
+static enum MHD_Result refuse(struct cas_routes *S, struct MHD_Connection *c, const uint8_t fp[32], const char *target,
+			      const char *what, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	audit_refusal(S, fp, target, what, code);
 	return answer(c, status, cas_error_encode(code, msg));
 }
 
@@ -74,21 +121,34 @@ static enum MHD_Result session_put(struct cas_routes *S, struct MHD_Connection *
 {
 	cas_session sess;
 	char why[512];
+	const char *target = url_name ? url_name : "";
 	if (!rq->body || rq->len == 0) {
 		*status = 400;
-		return cas_route_error(c, 400, "bad-session", "the body must be the session as YAML");
+		return refuse(S, c, fp, target, "session", 400, "bad-session", "the body must be the session as YAML");
 	}
 	if (cas_session_from_yaml(rq->body, rq->len, &sess, why, sizeof(why)) != 0) {
 		*status = 400;
-		return cas_route_error(c, 400, "bad-session", "%s", why);
+		return refuse(S, c, fp, target, "session", 400, "bad-session", "%s", why);
 	}
 	if (url_name && strcmp(url_name, sess.name) != 0) {
 		*status = 400;
 		cas_session_free(&sess);
-		return cas_route_error(c, 400, "bad-session", "the session is named %s, not %s", sess.name, url_name);
+		return refuse(S, c, fp, target, "session", 400, "bad-session", "the session is named %s, not %s", sess.name,
+			      url_name);
 	}
-	char *doc = cas_session_to_json(&sess);
-	int rc = doc ? cas_store_session_put(S->store, sess.name, fp, doc, !url_name) : -ENOMEM;
+	/* Sessions per client are bounded, so that one client cannot grow the store without end. */
+	unsigned have = 0;
+	int rc = url_name ? 0 : cas_store_session_count(S->store, fp, &have);
+	if (!rc && !url_name && have >= S->max_sessions_per_client) {
+		*status = 429;
+		enum MHD_Result ret = refuse(S, c, fp, sess.name, "session", 429, "too-many",
+					     "this client created %u sessions, the most the CAS allows one client (--max-sessions-per-client)",
+					     have);
+		cas_session_free(&sess);
+		return ret;
+	}
+	char *doc = rc ? NULL : cas_session_to_json(&sess);
+	rc = rc ? rc : doc ? cas_store_session_put(S->store, sess.name, fp, doc, !url_name) : -ENOMEM;
 	free(doc);
 	enum MHD_Result ret;
 	char fph[65];
@@ -106,7 +166,8 @@ static enum MHD_Result session_put(struct cas_routes *S, struct MHD_Connection *
 	}
 	case -EEXIST:
 		*status = 409;
-		ret = cas_route_error(c, 409, "exists", "session %s exists; only its creator may update it", sess.name);
+		ret = refuse(S, c, fp, sess.name, "session", 409, "exists", "session %s exists; only its creator may update it",
+			     sess.name);
 		break;
 	case -ENOENT:
 		*status = 404;
@@ -114,7 +175,8 @@ static enum MHD_Result session_put(struct cas_routes *S, struct MHD_Connection *
 		break;
 	case -EACCES:
 		*status = 403;
-		ret = cas_route_error(c, 403, "forbidden", "only the creator of session %s may update it", sess.name);
+		ret = refuse(S, c, fp, sess.name, "session", 403, "forbidden", "only the creator of session %s may update it",
+			     sess.name);
 		break;
 	default:
 		*status = 500;
@@ -141,7 +203,7 @@ static enum MHD_Result session_show(struct cas_routes *S, struct MHD_Connection 
 	if (memcmp(creator, fp, 32) != 0) {
 		free(doc);
 		*status = 403;
-		return cas_route_error(c, 403, "forbidden", "only the creator of session %s may read it", name);
+		return refuse(S, c, fp, name, "session", 403, "forbidden", "only the creator of session %s may read it", name);
 	}
 	json_t *o = json_object(), *sj = json_loads(doc, 0, NULL);
 	free(doc);
@@ -165,24 +227,25 @@ static enum MHD_Result audit_show(struct cas_routes *S, struct MHD_Connection *c
 	free(doc);
 	if (rc == -ENOENT) {
 		*status = 404;
-		return cas_route_error(c, 404, "no-session", "no session %s", name);
+		return refuse(S, c, fp, name, "audit", 404, "no-session", "no session %s", name);
 	}
 	if (rc || memcmp(creator, fp, 32) != 0) {
 		*status = rc ? 500 : 403;
 		return rc ? cas_route_error(c, 500, "store", "store: %s", cas_store_errmsg(S->store))
-			  : cas_route_error(c, 403, "forbidden", "only the creator of session %s may read its audit log", name);
+			  : refuse(S, c, fp, name, "audit", 403, "forbidden",
+				   "only the creator of session %s may read its audit log", name);
 	}
 	const char *after_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
-	uint64_t after = after_s ? strtoull(after_s, NULL, 10) : 0;
-	char prefix[300];
-	snprintf(prefix, sizeof(prefix), "%s/", name);
+	uint64_t after = after_s ? strtoull(after_s, NULL, 10) : 0, broken;
+	char why[256];
 	cas_audit_rec *recs;
 	size_t n;
-	if (cas_store_audit_list(S->store, prefix, after, &recs, &n) != 0) {
+	/* The whole chain is checked, not only this session's records: a gap anywhere is a deletion. */
+	if (cas_audit_check(S->store, S->audit_key, name, after, &recs, &n, &broken, why, sizeof(why)) != 0) {
 		*status = 500;
 		return cas_route_error(c, 500, "store", "store: %s", cas_store_errmsg(S->store));
 	}
-	json_t *o = json_object(), *a = json_array();
+	json_t *o = json_object(), *a = json_array(), *chain = json_object();
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_object();
 		char hex[65];
@@ -193,20 +256,29 @@ static enum MHD_Result audit_show(struct cas_routes *S, struct MHD_Connection *c
 		json_object_set_new(e, "client", json_string(hex));
 		json_object_set_new(e, "op", json_string(recs[i].op));
 		json_object_set_new(e, "result", json_string(recs[i].result));
+		json_object_set_new(e, "count", json_integer((json_int_t)recs[i].count));
 		if (recs[i].have_old) {
 			json_object_set_new(e, "old_version", json_integer((json_int_t)recs[i].old_state.version));
 			fs_hex(hex, recs[i].old_state.root, 32);
 			json_object_set_new(e, "old_root", json_string(hex));
 		}
-		if (strcmp(recs[i].op, "key") != 0) {
+		if (recs[i].have_new) {
 			json_object_set_new(e, "new_version", json_integer((json_int_t)recs[i].new_state.version));
 			fs_hex(hex, recs[i].new_state.root, 32);
 			json_object_set_new(e, "new_root", json_string(hex));
 		}
+		fs_hex(hex, recs[i].mac, 32);
+		json_object_set_new(e, "mac", json_string(hex));
 		json_array_append_new(a, e);
 	}
 	free(recs);
+	json_object_set_new(chain, "intact", json_boolean(!broken));
+	if (broken) {
+		json_object_set_new(chain, "broken_at", json_integer((json_int_t)broken));
+		json_object_set_new(chain, "reason", json_string(why));
+	}
 	json_object_set_new(o, "records", a);
+	json_object_set_new(o, "chain", chain);
 	*status = 200;
 	enum MHD_Result ret = answer(c, 200, json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS));
 	json_decref(o);
@@ -221,24 +293,16 @@ static enum MHD_Result volume_op(struct cas_routes *S, struct MHD_Connection *c,
 	cas_vol_req r;
 	char why[256];
 	*changed = 0;
+	const char *what = cas_op_name(op);
 	if (cas_req_decode(op, rq->body ? rq->body : "", rq->len, &r, why, sizeof(why)) != 0) {
 		*status = 400;
-		return cas_route_error(c, 400, "bad-request", "%s", why);
+		return refuse(S, c, fp, volume, what, 400, "bad-request", "%s", why);
 	}
 	int64_t now = (int64_t)time(NULL);
 	if (r.time < now - CAS_TIME_WINDOW || r.time > now + CAS_TIME_WINDOW) {
 		*status = 400;
-		return cas_route_error(c, 400, "stale", "the request's time is more than %d s away from the server's clock",
-			     CAS_TIME_WINDOW);
-	}
-	int rc = cas_store_nonce_use(S->store, r.nonce, now);
-	if (rc == -EALREADY) {
-		*status = 400;
-		return cas_route_error(c, 400, "replay", "this request's nonce was used before: a replayed request");
-	}
-	if (rc) {
-		*status = 500;
-		return cas_route_error(c, 500, "store", "store: %s", cas_store_errmsg(S->store));
+		return refuse(S, c, fp, volume, what, 400, "stale",
+			      "the request's time is more than %d s away from the server's clock", CAS_TIME_WINDOW);
 	}
 	/* The session and the volume's entry in it decide who may do anything with the volume. */
 	char sname[300];
@@ -247,17 +311,32 @@ static enum MHD_Result volume_op(struct cas_routes *S, struct MHD_Connection *c,
 	cas_session sess;
 	uint8_t creator[32];
 	enum MHD_Result ret = session_load(S, c, sname, &sess, creator, status);
+	if (*status == 404)
+		audit_refusal(S, fp, volume, what, "no-session");
 	if (*status)
 		return ret;
 	const cas_session_volume *sv = cas_session_find(&sess, strrchr(volume, '/') + 1);
 	if (!sv) {
 		*status = 404;
-		ret = cas_route_error(c, 404, "no-volume", "session %s has no volume %s", sname, strrchr(volume, '/') + 1);
+		ret = refuse(S, c, fp, volume, what, 404, "no-volume", "session %s has no volume %s", sname,
+			     strrchr(volume, '/') + 1);
 		goto out;
 	}
 	if (cas_session_allows(sv, fp, r.have_measurement ? r.measurement : NULL, why, sizeof(why)) != 0) {
 		*status = 403;
-		ret = cas_route_error(c, 403, "forbidden", "%s", why);
+		ret = refuse(S, c, fp, volume, what, 403, "forbidden", "%s", why);
+		goto out;
+	}
+	/* Only an authorised request's nonce is recorded: a refused one adds no row, only its aggregated audit. */
+	int rc = cas_store_nonce_use(S->store, r.nonce, now);
+	if (rc == -EALREADY) {
+		*status = 400;
+		ret = refuse(S, c, fp, volume, what, 400, "replay", "this request's nonce was used before: a replayed request");
+		goto out;
+	}
+	if (rc) {
+		*status = 500;
+		ret = cas_route_error(c, 500, "store", "store: %s", cas_store_errmsg(S->store));
 		goto out;
 	}
 	cas_vol_ans a;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
+#include "meta/cas/audit_chain.h"
 #include "meta/cas/routes.h"
 #include "meta/cas/store.h"
 #include "meta/common/reason.h"
@@ -121,6 +122,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		if (!rq)
 			return MHD_NO;
 		*con_cls = rq;
+		/* Past the handshake and the request line: an idle connection may now stay (keep-alive). */
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)CAS_IDLE_TIMEOUT);
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > S->max_body)
 			rq->too_big = 1;
@@ -243,18 +246,34 @@ static int listen_on(const char *spec, char *bound, size_t blen, char *err, size
 int cas_server_run(const struct cas_server_opts *o, char *err, size_t errlen)
 {
 	struct server S = { .max_body = o->max_body };
+	S.routes.max_sessions_per_client = o->max_sessions_per_client;
+	pthread_mutex_init(&S.routes.refusals_mu, NULL);
 #ifdef FS_TEST_HOOKS
 	S.routes.drop_after = o->drop_after;
 #endif
 	char *cert_pem = NULL, *key_pem = NULL, *ca_pem = NULL;
 	struct MHD_Daemon *d = NULL;
+	uint8_t *audit_key = NULL;
 	int fd = -1, rc = -EIO;
 	if (!(cert_pem = read_file(o->cert, err, errlen)) || !(key_pem = read_file(o->key, err, errlen)) ||
 	    !(ca_pem = read_file(o->client_ca, err, errlen)))
 		goto out;
+	/* The chain key lives in locked memory, outside the store, for the life of the server. */
+	audit_key = sodium_malloc(64);
+	if (!audit_key) {
+		rc = fs_reason(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = cas_audit_key_file(o->audit_key_file, audit_key + 32, err, errlen);
+	if (rc)
+		goto out;
+	cas_audit_key_derive(audit_key, audit_key + 32);
+	sodium_memzero(audit_key + 32, 32);
+	S.routes.audit_key = audit_key;
 	rc = cas_store_open(o->store, &S.routes.store, err, errlen);
 	if (rc)
 		goto out;
+	cas_store_set_audit_key(S.routes.store, audit_key);
 	pthread_mutex_init(&S.log_mu, NULL);
 	char bound[300];
 	fd = listen_on(o->listen, bound, sizeof(bound), err, errlen);
@@ -276,8 +295,11 @@ int cas_server_run(const struct cas_server_opts *o, char *err, size_t errlen)
 		0, NULL, NULL, handle, &S, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, &S, MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, ca_pem,
 		MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3", MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-		NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
+		NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		/* Until its first request arrives a connection has the handshake timeout (handle() then gives it
+		 * the idle timeout), and one address holds only its share of the connections. */
+		MHD_OPTION_CONNECTION_TIMEOUT, o->handshake_timeout, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CAS_MAX_CONNECTIONS,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conn_per_address, MHD_OPTION_END);
 	if (!d) {
 		rc = fs_reason(err, errlen, -EIO, "cannot start the HTTPS server (certificate or key unusable?)");
 		goto out;
@@ -297,6 +319,8 @@ out:
 		cas_store_close(S.routes.store);
 		pthread_mutex_destroy(&S.log_mu);
 	}
+	sodium_free(audit_key);
+	pthread_mutex_destroy(&S.routes.refusals_mu);
 	if (key_pem)
 		sodium_memzero(key_pem, strlen(key_pem));
 	free(cert_pem);

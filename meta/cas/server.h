@@ -4,11 +4,21 @@
 #define FS_CAS_SERVER_H
 #include <stddef.h>
 
+#define CAS_MAX_CONNECTIONS 512
+#define CAS_IDLE_TIMEOUT 60 /* seconds a connection that has sent a request may stay idle */
+#define CAS_DEFAULT_CONN_PER_ADDRESS 32
+#define CAS_DEFAULT_HANDSHAKE_TIMEOUT 5
+#define CAS_DEFAULT_SESSIONS_PER_CLIENT 64
+
 struct cas_server_opts {
 	const char *listen;                /* HOST:PORT; port 0 takes any free port */
 	const char *cert, *key, *client_ca; /* PEM files: the server's certificate and key, the clients' CA */
 	const char *store;                 /* a cas_store_open spec */
+	const char *audit_key_file;        /* the key the audit chain is MACed under (created if absent) */
 	size_t max_body;                   /* largest request body */
+	unsigned max_conn_per_address;     /* open connections one client address may hold */
+	unsigned handshake_timeout;        /* seconds a new connection has to finish TLS and send a request */
+	unsigned max_sessions_per_client;  /* sessions one client certificate may create */
 #ifdef FS_TEST_HOOKS
 	long drop_after; /* answers to state changes after this many are dropped; -1: never */
 #endif

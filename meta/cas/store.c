@@ -1,5 +1,6 @@
 /* The CAS store: the dispatch over backends, and the SQLite backend ("sqlite:PATH"). */
 #include "meta/cas/store.h"
+#include "meta/cas/audit_chain.h"
 #include "meta/common/reason.h"
 #include "meta/common/vec.h"
 
@@ -98,6 +99,16 @@ int cas_store_audit_list(cas_store *s, const char *volume_prefix, uint64_t after
 {
 	return s->ops->audit_list(s, volume_prefix, after, out, n);
 }
+void cas_store_set_audit_key(cas_store *s, const uint8_t key[32]) { s->audit_key = key; }
+int cas_store_audit_add(cas_store *s, const cas_audit_rec *r) { return s->ops->audit_add(s, r); }
+int cas_store_audit_head(cas_store *s, uint64_t *seq, uint8_t last[32], uint8_t mac[32])
+{
+	return s->ops->audit_head(s, seq, last, mac);
+}
+int cas_store_session_count(cas_store *s, const uint8_t creator[32], unsigned *n)
+{
+	return s->ops->session_count(s, creator, n);
+}
 
 /* ---- SQLite ---- */
 
@@ -106,6 +117,7 @@ struct sqlite_store {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	unsigned nonces; /* inserted since the last purge */
+	uint64_t audit_pending; /* the seq appended by the open transaction, 0 if none */
 };
 
 #define SQ(s) ((struct sqlite_store *)(s))
@@ -118,7 +130,10 @@ static const char schema[] =
 	" version INTEGER, root BLOB, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
 	" volume TEXT NOT NULL, client BLOB NOT NULL, op TEXT NOT NULL, result TEXT NOT NULL,"
-	" old_version INTEGER, old_root BLOB, new_version INTEGER, new_root BLOB);"
+	" old_version INTEGER, old_root BLOB, new_version INTEGER, new_root BLOB,"
+	" count INTEGER NOT NULL, prev BLOB NOT NULL, mac BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS audit_head(id INTEGER PRIMARY KEY CHECK(id = 1), seq INTEGER NOT NULL,"
+	" last BLOB NOT NULL, mac BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS nonces(nonce BLOB PRIMARY KEY, time INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS nonces_time ON nonces(time);"
 	"INSERT OR IGNORE INTO cas_meta(k, v) VALUES('schema', '1');";
@@ -144,17 +159,22 @@ static int begin(cas_store *s)
 }
 static int commit(cas_store *s)
 {
+	uint64_t appended = SQ(s)->audit_pending;
+	SQ(s)->audit_pending = 0;
 	if (exec(SQ(s), "COMMIT")) {
 		int rc = fail(s, -EIO);
 		exec(SQ(s), "ROLLBACK");
 		return rc;
 	}
+	if (appended > s->audit_high)
+		s->audit_high = appended; /* under the store's lock */
 	return 0;
 }
 static int rollback(cas_store *s, int rc)
 {
 	if (rc == -EIO)
 		fail(s, rc);
+	SQ(s)->audit_pending = 0;
 	exec(SQ(s), "ROLLBACK");
 	return rc;
 }
@@ -294,29 +314,129 @@ static int new_vol(cas_store *s, const char *volume, struct vrow *v)
 	return r == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* Inside the open transaction: r appended to the chain after the head, and the head moved to it. */
+static int append(cas_store *s, cas_audit_rec *r)
+{
+	if (!s->audit_key) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "no audit key: nothing is recorded without one");
+		return -EINVAL;
+	}
+	uint64_t seq = 0;
+	uint8_t last[32] = { 0 }, hmac[32];
+	sqlite3_stmt *st = prep(s, "SELECT seq, last FROM audit_head WHERE id = 1");
+	if (!st)
+		return -EIO;
+	int r0 = sqlite3_step(st);
+	if (r0 == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
+		seq = (uint64_t)sqlite3_column_int64(st, 0);
+		memcpy(last, sqlite3_column_blob(st, 1), 32);
+	}
+	sqlite3_finalize(st);
+	if (r0 != SQLITE_ROW && r0 != SQLITE_DONE)
+		return -EIO;
+	cas_audit_seal(r, s->audit_key, seq, last);
+	cas_audit_head_mac(hmac, s->audit_key, r->seq, r->mac);
+	st = prep(s, "INSERT INTO audit(seq, time, volume, client, op, result, old_version, old_root, new_version,"
+		     " new_root, count, prev, mac) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq);
+	sqlite3_bind_int64(st, 2, r->time);
+	sqlite3_bind_text(st, 3, r->volume, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 4, r->client, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, r->op, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 6, r->result, -1, SQLITE_TRANSIENT);
+	if (r->have_old) {
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)r->old_state.version);
+		sqlite3_bind_blob(st, 8, r->old_state.root, 32, SQLITE_TRANSIENT);
+	}
+	if (r->have_new) {
+		sqlite3_bind_int64(st, 9, (sqlite3_int64)r->new_state.version);
+		sqlite3_bind_blob(st, 10, r->new_state.root, 32, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_int64(st, 11, r->count);
+	sqlite3_bind_blob(st, 12, r->prev, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 13, r->mac, 32, SQLITE_TRANSIENT);
+	int rs = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rs != SQLITE_DONE)
+		return -EIO;
+	st = prep(s, "INSERT OR REPLACE INTO audit_head(id, seq, last, mac) VALUES(1, ?, ?, ?)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq);
+	sqlite3_bind_blob(st, 2, r->mac, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 3, hmac, 32, SQLITE_TRANSIENT);
+	rs = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rs != SQLITE_DONE)
+		return -EIO;
+	SQ(s)->audit_pending = r->seq;
+	return 0;
+}
+
 static int audit(cas_store *s, const char *volume, const uint8_t client[32], const char *op, const char *result,
 		 const cas_state *old, const cas_state *nw)
 {
-	sqlite3_stmt *st = prep(s, "INSERT INTO audit(time, volume, client, op, result, old_version, old_root,"
-				   " new_version, new_root) VALUES(?,?,?,?,?,?,?,?,?)");
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, now_s());
-	sqlite3_bind_text(st, 2, volume, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, 3, client, 32, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, op, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, result, -1, SQLITE_STATIC);
-	if (old) {
-		sqlite3_bind_int64(st, 6, (sqlite3_int64)old->version);
-		sqlite3_bind_blob(st, 7, old->root, 32, SQLITE_TRANSIENT);
+	cas_audit_rec r;
+	cas_audit_rec_fill(&r, volume, client, op, result, old, nw);
+	return append(s, &r);
+}
+
+static int sq_audit_add(cas_store *s, const cas_audit_rec *rec)
+{
+	cas_audit_rec r = *rec;
+	lock(s);
+	int rc = begin(s);
+	if (!rc) {
+		rc = append(s, &r);
+		rc = rc ? rollback(s, rc) : commit(s);
 	}
-	if (nw) {
-		sqlite3_bind_int64(st, 8, (sqlite3_int64)nw->version);
-		sqlite3_bind_blob(st, 9, nw->root, 32, SQLITE_TRANSIENT);
+	unlock(s);
+	return rc;
+}
+
+static int sq_audit_head(cas_store *s, uint64_t *seq, uint8_t last[32], uint8_t mac[32])
+{
+	*seq = 0;
+	memset(last, 0, 32);
+	memset(mac, 0, 32);
+	lock(s);
+	int rc = -EIO;
+	sqlite3_stmt *st = prep(s, "SELECT seq, last, mac FROM audit_head WHERE id = 1");
+	if (st) {
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			*seq = (uint64_t)sqlite3_column_int64(st, 0);
+			if (sqlite3_column_bytes(st, 1) == 32)
+				memcpy(last, sqlite3_column_blob(st, 1), 32);
+			if (sqlite3_column_bytes(st, 2) == 32)
+				memcpy(mac, sqlite3_column_blob(st, 2), 32);
+		}
+		rc = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : fail(s, -EIO);
+		sqlite3_finalize(st);
 	}
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? 0 : -EIO;
+	unlock(s);
+	return rc;
+}
+
+static int sq_session_count(cas_store *s, const uint8_t creator[32], unsigned *n)
+{
+	lock(s);
+	int rc = -EIO;
+	sqlite3_stmt *st = prep(s, "SELECT count(*) FROM sessions WHERE creator = ?");
+	if (st) {
+		sqlite3_bind_blob(st, 1, creator, 32, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*n = (unsigned)sqlite3_column_int64(st, 0);
+			rc = 0;
+		} else {
+			fail(s, -EIO);
+		}
+		sqlite3_finalize(st);
+	}
+	unlock(s);
+	return rc;
 }
 
 static int sq_volume_key(cas_store *s, const char *volume, const uint8_t client[32], uint8_t key[32])
@@ -497,7 +617,7 @@ static int sq_audit_list(cas_store *s, const char *prefix, uint64_t after, cas_a
 	*n = 0;
 	lock(s);
 	sqlite3_stmt *st = prep(s, "SELECT seq, time, volume, client, op, result, old_version, old_root, new_version,"
-				   " new_root FROM audit WHERE substr(volume, 1, length(?1)) = ?1 AND seq > ?2"
+				   " new_root, count, prev, mac FROM audit WHERE substr(volume, 1, length(?1)) = ?1 AND seq > ?2"
 				   " ORDER BY seq LIMIT 1000");
 	if (!st) {
 		unlock(s);
@@ -523,9 +643,15 @@ static int sq_audit_list(cas_store *s, const char *prefix, uint64_t after, cas_a
 			memcpy(a->old_state.root, sqlite3_column_blob(st, 7), 32);
 		}
 		if (sqlite3_column_type(st, 8) != SQLITE_NULL && sqlite3_column_bytes(st, 9) == 32) {
+			a->have_new = 1;
 			a->new_state.version = (uint64_t)sqlite3_column_int64(st, 8);
 			memcpy(a->new_state.root, sqlite3_column_blob(st, 9), 32);
 		}
+		a->count = (uint32_t)sqlite3_column_int64(st, 10);
+		if (sqlite3_column_bytes(st, 11) == 32)
+			memcpy(a->prev, sqlite3_column_blob(st, 11), 32);
+		if (sqlite3_column_bytes(st, 12) == 32)
+			memcpy(a->mac, sqlite3_column_blob(st, 12), 32);
 		rc = VEC_PUSH(*out, *n, cap, rec);
 		if (rc)
 			break;
@@ -560,6 +686,9 @@ static const struct cas_store_ops sqlite_ops = {
 	.vol_cas = sq_cas,
 	.nonce_use = sq_nonce_use,
 	.audit_list = sq_audit_list,
+	.audit_add = sq_audit_add,
+	.audit_head = sq_audit_head,
+	.session_count = sq_session_count,
 	.close = sq_close,
 };
 
@@ -583,8 +712,20 @@ static int sqlite_open(const char *path, cas_store **out, char *err, size_t errl
 		r = fs_reason(err, errlen, -EIO, "store sqlite:%s: %s", path, sqlite3_errmsg(q->db));
 		goto fail;
 	}
-	/* journal_mode=WAL is refused silently on some file systems: insist. */
+	/* A store from before the audit chain: its log cannot be verified, and new records would not fit. */
 	sqlite3_stmt *st;
+	int chained = 0;
+	if (sqlite3_prepare_v2(q->db, "SELECT 1 FROM pragma_table_info('audit') WHERE name = 'mac'", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		chained = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+	}
+	if (!chained) {
+		r = fs_reason(err, errlen, -EPROTO, "store sqlite:%s: its audit log is not chained (made by an older"
+				" fshield); start with a new store, keeping this file for its old records", path);
+		goto fail;
+	}
+	/* journal_mode=WAL is refused silently on some file systems: insist. */
 	int wal = 0;
 	if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK) {
 		wal = sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), "wal");

@@ -12,20 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "meta/cas/audit_chain.h"
 #include "meta/cas/proto.h"
 
 typedef struct cas_store cas_store;
 
-typedef struct {
-	uint64_t seq;
-	int64_t time;
-	char volume[3 * CAS_NAME_MAX + 3];
-	uint8_t client[32];
-	char op[16];     /* register, cas, key */
-	char result[16]; /* ok, conflict, exists */
-	int have_old;
-	cas_state old_state, new_state;
-} cas_audit_rec;
 
 struct cas_store_ops {
 	int (*session_put)(cas_store *s, const char *name, const uint8_t creator[32], const char *doc, int create);
@@ -39,12 +30,17 @@ struct cas_store_ops {
 		       const cas_state *expect, const cas_state *next, int enforce, cas_state *cur);
 	int (*nonce_use)(cas_store *s, const uint8_t nonce[32], int64_t now);
 	int (*audit_list)(cas_store *s, const char *volume_prefix, uint64_t after, cas_audit_rec **out, size_t *n);
+	int (*audit_add)(cas_store *s, const cas_audit_rec *r);
+	int (*audit_head)(cas_store *s, uint64_t *seq, uint8_t last[32], uint8_t mac[32]);
+	int (*session_count)(cas_store *s, const uint8_t creator[32], unsigned *n);
 	void (*close)(cas_store *s);
 };
 
 struct cas_store {
 	const struct cas_store_ops *ops;
 	char errmsg[256];
+	const uint8_t *audit_key; /* the chain key (the caller's memory); no audit record is written without */
+	_Atomic uint64_t audit_high; /* the highest seq this process appended */
 };
 
 /* "sqlite:PATH" or "etcd://ENDPOINTS". 0 or -errno with a reason in err. */
@@ -78,6 +74,17 @@ int cas_store_cas(cas_store *s, const char *volume, const uint8_t client[32], co
 		  const cas_state *expect, const cas_state *next, int enforce, cas_state *cur);
 /* Records a request nonce: -EALREADY if it was seen within the time window. */
 int cas_store_nonce_use(cas_store *s, const uint8_t nonce[32], int64_t now);
-/* Audit records of volumes whose name starts with volume_prefix, with seq > after (at most 1000). */
+/* Audit records of volumes whose name starts with volume_prefix, with seq > after (at most 1000), in
+ * order of seq, as stored (meta/cas/audit.h checks them). */
 int cas_store_audit_list(cas_store *s, const char *volume_prefix, uint64_t after, cas_audit_rec **out, size_t *n);
+/* The key every audit record is chained under (meta/cas/audit.h); it must outlive the store. Until it is
+ * set, every call that audits fails with -EIO. */
+void cas_store_set_audit_key(cas_store *s, const uint8_t key[32]);
+/* Appends one record of its own (a refusal): time, volume, client, op, result, count and states are
+ * taken from r; seq and the chain are the store's. */
+int cas_store_audit_add(cas_store *s, const cas_audit_rec *r);
+/* The head of the chain: the last seq and its MAC, and the head's MAC; all 0 for an empty log. */
+int cas_store_audit_head(cas_store *s, uint64_t *seq, uint8_t last[32], uint8_t mac[32]);
+/* The number of sessions creator created. */
+int cas_store_session_count(cas_store *s, const uint8_t creator[32], unsigned *n);
 #endif

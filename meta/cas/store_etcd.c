@@ -6,7 +6,9 @@
  *   s/NS/SESSION            {"creator": hex, "doc": "<session JSON>"}
  *   v/NS/SESSION/VOLUME     {"key": hex, "volid": hex (when registered), "version": n, "root": hex}
  *   n/NONCE                 "1", attached to a lease of 2 x the time window (+ 60 s)
- *   a/NS/SESSION/VOLUME/T.R an audit record; its seq is the key's create_revision
+ *   a/SEQ                   an audit record (SEQ: 20 decimal digits), chained (meta/cas/audit.h)
+ *   h/audit                 the head of the audit chain {"seq": n, "last": hex, "mac": hex}; every
+ *                           transaction that appends a record compares its mod_revision
  * Endpoints are tried in turn; a request that fails on all of them (or that etcd refuses as unavailable)
  * is retried for up to ETCD_RETRY_MS. */
 #include <curl/curl.h>
@@ -15,6 +17,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +25,10 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
+#include "meta/cas/audit_chain.h"
 #include "meta/cas/curl.h"
 #include "meta/cas/store.h"
+#include "meta/common/vec.h"
 
 #define PREFIX "/fshield-cas/"
 #define ETCD_TIMEOUT_MS 3000
@@ -237,39 +242,10 @@ static json_t *put_op(const char *kind, const char *name, json_t *value, int64_t
 	return op;
 }
 
-static json_t *audit_op(const char *volume, const uint8_t client[32], const char *op, const char *result,
-			const cas_state *old, const cas_state *nw)
+/* A compare: the key's mod_revision is rev, or (rev 0) the key does not exist. */
+static json_t *rev_cmp(const char *kind, const char *name, int64_t rev)
 {
-	json_t *r = json_object();
-	char hex[65], name[600];
-	json_object_set_new(r, "time", json_integer((json_int_t)time(NULL)));
-	json_object_set_new(r, "volume", json_string(volume));
-	fs_hex(hex, client, 32);
-	json_object_set_new(r, "client", json_string(hex));
-	json_object_set_new(r, "op", json_string(op));
-	json_object_set_new(r, "result", json_string(result));
-	if (old) {
-		json_object_set_new(r, "old_version", json_integer((json_int_t)old->version));
-		fs_hex(hex, old->root, 32);
-		json_object_set_new(r, "old_root", json_string(hex));
-	}
-	if (nw) {
-		json_object_set_new(r, "new_version", json_integer((json_int_t)nw->version));
-		fs_hex(hex, nw->root, 32);
-		json_object_set_new(r, "new_root", json_string(hex));
-	}
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(name, sizeof(name), "%s/%016llx.%08x", volume,
-		 (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec, randombytes_random());
-	return put_op("a", name, r, 0);
-}
-
-/* One transaction: if the key's mod_revision is rev (0: the key does not exist), do ops. 1 done, 0 lost
- * the race, -EIO. */
-static int txn(cas_store *s, const char *kind, const char *name, int64_t rev, json_t *ops)
-{
-	json_t *t = json_object(), *cmp = json_object(), *cmps = json_array();
+	json_t *cmp = json_object();
 	json_object_set_new(cmp, "key", key_json(kind, name));
 	json_object_set_new(cmp, "result", json_string("EQUAL"));
 	if (rev) {
@@ -279,7 +255,13 @@ static int txn(cas_store *s, const char *kind, const char *name, int64_t rev, js
 		json_object_set_new(cmp, "target", json_string("CREATE"));
 		json_object_set_new(cmp, "create_revision", jrev(0));
 	}
-	json_array_append_new(cmps, cmp);
+	return cmp;
+}
+
+/* One transaction: if every compare holds, do ops. 1 done, 0 lost the race, -EIO. */
+static int txn_if(cas_store *s, json_t *cmps, json_t *ops)
+{
+	json_t *t = json_object();
 	json_object_set_new(t, "compare", cmps);
 	json_object_set_new(t, "success", ops);
 	json_t *a = call(s, "kv/txn", t);
@@ -288,6 +270,14 @@ static int txn(cas_store *s, const char *kind, const char *name, int64_t rev, js
 	int ok = json_is_true(json_object_get(a, "succeeded"));
 	json_decref(a);
 	return ok;
+}
+
+/* One transaction: if the key's mod_revision is rev (0: the key does not exist), do ops. */
+static int txn(cas_store *s, const char *kind, const char *name, int64_t rev, json_t *ops)
+{
+	json_t *cmps = json_array();
+	json_array_append_new(cmps, rev_cmp(kind, name, rev));
+	return txn_if(s, cmps, ops);
 }
 
 static json_t *ops_of(json_t *a, json_t *b)
@@ -304,6 +294,109 @@ static int hexfield(json_t *o, const char *k, uint8_t *out, size_t n)
 {
 	json_t *v = json_object_get(o, k);
 	return json_is_string(v) && fs_unhex(out, n, json_string_value(v)) == 0 ? 0 : -1;
+}
+
+/* ---- the audit chain ---- */
+
+static int read_head(cas_store *s, uint64_t *seq, uint8_t last[32], uint8_t mac[32], int64_t *rev)
+{
+	json_t *j;
+	*seq = 0;
+	memset(last, 0, 32);
+	memset(mac, 0, 32);
+	int rc = get_value(s, "h", "audit", &j, rev);
+	if (rc || !j)
+		return rc;
+	*seq = (uint64_t)jint(j, "seq");
+	if (hexfield(j, "last", last, 32) || hexfield(j, "mac", mac, 32)) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "etcd: malformed head of the audit log");
+		rc = -EIO;
+	}
+	json_decref(j);
+	return rc;
+}
+
+static json_t *rec_json(const cas_audit_rec *r)
+{
+	json_t *o = json_object();
+	char hex[65];
+	json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
+	json_object_set_new(o, "time", json_integer((json_int_t)r->time));
+	json_object_set_new(o, "volume", json_string(r->volume));
+	fs_hex(hex, r->client, 32);
+	json_object_set_new(o, "client", json_string(hex));
+	json_object_set_new(o, "op", json_string(r->op));
+	json_object_set_new(o, "result", json_string(r->result));
+	json_object_set_new(o, "count", json_integer((json_int_t)r->count));
+	if (r->have_old) {
+		json_object_set_new(o, "old_version", json_integer((json_int_t)r->old_state.version));
+		fs_hex(hex, r->old_state.root, 32);
+		json_object_set_new(o, "old_root", json_string(hex));
+	}
+	if (r->have_new) {
+		json_object_set_new(o, "new_version", json_integer((json_int_t)r->new_state.version));
+		fs_hex(hex, r->new_state.root, 32);
+		json_object_set_new(o, "new_root", json_string(hex));
+	}
+	fs_hex(hex, r->prev, 32);
+	json_object_set_new(o, "prev", json_string(hex));
+	fs_hex(hex, r->mac, 32);
+	json_object_set_new(o, "mac", json_string(hex));
+	return o;
+}
+
+/* One transaction appending r to the chain, with op (may be NULL) and, when kind is given, only if that
+ * key is at revision rev: 1 done, 0 the head or the key moved first (decide again), -errno. */
+static int audit_txn(cas_store *s, const char *kind, const char *name, int64_t rev, json_t *op, cas_audit_rec *r)
+{
+	uint64_t seq;
+	uint8_t last[32], hmac[32];
+	int64_t hrev;
+	int rc = s->audit_key ? read_head(s, &seq, last, hmac, &hrev) : -EINVAL;
+	if (rc == -EINVAL)
+		snprintf(s->errmsg, sizeof(s->errmsg), "no audit key: nothing is recorded without one");
+	if (rc) {
+		json_decref(op);
+		return rc;
+	}
+	cas_audit_seal(r, s->audit_key, seq, last);
+	cas_audit_head_mac(hmac, s->audit_key, r->seq, r->mac);
+	char name_r[32], hex[65];
+	snprintf(name_r, sizeof(name_r), "%020llu", (unsigned long long)r->seq);
+	json_t *head = json_object();
+	json_object_set_new(head, "seq", json_integer((json_int_t)r->seq));
+	fs_hex(hex, r->mac, 32);
+	json_object_set_new(head, "last", json_string(hex));
+	fs_hex(hex, hmac, 32);
+	json_object_set_new(head, "mac", json_string(hex));
+	json_t *cmps = json_array(), *ops = ops_of(op, put_op("a", name_r, rec_json(r), 0));
+	json_array_append_new(ops, put_op("h", "audit", head, 0));
+	json_array_append_new(cmps, rev_cmp("h", "audit", hrev));
+	if (kind)
+		json_array_append_new(cmps, rev_cmp(kind, name, rev));
+	rc = txn_if(s, cmps, ops);
+	if (rc == 1) {
+		uint64_t h = atomic_load(&s->audit_high);
+		while (h < r->seq && !atomic_compare_exchange_weak(&s->audit_high, &h, r->seq))
+			;
+	}
+	return rc;
+}
+
+static int et_audit_add(cas_store *s, const cas_audit_rec *rec)
+{
+	for (;;) {
+		cas_audit_rec r = *rec;
+		int rc = audit_txn(s, NULL, NULL, 0, NULL, &r);
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
+}
+
+static int et_audit_head(cas_store *s, uint64_t *seq, uint8_t last[32], uint8_t mac[32])
+{
+	int64_t rev;
+	return read_head(s, seq, last, mac, &rev);
 }
 
 /* ---- volumes ---- */
@@ -361,36 +454,38 @@ static int et_volume_key(cas_store *s, const char *volume, const uint8_t client[
 		int rc = read_vol(s, volume, &v);
 		if (rc)
 			return rc;
+		cas_audit_rec ar;
+		cas_audit_rec_fill(&ar, volume, client, "key", "ok", NULL, NULL);
 		if (v.exists) {
-			/* The release is recorded; the key itself does not change. */
-			json_t *a = call(s, "kv/txn", json_pack("{s:[], s:o}", "compare", "success",
-								   ops_of(audit_op(volume, client, "key", "ok", NULL, NULL), NULL)));
-			if (!a)
-				return -EIO;
-			json_decref(a);
-			memcpy(key, v.key, 32);
+			/* The release is recorded; the key itself never changes, so the volume is not compared. */
+			rc = audit_txn(s, NULL, NULL, 0, NULL, &ar);
+			if (rc == 1)
+				memcpy(key, v.key, 32);
 			sodium_memzero(&v, sizeof(v));
-			return 0;
+			if (rc < 0)
+				return rc;
+			if (rc == 1)
+				return 0;
+			continue;
 		}
 		randombytes_buf(v.key, 32);
-		rc = txn(s, "v", volume, 0,
-			 ops_of(put_op("v", volume, vol_json(&v), 0), audit_op(volume, client, "key", "ok", NULL, NULL)));
+		rc = audit_txn(s, "v", volume, 0, put_op("v", volume, vol_json(&v), 0), &ar);
+		if (rc == 1)
+			memcpy(key, v.key, 32);
+		sodium_memzero(&v, sizeof(v));
 		if (rc < 0)
 			return rc;
-		if (rc == 1) {
-			memcpy(key, v.key, 32);
-			sodium_memzero(&v, sizeof(v));
+		if (rc == 1)
 			return 0;
-		}
 	}
 }
 
 /* Writes v, changed since it was read, with its audit record, if the volume is still at the revision it
  * was read at: 1 done (cur set to the new state), 0 another change came first (decide again), or -errno.
  * v is wiped either way. */
-static int write_vol(cas_store *s, const char *volume, struct vrow *v, json_t *audit, cas_state *cur)
+static int write_vol(cas_store *s, const char *volume, struct vrow *v, cas_audit_rec *audit, cas_state *cur)
 {
-	int rc = txn(s, "v", volume, v->rev, ops_of(put_op("v", volume, vol_json(v), 0), audit));
+	int rc = audit_txn(s, "v", volume, v->rev, put_op("v", volume, vol_json(v), 0), audit);
 	if (rc == 1 && cur)
 		*cur = v->st;
 	sodium_memzero(v, sizeof(*v));
@@ -413,22 +508,26 @@ static int et_register(cas_store *s, const char *volume, const uint8_t client[32
 			sodium_memzero(&v, sizeof(v));
 			return 0;
 		}
+		cas_audit_rec ar;
 		if (v.registered) {
 			if (cur)
 				*cur = v.st;
-			json_t *a = call(s, "kv/txn", json_pack("{s:[], s:o}", "compare", "success",
-								   ops_of(audit_op(volume, client, "register", "exists",
-										   &v.st, st), NULL)));
-			json_decref(a);
+			cas_audit_rec_fill(&ar, volume, client, "register", "exists", &v.st, st);
+			rc = audit_txn(s, "v", volume, v.rev, NULL, &ar);
 			sodium_memzero(&v, sizeof(v));
-			return a ? -EEXIST : -EIO;
+			if (rc < 0)
+				return rc;
+			if (rc == 1)
+				return -EEXIST;
+			continue;
 		}
 		if (!v.exists)
 			randombytes_buf(v.key, 32);
 		v.registered = 1;
 		memcpy(v.volid, volid, 16);
 		v.st = *st;
-		rc = write_vol(s, volume, &v, audit_op(volume, client, "register", "ok", NULL, st), cur);
+		cas_audit_rec_fill(&ar, volume, client, "register", "ok", NULL, st);
+		rc = write_vol(s, volume, &v, &ar, cur);
 		if (rc < 0)
 			return rc;
 		if (rc == 1)
@@ -470,7 +569,9 @@ static int et_cas(cas_store *s, const char *volume, const uint8_t client[32], co
 			*cur = v.st;
 		if (enforce && (v.st.version != expect->version || sodium_memcmp(v.st.root, expect->root, 32) != 0)) {
 			/* Recorded only if the volume is still as read: otherwise decide again. */
-			rc = txn(s, "v", volume, v.rev, ops_of(audit_op(volume, client, "cas", "conflict", &v.st, next), NULL));
+			cas_audit_rec ar;
+			cas_audit_rec_fill(&ar, volume, client, "cas", "conflict", &v.st, next);
+			rc = audit_txn(s, "v", volume, v.rev, NULL, &ar);
 			sodium_memzero(&v, sizeof(v));
 			if (rc < 0)
 				return rc;
@@ -480,7 +581,9 @@ static int et_cas(cas_store *s, const char *volume, const uint8_t client[32], co
 		}
 		cas_state old = v.st;
 		v.st = *next;
-		rc = write_vol(s, volume, &v, audit_op(volume, client, "cas", "ok", &old, next), cur);
+		cas_audit_rec ar;
+		cas_audit_rec_fill(&ar, volume, client, "cas", "ok", &old, next);
+		rc = write_vol(s, volume, &v, &ar, cur);
 		if (rc < 0)
 			return rc;
 		if (rc == 1)
@@ -568,63 +671,96 @@ static int et_nonce_use(cas_store *s, const uint8_t nonce[32], int64_t now)
 	return rc < 0 ? rc : rc == 1 ? 0 : -EALREADY;
 }
 
-static int cmp_seq(const void *a, const void *b)
-{
-	const cas_audit_rec *x = a, *y = b;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
+/* Records with seq > after, in order, whose volume starts with prefix: pages of the key range a/. */
 static int et_audit_list(cas_store *s, const char *prefix, uint64_t after, cas_audit_rec **out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
+	size_t plen = strlen(prefix), cap = 0;
+	int rc = 0, more = 1;
+	while (!rc && more && *n < 1000) {
+		char from[32];
+		snprintf(from, sizeof(from), "%020llu", (unsigned long long)after + 1);
+		json_t *q = json_object();
+		json_object_set_new(q, "key", key_json("a", from));
+		json_object_set_new(q, "range_end", prefix_end("a", ""));
+		json_object_set_new(q, "limit", json_integer(1000));
+		json_t *a = call(s, "kv/range", q);
+		if (!a) {
+			rc = -EIO;
+			break;
+		}
+		json_t *kvs = json_object_get(a, "kvs");
+		size_t cnt = json_is_array(kvs) ? json_array_size(kvs) : 0;
+		more = cnt == 1000;
+		for (size_t i = 0; i < cnt && !rc && *n < 1000; i++) {
+			json_t *kv = json_array_get(kvs, i), *v = json_object_get(kv, "value");
+			size_t len;
+			char *txt = json_is_string(v) ? unb64(json_string_value(v), &len) : NULL;
+			json_t *j = txt ? json_loadb(txt, len, 0, NULL) : NULL;
+			free(txt);
+			cas_audit_rec x;
+			memset(&x, 0, sizeof(x));
+			/* A malformed record is kept, zeroed but for its place: the chain check reports it. */
+			x.seq = j ? (uint64_t)jint(j, "seq") : after + 1;
+			x.time = jint(j, "time");
+			snprintf(x.volume, sizeof(x.volume), "%s", json_string_value(json_object_get(j, "volume")) ?: "");
+			hexfield(j, "client", x.client, 32);
+			snprintf(x.op, sizeof(x.op), "%s", json_string_value(json_object_get(j, "op")) ?: "");
+			snprintf(x.result, sizeof(x.result), "%s", json_string_value(json_object_get(j, "result")) ?: "");
+			x.count = (uint32_t)jint(j, "count");
+			if (json_object_get(j, "old_version")) {
+				x.have_old = 1;
+				x.old_state.version = (uint64_t)jint(j, "old_version");
+				hexfield(j, "old_root", x.old_state.root, 32);
+			}
+			if (json_object_get(j, "new_version")) {
+				x.have_new = 1;
+				x.new_state.version = (uint64_t)jint(j, "new_version");
+				hexfield(j, "new_root", x.new_state.root, 32);
+			}
+			hexfield(j, "prev", x.prev, 32);
+			hexfield(j, "mac", x.mac, 32);
+			json_decref(j);
+			if (x.seq > after)
+				after = x.seq;
+			else
+				after++; /* the key named a later place than the record: keep going */
+			if (!strncmp(x.volume, prefix, plen))
+				rc = VEC_PUSH(*out, *n, cap, x);
+		}
+		json_decref(a);
+	}
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+static int et_session_count(cas_store *s, const uint8_t creator[32], unsigned *n)
+{
+	*n = 0;
 	json_t *q = json_object();
-	json_object_set_new(q, "key", key_json("a", prefix));
-	json_object_set_new(q, "range_end", prefix_end("a", prefix));
+	json_object_set_new(q, "key", key_json("s", ""));
+	json_object_set_new(q, "range_end", prefix_end("s", ""));
 	json_t *a = call(s, "kv/range", q);
 	if (!a)
 		return -EIO;
 	json_t *kvs = json_object_get(a, "kvs");
-	size_t cnt = json_is_array(kvs) ? json_array_size(kvs) : 0;
-	cas_audit_rec *r = calloc(cnt ? cnt : 1, sizeof(*r));
-	if (!r) {
-		json_decref(a);
-		return -ENOMEM;
-	}
-	size_t k = 0;
-	for (size_t i = 0; i < cnt; i++) {
-		json_t *kv = json_array_get(kvs, i), *v = json_object_get(kv, "value");
+	for (size_t i = 0; json_is_array(kvs) && i < json_array_size(kvs); i++) {
+		json_t *v = json_object_get(json_array_get(kvs, i), "value");
 		size_t len;
 		char *txt = json_is_string(v) ? unb64(json_string_value(v), &len) : NULL;
 		json_t *j = txt ? json_loadb(txt, len, 0, NULL) : NULL;
 		free(txt);
-		uint64_t seq = (uint64_t)jint(kv, "create_revision");
-		if (!j || seq <= after) {
-			json_decref(j);
-			continue;
-		}
-		cas_audit_rec *x = &r[k++];
-		x->seq = seq;
-		x->time = jint(j, "time");
-		snprintf(x->volume, sizeof(x->volume), "%s", json_string_value(json_object_get(j, "volume")) ?: "");
-		hexfield(j, "client", x->client, 32);
-		snprintf(x->op, sizeof(x->op), "%s", json_string_value(json_object_get(j, "op")) ?: "");
-		snprintf(x->result, sizeof(x->result), "%s", json_string_value(json_object_get(j, "result")) ?: "");
-		if (json_object_get(j, "old_version")) {
-			x->have_old = 1;
-			x->old_state.version = (uint64_t)jint(j, "old_version");
-			hexfield(j, "old_root", x->old_state.root, 32);
-		}
-		if (json_object_get(j, "new_version")) {
-			x->new_state.version = (uint64_t)jint(j, "new_version");
-			hexfield(j, "new_root", x->new_state.root, 32);
-		}
+		uint8_t c[32];
+		if (j && hexfield(j, "creator", c, 32) == 0 && !memcmp(c, creator, 32))
+			(*n)++;
 		json_decref(j);
 	}
 	json_decref(a);
-	qsort(r, k, sizeof(*r), cmp_seq);
-	*out = r;
-	*n = k > 1000 ? 1000 : k;
 	return 0;
 }
 
@@ -648,6 +784,9 @@ static const struct cas_store_ops etcd_ops = {
 	.vol_cas = et_cas,
 	.nonce_use = et_nonce_use,
 	.audit_list = et_audit_list,
+	.audit_add = et_audit_add,
+	.audit_head = et_audit_head,
+	.session_count = et_session_count,
 	.close = et_close,
 };
 

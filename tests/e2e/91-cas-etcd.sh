@@ -6,7 +6,8 @@
 # Then, with an fsync load on a volume of each instance: one etcd member is killed (the cluster keeps its
 # quorum) and CAS A is killed and replaced by a new instance on its address. Both loads finish, no
 # acknowledged write is lost, neither volume turns read-only, and after a remount each holds its last
-# acknowledged write; verify finds both volumes ok.
+# acknowledged write; verify finds both volumes ok. The audit log both wrote is one intact chain; a
+# record rewritten or deleted in etcd is found by `cas audit`.
 set -euo pipefail
 . "$(dirname "$0")/lib-mount.sh"
 . "$(dirname "$0")/lib-cas.sh"
@@ -136,6 +137,44 @@ for vol in ("e2e/etcd/V1", "e2e/etcd/V2"):
     assert len(vs) >= int(sys.argv[2]), (vol, len(vs))
 assert any(r["op"] == "cas" and r["result"] == "conflict" and r["volume"] == "e2e/etcd/V2" for r in recs)
 EOF
+# the audit chain in etcd: a record rewritten, then deleted, behind the CAS's back, is found by cas audit
+cat >"$T/etcdedit.py" <<'EOF'
+import base64, json, sys, urllib.request
+# etcdedit.py PORTS SEQ (save FILE | rewrite | restore FILE | delete): audit record SEQ in the store
+ports, seq, op = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3]
+key = base64.b64encode(b"/fshield-cas/a/%020d" % seq).decode()
+def call(path, body):
+    for p in ports:
+        try:
+            req = urllib.request.Request("http://127.0.0.1:%s/v3/%s" % (p, path), json.dumps(body).encode())
+            return json.load(urllib.request.urlopen(req, timeout=3))
+        except OSError:
+            continue
+    sys.exit("no etcd member answered")
+if op == "save":
+    open(sys.argv[4], "w").write(call("kv/range", {"key": key})["kvs"][0]["value"])
+elif op == "rewrite":
+    rec = json.loads(base64.b64decode(call("kv/range", {"key": key})["kvs"][0]["value"]))
+    rec["client"] = "00" * 32
+    call("kv/put", {"key": key, "value": base64.b64encode(json.dumps(rec).encode()).decode()})
+elif op == "restore":
+    call("kv/put", {"key": key, "value": open(sys.argv[4]).read()})
+elif op == "delete":
+    assert call("kv/deleterange", {"key": key}).get("deleted") == "1"
+EOF
+edit() { python3 "$T/etcdedit.py" "${PORTS[0]},${PORTS[1]},${PORTS[2]}" "$@"; }
+caudit() { as_owner "$FSHIELD" cas audit e2e/etcd --cas "$CB_" >"$T/audit.json" 2>"$T/audit.err"; }
+edit 2 save "$T/rec2"
+edit 2 rewrite
+st=0 && caudit || st=$?
+expect_eq 1 "$st" "cas audit exit after a record was rewritten in etcd"
+grep -q "broken at record 2: .*rewritten" "$T/audit.err" || fail "a rewritten record: $(cat "$T/audit.err")"
+edit 2 restore "$T/rec2"
+caudit || fail "the record put back: $(cat "$T/audit.err")"
+edit 2 delete
+st=0 && caudit || st=$?
+expect_eq 1 "$st" "cas audit exit after a record was deleted from etcd"
+grep -q "broken at record 2: .*deleted" "$T/audit.err" || fail "a deleted record: $(cat "$T/audit.err")"
 cas_stop A
 cas_stop B
 echo ok

@@ -2,7 +2,8 @@
 #   $PKI with a CA and the certificates server, client (used by the volumes), other (signed by the CA,
 #   named by no session), owner (creates sessions), rogue (of another CA); fp NAME prints a fingerprint;
 #   cas_start NAME STORE [serve options]: a CAS on 127.0.0.1, on a free port the first time and on the
-#   same port after a restart (${CPORT[NAME]}, ${CPID[NAME]}); cas_stop NAME [SIGNAL];
+#   same port after a restart (${CPORT[NAME]}, ${CPID[NAME]}), its audit key $T/cas.audit-key;
+#   cas_stop NAME [SIGNAL];
 #   cmount BACK MNT URI [mount options] / cumount MNT: mounts through the CAS with commit_interval=0;
 #   wfs FILE TEXT: write and fsync, prints "ok" or the errno of the failing call;
 #   $T/load.py FILE N LOG: a load of N fsync'ed writes that retries EIO (see below);
@@ -45,6 +46,7 @@ as_owner() { FSHIELD_TLS_CERT=$PKI/owner.crt FSHIELD_TLS_KEY=$PKI/owner.key "$@"
 cas_start() { # cas_start NAME STORE [serve options]
 	local name=$1 store=$2 out i
 	shift 2
+	set -- --audit-key-file "$T/cas.audit-key" "$@" # one per test: CAS processes sharing a store share it
 	: "${CPORT[$name]:=0}"
 	for i in 1 2 3 4 5; do
 		out=$T/cas.$name.$RANDOM.out

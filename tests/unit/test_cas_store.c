@@ -5,13 +5,17 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
+#include "crypto/keys.h"
+#include "meta/cas/audit.h"
 #include "meta/cas/proto.h"
 #include "meta/cas/session.h"
 #include "meta/cas/store.h"
 #include "testutil.h"
 
 static char spec[512];
+static const uint8_t audit_key[32] = { 0xa0, 0xd1, 0x7 };
 
 /* A new store file per test (tests may run in forked children: the name is random, not counted). */
 static cas_store *new_store(void)
@@ -21,6 +25,7 @@ static cas_store *new_store(void)
 	char err[256] = "";
 	int rc = cas_store_open(spec, &s, err, sizeof(err));
 	ck_assert_msg(rc == 0, "open %s: %d %s", spec, rc, err);
+	cas_store_set_audit_key(s, audit_key);
 	return s;
 }
 
@@ -29,6 +34,7 @@ static cas_store *reopen(void)
 	cas_store *s = NULL;
 	char err[256] = "";
 	ck_assert_int_eq(cas_store_open(spec, &s, err, sizeof(err)), 0);
+	cas_store_set_audit_key(s, audit_key);
 	return s;
 }
 
@@ -241,6 +247,173 @@ START_TEST(audit_log)
 	ck_assert_int_eq(cas_store_audit_list(s, "ns/_/", 0, &r, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	free(r);
+	cas_store_close(s);
+}
+END_TEST
+
+/* The store behind the CAS's back: one SQL statement on the file. */
+static void edit(const char *sql)
+{
+	sqlite3 *db;
+	ck_assert_int_eq(sqlite3_open(spec + 7, &db), SQLITE_OK);
+	char *msg = NULL;
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql, msg ? msg : "");
+	sqlite3_close(db);
+}
+
+/* The chain checked by a fresh process (nothing remembered): 0 intact, else the first broken seq. */
+static uint64_t chain_break(cas_store **s, const char *want_why)
+{
+	cas_store_close(*s);
+	*s = reopen();
+	cas_audit_rec *r;
+	size_t n;
+	uint64_t broken;
+	char why[256];
+	ck_assert_int_eq(cas_audit_check(*s, audit_key, "", 0, &r, &n, &broken, why, sizeof(why)), 0);
+	free(r);
+	if (want_why)
+		ck_assert_msg(strstr(why, want_why), "reason \"%s\", not \"%s\"", why, want_why);
+	return broken;
+}
+
+/* A log of six records, checked intact, then edited one way in the file. */
+static cas_store *six_records(void)
+{
+	cas_store *s = new_store();
+	uint8_t volid[16] = { 9 }, key[32];
+	cas_state st[5];
+	for (int i = 0; i < 5; i++)
+		rnd_state(&st[i], (uint64_t)i);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, key), 0);
+	ck_assert_int_eq(cas_store_register(s, "ns/s/v", client_a, volid, &st[0], NULL), 0);
+	for (int i = 1; i < 5; i++)
+		ck_assert_int_eq(cas_store_cas(s, "ns/s/v", client_a, volid, &st[i - 1], &st[i], 1, NULL), 0);
+	ck_assert_uint_eq(chain_break(&s, NULL), 0);
+	return s;
+}
+
+START_TEST(audit_chain)
+{
+	cas_store *s = new_store();
+	ck_assert_uint_eq(chain_break(&s, NULL), 0); /* empty */
+	cas_store_close(s);
+
+	/* intact: every record listed, in order, seq 1..6, each after its predecessor */
+	s = six_records();
+	cas_audit_rec *r;
+	size_t n;
+	uint64_t broken;
+	char why[256];
+	ck_assert_int_eq(cas_audit_check(s, audit_key, "ns/s", 0, &r, &n, &broken, why, sizeof(why)), 0);
+	ck_assert_uint_eq(n, 6);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(r[i].seq, i + 1);
+	ck_assert_mem_eq(r[3].prev, r[2].mac, 32);
+	free(r);
+	/* a store opened without the key records nothing */
+	cas_store_set_audit_key(s, NULL);
+	uint8_t key[32];
+	ck_assert_int_lt(cas_store_volume_key(s, "ns/s/v", client_a, key), 0);
+	cas_store_close(s);
+
+	/* each edit is found, at the first broken link */
+	s = six_records();
+	edit("DELETE FROM audit WHERE seq = 3");
+	ck_assert_uint_eq(chain_break(&s, "deleted"), 3);
+	cas_store_close(s);
+
+	s = six_records();
+	edit("UPDATE audit SET new_version = 77 WHERE seq = 4");
+	ck_assert_uint_eq(chain_break(&s, "rewritten"), 4);
+	cas_store_close(s);
+
+	s = six_records();
+	edit("UPDATE audit SET result = 'conflict' WHERE seq = 2");
+	ck_assert_uint_eq(chain_break(&s, "rewritten"), 2);
+	cas_store_close(s);
+
+	s = six_records(); /* two records swapped: each keeps its MAC, the order is wrong */
+	edit("UPDATE audit SET seq = -seq WHERE seq IN (3, 4); UPDATE audit SET seq = 4 WHERE seq = -3;"
+	     " UPDATE audit SET seq = 3 WHERE seq = -4");
+	ck_assert_uint_eq(chain_break(&s, NULL), 3);
+	cas_store_close(s);
+
+	s = six_records(); /* the tail cut, the head left */
+	edit("DELETE FROM audit WHERE seq >= 5");
+	ck_assert_uint_eq(chain_break(&s, "cut short"), 5);
+	cas_store_close(s);
+
+	s = six_records(); /* the tail cut and the head rewritten to the new last record: its MAC is wrong */
+	edit("DELETE FROM audit WHERE seq >= 5;"
+	     " UPDATE audit_head SET seq = 4, last = (SELECT mac FROM audit WHERE seq = 4)");
+	ck_assert_uint_eq(chain_break(&s, "head"), 5);
+	cas_store_close(s);
+
+	s = six_records(); /* the head gone */
+	edit("DELETE FROM audit_head");
+	ck_assert_uint_eq(chain_break(&s, "head"), 1);
+	cas_store_close(s);
+
+	s = six_records(); /* a record copied from another store under the same key, in its place */
+	edit("UPDATE audit SET prev = zeroblob(32) WHERE seq = 2");
+	ck_assert_uint_ne(chain_break(&s, NULL), 0);
+	cas_store_close(s);
+
+	/* the tail and the head rolled back together to an earlier copy of the store (here: made with the
+	 * key, as a saved copy would be): a fresh process cannot tell; the process that wrote or saw the
+	 * later records can */
+	s = six_records();
+	ck_assert_int_eq(cas_audit_check(s, audit_key, "", 0, &r, &n, &broken, why, sizeof(why)), 0);
+	ck_assert_uint_eq(n, 6);
+	uint8_t hmac[32];
+	char sql[512], lhex[65], hhex[65];
+	cas_audit_head_mac(hmac, audit_key, 4, r[3].mac);
+	fs_hex(lhex, r[3].mac, 32);
+	fs_hex(hhex, hmac, 32);
+	free(r);
+	snprintf(sql, sizeof(sql), "DELETE FROM audit WHERE seq >= 5; UPDATE audit_head SET seq = 4, last = x'%s', mac = x'%s'",
+		 lhex, hhex);
+	edit(sql);
+	ck_assert_int_eq(cas_audit_check(s, audit_key, "", 0, &r, &n, &broken, why, sizeof(why)), 0);
+	ck_assert_uint_eq(broken, 5);
+	ck_assert_msg(strstr(why, "rolled back"), "%s", why);
+	ck_assert_uint_eq(chain_break(&s, NULL), 0);
+	cas_store_close(s);
+
+	/* another key: nothing verifies */
+	s = six_records();
+	uint8_t other[32] = { 1 };
+	ck_assert_int_eq(cas_audit_check(s, other, "", 0, &r, &n, &broken, why, sizeof(why)), 0);
+	ck_assert_uint_ne(broken, 0);
+	cas_store_close(s);
+}
+END_TEST
+
+START_TEST(audit_refusal_record)
+{
+	cas_store *s = new_store();
+	cas_audit_rec rec;
+	cas_audit_rec_fill(&rec, "ns/s/v", client_b, "key", "forbidden", NULL, NULL);
+	rec.count = 41;
+	ck_assert_int_eq(cas_store_audit_add(s, &rec), 0);
+	ck_assert_uint_eq(chain_break(&s, NULL), 0);
+	cas_audit_rec *r;
+	size_t n;
+	uint64_t broken;
+	char why[256];
+	ck_assert_int_eq(cas_audit_check(s, audit_key, "ns/s", 0, &r, &n, &broken, why, sizeof(why)), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(r[0].result, "forbidden");
+	ck_assert_uint_eq(r[0].count, 41);
+	ck_assert_mem_eq(r[0].client, client_b, 32);
+	free(r);
+	/* "ns/s" is a session: "ns/sx/..." is not about it */
+	ck_assert_int_eq(cas_audit_check(s, audit_key, "ns/", 0, &r, &n, &broken, why, sizeof(why)), 0);
+	ck_assert_uint_eq(n, 0);
+	free(r);
+	edit("UPDATE audit SET count = 1");
+	ck_assert_uint_eq(chain_break(&s, "rewritten"), 1);
 	cas_store_close(s);
 }
 END_TEST
@@ -464,7 +637,8 @@ END_TEST
 static Suite *cas_suite(void)
 {
 	Suite *s = suite_create("cas");
-	TEST_CASE(s, "store", "unit-cas", 120, register_get_cas, key_generated_once, cas_races, audit_log, nonces,
+	TEST_CASE(s, "store", "unit-cas", 120, register_get_cas, key_generated_once, cas_races, audit_log, audit_chain,
+		  audit_refusal_record, nonces,
 		  sessions_owner);
 	TEST_CASE(s, "policy", NULL, 0, session_yaml_and_acl, session_yaml_refused, proto_bodies);
 	return s;
