@@ -167,6 +167,10 @@ struct inode *vol_ifind(fs_volume *v, uint64_t ino)
 
 struct inode *vol_iget(fs_volume *v, uint64_t ino, int *err)
 {
+	if (v->stale) { /* a stale copy serves nothing more */
+		*err = -EIO;
+		return NULL;
+	}
 	uint32_t b = bucket_of(v, ino);
 	if (!v->bk[b].loaded) {
 		int rc = load_bucket(v, b);
