@@ -265,6 +265,7 @@ hdr_case hdr-upgrade 8 2 1 "tamper detected: .*format version 2.*"
 hdr_case hdr-chunk-size 36 8192 1 "tamper detected: the volume header fails authentication"
 hdr_case hdr-mac 230 flip 1 "tamper detected: the volume header fails authentication"
 hdr_case hdr-volid 20 flip 5 "wrong key: .*"
+hdr_case hdr-protection 35 flip 1 "tamper detected: volume header has unknown protection flags \(0x5a\)"
 case_copy hdr-deleted
 rm "$D/volume.hdr"
 expect_refused hdr-deleted 1 "tamper detected: .*volume\.hdr.* missing"
