@@ -193,6 +193,20 @@ static void *timer_main(void *arg)
 	return NULL;
 }
 
+/* A stale volume fails every request; what the kernel cached of it must not be served either. */
+static void drop_kernel_caches(struct daemon *d)
+{
+	uint64_t *inos;
+	size_t n;
+	if (fsv_known_inodes(d->fs.v, &inos, &n) != 0) {
+		fs_log(LOG_WARNING, "%s: out of memory: the kernel may still serve what it cached", d->c->mountpoint);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		fuse_lowlevel_notify_inval_inode(d->se, (fuse_ino_t)inos[i], 0, 0);
+	free(inos);
+}
+
 static void *anchor_main(void *arg)
 {
 	struct daemon *d = arg;
@@ -207,6 +221,8 @@ static void *anchor_main(void *arg)
 			fs_log(LOG_ERR, "%s: %s: this mount no longer serves the volume's latest state", d->c->mountpoint,
 			       fs_status_name(st));
 		last = st;
+		if (st == FS_ST_ROLLBACK)
+			drop_kernel_caches(d);
 		pthread_mutex_lock(&d->mu);
 		if (st && st != FS_ST_ANCHOR)
 			break; /* stale or read-only for good */

@@ -132,6 +132,9 @@ int fsv_dirty(fs_volume *v);
  * seconds: a third of the lease time. */
 int fsv_check_anchor(fs_volume *v);
 unsigned fsv_anchor_interval(fs_volume *v);
+/* The inodes the kernel may hold (looked up or open, and the root), so that a stale volume can have
+ * their cached pages and attributes dropped. *out is malloc'd. 0 or -ENOMEM. */
+int fsv_known_inodes(fs_volume *v, uint64_t **out, size_t *n);
 
 /* Extended attributes: opaque names and values. getxattr/listxattr with size 0 return the size needed. */
 int fsv_setxattr(fs_volume *v, uint64_t ino, const char *name, const void *value, size_t size, int flags);

@@ -4,8 +4,8 @@
 # re-checked every second):
 #   - a read-write mount of the copy is refused (7, the writer lease) while the original serves;
 #   - a read-only mount of the copy serves it while it is current; once the original commits past it, the
-#     copy turns stale within the re-check interval: a log line, EIO for what it has not served yet, and
-#     its unmount reports a rollback (2);
+#     copy turns stale within the re-check interval: a log line, EIO for everything (also a file held open
+#     whose pages the kernel had cached), and its unmount reports a rollback (2);
 #   - a killed daemon's lease does not block: its process is gone, so the copy mounts read-write at once;
 #   - the lease is given back at unmount: the copy mounts read-write after the original's unmount.
 set -euo pipefail
@@ -77,10 +77,33 @@ echo "== a read-only mount of the copy turns stale once the original commits pas
 bg_mount copy-ro "$T/copy" "$MNT2" -o ro || fail "the read-only copy did not mount: $(cat "$T/copy-ro.log")"
 COPY=$DPID
 expect_eq 1 "$(cat "$MNT2/num")" "the copy while it is current"
+# A reader that keeps the file open: what the kernel cached of it must stop being served too.
+cat >"$T/held.py" <<'EOF'
+import errno, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+first = os.pread(fd, 100, 0)
+open(sys.argv[2] + ".ready", "w").close()
+deadline, res = time.monotonic() + 20, "served %r" % first
+while time.monotonic() < deadline:
+    try:
+        os.pread(fd, 100, 0)
+    except OSError as e:
+        res = errno.errorcode.get(e.errno, str(e.errno))
+        break
+    time.sleep(0.05)
+open(sys.argv[2], "w").write(res)
+EOF
+python3 "$T/held.py" "$MNT2/num" "$T/held.out" &
+HELD=$!
+EXTRA_PIDS+=("$HELD")
+wait_until 10 test -e "$T/held.out.ready" || fail "the reader did not start"
 write_sync "$MNT/num" 2
 wait_until 10 grep -q "stale: the trust anchor holds version 2, past version 1 served here" "$T/copy-ro.log" ||
 	fail "no stale line within 10 s (re-check every 1 s): $(cat "$T/copy-ro.log")"
 expect_eq EIO "$(read_errno "$MNT2/dir/f2")" "a file of the stale copy not read before"
+expect_eq EIO "$(read_errno "$MNT2/num")" "a file the copy served before"
+wait "$HELD" || true
+expect_eq EIO "$(cat "$T/held.out")" "a read of an open file whose pages the kernel had cached"
 ls "$MNT2/dir" >/dev/null 2>&1 && fail "the stale copy still lists a directory it had not listed"
 st=0
 "$FSHIELD" umount "$MNT2" 2>"$T/copy-ro.umount" || st=$?
