@@ -1,15 +1,14 @@
 /* The writer lease at the trust anchor and the periodic re-check of the anchor, which bound how long a
  * stale copy of a volume is served (docs/THREAT-MODEL.md, "Stale copies"). */
 #include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
-#include <unistd.h>
 
 #include "fs/volume/internal.h"
+#include "meta/common/boot.h"
 #include "meta/common/reason.h"
 
 /* The holder names this backing directory on this machine (its lock file's device and inode, and the
@@ -18,13 +17,8 @@
 static void lease_holder(fs_volume *v, uint8_t out[16])
 {
 	struct stat st;
-	char boot[64] = "";
-	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, boot, sizeof(boot) - 1);
-		boot[n > 0 ? n : 0] = 0;
-		close(fd);
-	}
+	char boot[64];
+	fs_boot_id(boot, sizeof(boot));
 	if (fstat(v->lockfd, &st) != 0)
 		memset(&st, 0, sizeof(st));
 	uint64_t id[2] = { (uint64_t)st.st_dev, (uint64_t)st.st_ino };

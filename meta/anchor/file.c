@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "meta/anchor/kind.h"
+#include "meta/common/boot.h"
 #include "meta/common/reason.h"
 
 #define DB(a) ((sqlite3 *)(a)->priv)
@@ -210,14 +211,8 @@ static int file_cas(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state
  * process that no longer exists is free at once (a killed daemon); any other lease lapses at its time. */
 static void this_host(char *out, size_t n)
 {
-	char boot[64] = "", ns[64] = "";
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	if (f) {
-		if (!fgets(boot, sizeof(boot), f))
-			boot[0] = 0;
-		fclose(f);
-		boot[strcspn(boot, "\n")] = 0;
-	}
+	char boot[64], ns[64] = "";
+	fs_boot_id(boot, sizeof(boot));
 	ssize_t l = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
 	ns[l > 0 ? l : 0] = 0;
 	snprintf(out, n, "%s %s", boot, ns);
