@@ -10,7 +10,7 @@
 /* Byte offsets; docs/FORMAT.md has the same table. */
 enum {
 	OFF_MAGIC = 0, OFF_VERSION = 8, OFF_LENGTH = 12, OFF_VOLID = 16, OFF_AEAD = 32, OFF_HASH = 33,
-	OFF_KEYSRC = 34, OFF_RSVD1 = 35, OFF_CHUNK = 36, OFF_BUCKETS = 40, OFF_RSVD2 = 44, OFF_ANCHOR = 48,
+	OFF_KEYSRC = 34, OFF_PROTECTION = 35, OFF_CHUNK = 36, OFF_BUCKETS = 40, OFF_RSVD2 = 44, OFF_ANCHOR = 48,
 	OFF_OPS = 64, OFF_MEM = 72, OFF_SALT = 80, OFF_WRAPPED = 96, OFF_CHECK = 168, OFF_RSVD3 = 200,
 	OFF_MAC = 224,
 };
@@ -47,6 +47,7 @@ int fs_header_parse(const uint8_t *b, size_t len, fs_header *h, char *err, size_
 	h->aead_alg = b[OFF_AEAD];
 	h->hash_alg = b[OFF_HASH];
 	h->key_source = b[OFF_KEYSRC];
+	h->protection = b[OFF_PROTECTION];
 	h->chunk_size = fs_get_le32(b + OFF_CHUNK);
 	h->buckets = fs_get_le32(b + OFF_BUCKETS);
 	memcpy(h->anchor_id, b + OFF_ANCHOR, 16);
@@ -66,7 +67,9 @@ int fs_header_parse(const uint8_t *b, size_t len, fs_header *h, char *err, size_
 		return fs_reason(err, errlen, -1, "volume header has an invalid chunk size (%u)", h->chunk_size);
 	if (!pow2(h->buckets) || h->buckets > (1u << 20))
 		return fs_reason(err, errlen, -1, "volume header has an invalid bucket count (%u)", h->buckets);
-	if (b[OFF_RSVD1] || fs_get_le32(b + OFF_RSVD2) || !all_zero(b + OFF_RSVD3, OFF_MAC - OFF_RSVD3))
+	if (h->protection & ~FS_HDR_NO_ROLLBACK_PROTECTION)
+		return fs_reason(err, errlen, -1, "volume header has unknown protection flags (0x%02x)", h->protection);
+	if (fs_get_le32(b + OFF_RSVD2) || !all_zero(b + OFF_RSVD3, OFF_MAC - OFF_RSVD3))
 		return fs_reason(err, errlen, -1, "volume header has non-zero reserved bytes");
 	if (h->key_source == FS_KEYSRC_RAW &&
 	    !all_zero(b + OFF_OPS, OFF_CHECK - OFF_OPS))
@@ -114,6 +117,7 @@ void fs_header_encode(fs_header *h, const uint8_t master[32], uint8_t b[FS_HDR_B
 	b[OFF_AEAD] = h->aead_alg;
 	b[OFF_HASH] = h->hash_alg;
 	b[OFF_KEYSRC] = h->key_source;
+	b[OFF_PROTECTION] = h->protection;
 	fs_put_le32(b + OFF_CHUNK, h->chunk_size);
 	fs_put_le32(b + OFF_BUCKETS, h->buckets);
 	memcpy(b + OFF_ANCHOR, h->anchor_id, 16);

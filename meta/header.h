@@ -16,11 +16,15 @@
 
 enum fs_key_source { FS_KEYSRC_RAW = 1, FS_KEYSRC_PASSPHRASE = 2 };
 enum fs_hash_alg { FS_HASH_BLAKE2B_256 = 1 };
+/* Protection flags (byte 35), fixed at init: a trust anchor that later offers less is refused. */
+#define FS_HDR_NO_ROLLBACK_PROTECTION 0x01 /* created without rollback protection (none, or a CAS volume
+                                              under update_policy no_rollback_protection) */
 
 typedef struct {
 	uint32_t format_version;
 	uint8_t volid[FS_VOLID_BYTES];
 	uint8_t aead_alg, hash_alg, key_source;
+	uint8_t protection; /* FS_HDR_NO_ROLLBACK_PROTECTION or 0 */
 	uint32_t chunk_size, buckets;
 	uint8_t anchor_id[16];
 	fs_kdf_params kdf;

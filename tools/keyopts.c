@@ -58,6 +58,10 @@ int keyopts_env(fs_volume_opts *o, char *err, size_t errlen)
 	const char *sl = getenv("FSHIELD_SEAL_LIMIT");
 	if (sl && *sl)
 		o->seal_limit = strtoull(sl, NULL, 10);
+	/* FSHIELD_TEST_LEASE_SECONDS=N: a short writer lease, and so a short re-check interval of the anchor. */
+	const char *ls = getenv("FSHIELD_TEST_LEASE_SECONDS");
+	if (ls && *ls)
+		o->lease_seconds = (unsigned)strtoul(ls, NULL, 10);
 #endif
 	o->trust_uri = keyopts_trust_uri(o->trust_uri);
 	if (!keyopts_trust_is_cas(o->trust_uri))

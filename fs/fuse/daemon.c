@@ -3,8 +3,9 @@
  *
  * Threads: libfuse's workers serve requests; a signal thread takes the termination signals (blocked
  * everywhere else) and unmounts, so that the kernel's last writes still reach the volume; a timer thread
- * commits every commit_interval seconds while something is pending. The main thread runs the loop and
- * then shuts everything down in order. */
+ * commits every commit_interval seconds while something is pending; an anchor thread re-checks the trust
+ * anchor every fsv_anchor_interval seconds (renewing the writer lease), so that a stale copy stops being
+ * served. The main thread runs the loop and then shuts everything down in order. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -160,19 +161,23 @@ static void state_close(struct daemon *d, int status)
 	d->state_fd = -1;
 }
 
+/* Waits until the timer's time or the stop; 0 when stopping. Called with d->mu held. */
+static int wait_or_stop(struct daemon *d, unsigned seconds)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += seconds;
+	while (!d->stopping && pthread_cond_timedwait(&d->cv, &d->mu, &t) != ETIMEDOUT)
+		;
+	return !d->stopping;
+}
+
 static void *timer_main(void *arg)
 {
 	struct daemon *d = arg;
 	int last = 0;
 	pthread_mutex_lock(&d->mu);
-	while (!d->stopping) {
-		struct timespec t;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		t.tv_sec += d->c->commit_interval;
-		while (!d->stopping && pthread_cond_timedwait(&d->cv, &d->mu, &t) != ETIMEDOUT)
-			;
-		if (d->stopping)
-			break;
+	while (wait_or_stop(d, d->c->commit_interval)) {
 		pthread_mutex_unlock(&d->mu);
 		if (fsv_dirty(d->fs.v)) {
 			int rc = fsv_commit(d->fs.v);
@@ -183,6 +188,44 @@ static void *timer_main(void *arg)
 			last = rc;
 		}
 		pthread_mutex_lock(&d->mu);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/* A stale volume fails every request; what the kernel cached of it must not be served either. */
+static void drop_kernel_caches(struct daemon *d)
+{
+	uint64_t *inos;
+	size_t n;
+	if (fsv_known_inodes(d->fs.v, &inos, &n) != 0) {
+		fs_log(LOG_WARNING, "%s: out of memory: the kernel may still serve what it cached", d->c->mountpoint);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		fuse_lowlevel_notify_inval_inode(d->se, (fuse_ino_t)inos[i], 0, 0);
+	free(inos);
+}
+
+static void *anchor_main(void *arg)
+{
+	struct daemon *d = arg;
+	int last = 0;
+	pthread_mutex_lock(&d->mu);
+	while (wait_or_stop(d, fsv_anchor_interval(d->fs.v))) {
+		pthread_mutex_unlock(&d->mu);
+		int st = fsv_check_anchor(d->fs.v);
+		if (st == FS_ST_ANCHOR && last != st)
+			fs_log(LOG_WARNING, "%s: the trust anchor did not answer its re-check; retrying", d->c->mountpoint);
+		else if (st && st != FS_ST_ANCHOR)
+			fs_log(LOG_ERR, "%s: %s: this mount no longer serves the volume's latest state", d->c->mountpoint,
+			       fs_status_name(st));
+		last = st;
+		if (st == FS_ST_ROLLBACK)
+			drop_kernel_caches(d);
+		pthread_mutex_lock(&d->mu);
+		if (st && st != FS_ST_ANCHOR)
+			break; /* stale or read-only for good */
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;
@@ -361,10 +404,13 @@ static int serve(const struct fsd_config *c, int ready_fd)
 		fs_log(LOG_INFO, "%s: serving %s (version %llu)%s", c->mountpoint, c->vol.dir,
 		       (unsigned long long)info.version, c->vol.readonly ? ", read-only" : "");
 
-	pthread_t sig_thread, timer_thread;
+	pthread_t sig_thread, timer_thread, anchor_thread;
 	int have_sig = pthread_create(&sig_thread, NULL, signal_main, &d) == 0;
 	int have_timer = !c->vol.readonly && c->commit_interval > 0 &&
 			 pthread_create(&timer_thread, NULL, timer_main, &d) == 0;
+	int have_anchor = v && !info.anchor_none && pthread_create(&anchor_thread, NULL, anchor_main, &d) == 0;
+	if (v && !info.anchor_none && !have_anchor)
+		fs_log(LOG_WARNING, "%s: no anchor re-check thread: a stale copy would not be noticed", c->mountpoint);
 	if (!have_sig)
 		fs_log(LOG_WARNING, "%s: no signal thread; unmount to stop", c->mountpoint);
 
@@ -385,13 +431,14 @@ static int serve(const struct fsd_config *c, int ready_fd)
 		pthread_join(sig_thread, NULL);
 	}
 	fuse_session_unmount(d.se);
-	if (have_timer) {
-		pthread_mutex_lock(&d.mu);
-		d.stopping = 1;
-		pthread_cond_signal(&d.cv);
-		pthread_mutex_unlock(&d.mu);
+	pthread_mutex_lock(&d.mu);
+	d.stopping = 1;
+	pthread_cond_broadcast(&d.cv);
+	pthread_mutex_unlock(&d.mu);
+	if (have_timer)
 		pthread_join(timer_thread, NULL);
-	}
+	if (have_anchor)
+		pthread_join(anchor_thread, NULL);
 	status = FS_OK;
 destroy_session:
 	fuse_session_destroy(d.se);

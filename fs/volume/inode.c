@@ -167,6 +167,10 @@ struct inode *vol_ifind(fs_volume *v, uint64_t ino)
 
 struct inode *vol_iget(fs_volume *v, uint64_t ino, int *err)
 {
+	if (v->stale) { /* a stale copy serves nothing more */
+		*err = -EIO;
+		return NULL;
+	}
 	uint32_t b = bucket_of(v, ino);
 	if (!v->bk[b].loaded) {
 		int rc = load_bucket(v, b);
@@ -599,4 +603,19 @@ int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const ch
 		fs_log(LOG_ERR, "volume %s is now read-only until it is mounted again", v->dir);
 	vol_fail(v, FS_ST_TAMPER);
 	return -EIO;
+}
+
+int fsv_known_inodes(fs_volume *v, uint64_t **out, size_t *n)
+{
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&v->lock);
+	int rc = 0;
+	for (uint32_t b = 0; b < v->hdr.buckets && !rc; b++)
+		for (struct inode *ip = v->bk[b].head; ip && !rc; ip = ip->bnext)
+			if (ip->nlookup || ip->nopen || ip->ino == FS_ROOT_INO)
+				rc = VEC_PUSH(*out, *n, cap, ip->ino);
+	pthread_mutex_unlock(&v->lock);
+	return rc ? -ENOMEM : 0;
 }

@@ -150,6 +150,11 @@ struct fs_volume {
 	uint8_t new_packs[32]; /* d/XX directories with new pack files since the last commit */
 	size_t nfds;           /* open pack files */
 	int need_syncfs;       /* written pack files were closed before being synced */
+	/* lease.c: the writer lease held at the anchor (read-write opens), and staleness */
+	uint8_t lease_holder[16];
+	int have_lease;
+	unsigned lease_ttl;
+	int stale; /* the anchor moved past the version served: every request fails with EIO */
 };
 
 /* State queries and the transitions of fs/volume/state.h that are not a whole commit. */
@@ -235,6 +240,11 @@ void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c);
 
 /* commit.c */
 int vol_commit_locked(fs_volume *v);
+
+/* lease.c. Takes the writer lease for ttl seconds (0: FS_LEASE_SECONDS): 0, FS_ST_BUSY while another
+ * open of the volume holds it, FS_ST_ANCHOR. Release gives it up (teardown). */
+int vol_lease_take(fs_volume *v, unsigned ttl, char *err, size_t errlen);
+void vol_lease_release(fs_volume *v);
 
 /* Digests of what is in memory (unlinked inodes have left their bucket). */
 static inline void vol_file_digest(fs_volume *v, struct inode *ip, uint8_t out[32])

@@ -63,6 +63,7 @@ static void teardown(fs_volume *v)
 	v->row_aead = NULL;
 	fs_store_close(v->store);
 	v->store = NULL;
+	vol_lease_release(v);
 	fs_anchor_close(v->anchor);
 	v->anchor = NULL;
 	sodium_free(v->keys);
@@ -279,6 +280,8 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 		goto out;
 	}
 	fs_anchor_id(v->anchor, v->hdr.anchor_id);
+	/* The protection level is pinned here, under the header MAC: an anchor that later offers less is refused. */
+	v->hdr.protection = fs_anchor_is_none(v->anchor) ? FS_HDR_NO_ROLLBACK_PROTECTION : 0;
 	if (derive_all(v) != 0) {
 		st = fs_reason(err, errlen, FS_ST_IO, "out of memory");
 		goto out;
@@ -434,16 +437,25 @@ int vol_open_anchor(fs_volume *v, const char *trust_uri, const cas_tls *tls, cha
 	char aerr[256];
 	if (!v->anchor && fs_anchor_open_tls(uri, 0, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
 		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
-	uint8_t id[16];
+	uint8_t id[16], zero[16] = { 0 };
 	fs_anchor_id(v->anchor, id);
 	if (!fs_ct_eq(id, v->hdr.anchor_id, 16)) {
-		uint8_t zero[16] = { 0 };
 		if (fs_ct_eq(v->hdr.anchor_id, zero, 16))
 			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume was created without a trust anchor; open it with --trust none");
 		if (fs_anchor_is_none(v->anchor))
 			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume is bound to a trust anchor; refusing to open it without one");
 		return fs_reason(err, errlen, FS_ST_ANCHOR, "wrong trust anchor: this volume is bound to another trust store than %s", uri);
 	}
+	/* A volume created with rollback protection keeps it: an anchor that no longer checks freshness (a CAS
+	 * session changed to no_rollback_protection) would let any old snapshot be served. (An all-zero anchor
+	 * id is the anchor none, before the flag existed.) */
+	if (fs_anchor_is_none(v->anchor) && !(v->hdr.protection & FS_HDR_NO_ROLLBACK_PROTECTION) &&
+	    !fs_ct_eq(v->hdr.anchor_id, zero, 16))
+		return fs_reason(err, errlen, FS_ST_ANCHOR,
+				 "protection downgraded: this volume was created with rollback protection, but trust anchor "
+				 "%s now offers none (update_policy no_rollback_protection); refusing to open it. Set the "
+				 "volume's update_policy back to rollback_protected",
+				 uri);
 	return 0;
 }
 
@@ -533,6 +545,11 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 			st = fs_reason(err, errlen, FS_ST_BUSY, "the volume in %s is open by another writer", o->dir);
 			goto fail;
 		}
+		/* A copy of the backing directory elsewhere shares no lock file: the anchor's lease stops it. */
+		if ((st = vol_lease_take(v, o->lease_seconds, err, errlen)) != 0)
+			goto fail;
+	} else {
+		v->lease_ttl = o->lease_seconds ? o->lease_seconds : FS_LEASE_SECONDS;
 	}
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", o->dir, FS_META_NAME);
@@ -666,6 +683,7 @@ void fsv_info(fs_volume *v, fs_volume_info *out)
 	out->chunk_size = v->hdr.chunk_size;
 	out->aead_alg = v->hdr.aead_alg;
 	out->failed = vol_failed(v) ? v->fail_status : 0;
+	out->stale = v->stale;
 	out->anchor_none = v->anchor ? fs_anchor_is_none(v->anchor) : 1;
 	if (!v->store || fs_store_counts(v->store, &out->inodes, &out->chunks) != 0)
 		out->inodes = out->chunks = 0;

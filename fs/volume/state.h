@@ -12,9 +12,10 @@
  *   fsv_open() starts a writable volume in VOL_CLEAN, or in VOL_PREPARED when the store holds a prepared
  *   version the anchor has not acknowledged yet (it is rolled forward there and then).
  *   VOL_READONLY: opened read-only (fsv_open, fsv_verify); nothing is ever written. Terminal.
- *   VOL_FAILED: vol_fail() from any writable state, on an integrity violation (vol_violation) or an
- *   anchor that refused a commit (a fork); the volume serves what verifies and writes nothing until it is
- *   opened again. Terminal; fail_status says why.
+ *   VOL_FAILED: vol_fail() from any writable state, on an integrity violation (vol_violation), an
+ *   anchor that refused a commit (a fork) or a lost writer lease; the volume serves what verifies and
+ *   writes nothing until it is opened again. Also from VOL_READONLY when the anchor has moved past the
+ *   version served (stale, fs/volume/lease.c): then it serves nothing. Terminal; fail_status says why.
  *
  * Invariants:
  *   1. Only VOL_DIRTY and VOL_PREPARED_DIRTY hold changes that are not in the store.

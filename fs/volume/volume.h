@@ -48,6 +48,8 @@ typedef struct {
 	                                process kills itself; ignored otherwise */
 	uint64_t seal_limit;         /* test builds only: chunk seals allowed per file key, instead of the
 	                                cipher's bound (so a test can reach it); 0 or release: the bound */
+	unsigned lease_seconds;      /* the writer lease's time at the anchor; 0: FS_LEASE_SECONDS (tests
+	                                shorten it) */
 } fs_volume_opts;
 
 #define FS_DEFAULT_CHUNK (64 * 1024)
@@ -124,6 +126,18 @@ int fsv_commit(fs_volume *v);
 /* Whether anything waits for a commit (for the daemon's timer). */
 int fsv_dirty(fs_volume *v);
 
+/* The trust anchor re-checked (docs/THREAT-MODEL.md, "Stale copies"): a read-write volume renews its
+ * writer lease; every volume compares the anchor's state with the one it serves. Once the anchor has moved
+ * past it (another copy of the volume committed), the volume is stale: logged, read-only, and every
+ * request fails with EIO. Returns 0, FS_ST_ROLLBACK (stale), FS_ST_BUSY (the lease was lost: read-only) or
+ * FS_ST_ANCHOR (no answer; the next check tries again). The daemon calls it every fsv_anchor_interval
+ * seconds: a third of the lease time. */
+int fsv_check_anchor(fs_volume *v);
+unsigned fsv_anchor_interval(fs_volume *v);
+/* The inodes the kernel may hold (looked up or open, and the root), so that a stale volume can have
+ * their cached pages and attributes dropped. *out is malloc'd. 0 or -ENOMEM. */
+int fsv_known_inodes(fs_volume *v, uint64_t **out, size_t *n);
+
 /* Extended attributes: opaque names and values. getxattr/listxattr with size 0 return the size needed. */
 int fsv_setxattr(fs_volume *v, uint64_t ino, const char *name, const void *value, size_t size, int flags);
 ssize_t fsv_getxattr(fs_volume *v, uint64_t ino, const char *name, void *buf, size_t size);
@@ -142,6 +156,7 @@ typedef struct {
 	int failed;      /* 0, or the fs_status of what made the volume read-only until reopened:
 	                    FS_ST_TAMPER (an integrity violation) or FS_ST_FORK (the anchor refused a commit) */
 	int anchor_none; /* no rollback protection */
+	int stale;       /* the anchor moved past the version served (fsv_check_anchor) */
 	uint64_t inodes, chunks; /* rows in the store */
 } fs_volume_info;
 void fsv_info(fs_volume *v, fs_volume_info *out);

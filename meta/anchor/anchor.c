@@ -84,3 +84,9 @@ int fs_anchor_cas(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *
 {
 	return a->ops->cas(a, volid, expect, next, current, err, errlen);
 }
+
+int fs_anchor_lease(fs_anchor *a, const uint8_t volid[16], const uint8_t holder[16], unsigned ttl, fs_anchor_state *cur,
+		    char *err, size_t errlen)
+{
+	return a->ops->lease ? a->ops->lease(a, volid, holder, ttl, cur, err, errlen) : 0;
+}

@@ -36,6 +36,17 @@ int fs_anchor_get_key(fs_anchor *a, uint8_t key[32], char *err, size_t errlen);
 int fs_anchor_register(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *st, char *err, size_t errlen);
 /* -ENOENT if the volume is not registered there. */
 int fs_anchor_get(fs_anchor *a, const uint8_t volid[16], fs_anchor_state *out, char *err, size_t errlen);
+/* Writer leases (docs/THREAT-MODEL.md, "Stale copies"): a read-write open holds the volume's lease at
+ * its anchor, renewed at every re-check, so that a second read-write open of the same volume (a copy of
+ * its backing directory, say) is refused while the first one lives. The lease lapses FS_LEASE_SECONDS
+ * after its last renewal; a file: store also frees at once a lease whose process has died on this host.
+ * Takes or renews the lease of volid for holder (random, one per open) for ttl seconds, or gives it up
+ * (ttl 0; a lease another holder has is left alone), and fills *cur with the anchor's state. -EBUSY
+ * with who holds it in err while another holder's lease is live; -ENOENT if the volume is not
+ * registered. The anchor none keeps no leases and no state: 0, *cur untouched. */
+#define FS_LEASE_SECONDS 30
+int fs_anchor_lease(fs_anchor *a, const uint8_t volid[16], const uint8_t holder[16], unsigned ttl, fs_anchor_state *cur,
+		    char *err, size_t errlen);
 /* Moves expect -> next atomically and durably. -ESTALE (with *current filled when non-NULL) if the anchor
  * does not hold expect: a second writer, a rollback or a fork. */
 int fs_anchor_cas(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *expect,

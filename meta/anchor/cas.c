@@ -33,6 +33,7 @@ static int refused(int op, long st)
 	case 403: return -EACCES;
 	case 404: return -ENOENT;
 	case 409: return op == CAS_OP_REGISTER ? -EEXIST : -EXDEV;
+	case CAS_HTTP_LEASED: return -EBUSY;
 	default: return st >= 500 ? -EIO : -EINVAL;
 	}
 }
@@ -72,7 +73,7 @@ static int cas_call(fs_anchor *a, int op, const uint8_t volid[16], cas_vol_req *
 	if (!fs_ct_eq(ans->nonce, r->nonce, CAS_NONCE_BYTES))
 		return fs_reason(err, errlen, -EBADMSG,
 				 "CAS %s: the answer does not echo this request's nonce (a replayed answer)", c->authority);
-	if (op == CAS_OP_REGISTER || op == CAS_OP_STATE || op == CAS_OP_CAS) {
+	if (op == CAS_OP_REGISTER || op == CAS_OP_STATE || op == CAS_OP_CAS || op == CAS_OP_LEASE) {
 		uint8_t mac[32];
 		cas_answer_mac(mac, c->kans, c->volume, r->nonce, (int)st, ans->volid, &ans->state);
 		if (!fs_ct_eq(mac, ans->mac, 32))
@@ -230,6 +231,27 @@ static int cas_cas(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state 
 	return 0;
 }
 
+/* The writer lease, kept by the CAS; its answer carries the volume's state under the answer MAC. */
+static int cas_lease(fs_anchor *a, const uint8_t volid[16], const uint8_t holder[16], unsigned ttl, fs_anchor_state *cur,
+		     char *err, size_t errlen)
+{
+	cas_vol_req r = { 0 };
+	cas_vol_ans ans;
+	long status;
+	memcpy(r.holder, holder, 16);
+	r.ttl = ttl;
+	int rc = cas_call(a, CAS_OP_LEASE, volid, &r, &ans, &status, err, errlen);
+	if (rc == -EBUSY)
+		return fs_reason(err, errlen, rc, "the volume is open read-write elsewhere: CAS %s: %s", PART(a)->authority,
+				 ans.message);
+	if (rc == -ENOENT || rc == -EXDEV)
+		return fs_reason(err, errlen, -ENOENT, "volume is not registered with trust anchor %s (or under another volume id)",
+				 a->uri);
+	if (!rc)
+		from_cas(cur, &ans.state);
+	return rc;
+}
+
 const struct anchor_ops anchor_cas_ops = {
 	.prefix = "cas://",
 	.open = cas_open,
@@ -238,4 +260,5 @@ const struct anchor_ops anchor_cas_ops = {
 	.reg = cas_register,
 	.get = cas_get,
 	.cas = cas_cas,
+	.lease = cas_lease,
 };

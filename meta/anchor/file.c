@@ -1,13 +1,18 @@
 /* "file:PATH": a local SQLite trust store, kept apart from the backing directory. It has an identity of
- * its own (16 random bytes made on first use) and one row per volume. */
+ * its own (16 random bytes made on first use), one row per volume, and one per writer lease. */
 #include <errno.h>
+#include <signal.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "meta/anchor/kind.h"
+#include "meta/common/boot.h"
 #include "meta/common/reason.h"
 
 #define DB(a) ((sqlite3 *)(a)->priv)
@@ -126,7 +131,9 @@ static int file_open(fs_anchor *a, const char *path, int create, const cas_tls *
 	if (exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK || exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK ||
 	    exec(db, "CREATE TABLE IF NOT EXISTS store(id BLOB NOT NULL);"
 		     "CREATE TABLE IF NOT EXISTS volumes(volid BLOB PRIMARY KEY, version INTEGER NOT NULL,"
-		     " root BLOB NOT NULL, updated INTEGER NOT NULL)") != SQLITE_OK)
+		     " root BLOB NOT NULL, updated INTEGER NOT NULL);"
+		     "CREATE TABLE IF NOT EXISTS leases(volid BLOB PRIMARY KEY, holder BLOB NOT NULL,"
+		     " host TEXT NOT NULL, pid INTEGER NOT NULL, expires INTEGER NOT NULL)") != SQLITE_OK)
 		return db_fail(db, path, err, errlen);
 	return load_identity(a, db, path, err, errlen);
 }
@@ -200,6 +207,92 @@ static int file_cas(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state
 	return anchor_stale(&cur, expect, current, err, errlen);
 }
 
+/* Where a pid means this process: the boot and the pid namespace. A lease taken under the same host by a
+ * process that no longer exists is free at once (a killed daemon); any other lease lapses at its time. */
+static void this_host(char *out, size_t n)
+{
+	char boot[64], ns[64] = "";
+	fs_boot_id(boot, sizeof(boot));
+	ssize_t l = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	ns[l > 0 ? l : 0] = 0;
+	snprintf(out, n, "%s %s", boot, ns);
+}
+
+static int lease_is_dead(const char *host, const char *me, long pid)
+{
+	return !strcmp(host, me) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* One transaction: look at the volume's lease, take, renew or drop it, and read the volume's state. */
+static int file_lease(fs_anchor *a, const uint8_t volid[16], const uint8_t holder[16], unsigned ttl, fs_anchor_state *cur,
+		      char *err, size_t errlen)
+{
+	sqlite3 *db = DB(a);
+	sqlite3_stmt *s = NULL;
+	char me[200];
+	int rc;
+	long long now = (long long)time(NULL);
+	this_host(me, sizeof(me));
+	if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK)
+		return db_fail(db, NULL, err, errlen);
+	if ((rc = file_get(a, volid, cur, err, errlen)) != 0)
+		goto out;
+	rc = -EIO;
+	if (sqlite3_prepare_v2(db, "SELECT holder, host, pid, expires FROM leases WHERE volid=?", -1, &s, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_blob(s, 1, volid, 16, SQLITE_TRANSIENT);
+	int r = sqlite3_step(s);
+	if (r == SQLITE_ROW) {
+		int mine = sqlite3_column_bytes(s, 0) == 16 && !memcmp(sqlite3_column_blob(s, 0), holder, 16);
+		const char *host = (const char *)sqlite3_column_text(s, 1);
+		long pid = (long)sqlite3_column_int64(s, 2);
+		long long expires = (long long)sqlite3_column_int64(s, 3);
+		if (!ttl && !mine) {
+			rc = 0; /* someone else's now: leave it */
+			goto out;
+		}
+		if (!mine && expires > now && !lease_is_dead(host ? host : "", me, pid)) {
+			rc = fs_reason(err, errlen, -EBUSY,
+				       "the volume is open read-write elsewhere: trust store %s holds its writer lease for "
+				       "process %ld%s, for %lld s more",
+				       a->uri + 5, pid, host && !strcmp(host, me) ? " on this host" : " on another host",
+				       expires - now);
+			goto out;
+		}
+	} else if (r != SQLITE_DONE) {
+		goto fail;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (!ttl) {
+		if (sqlite3_prepare_v2(db, "DELETE FROM leases WHERE volid=? AND holder=?", -1, &s, NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_blob(s, 2, holder, 16, SQLITE_TRANSIENT);
+	} else {
+		if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO leases(volid, holder, host, pid, expires) VALUES(?,?,?,?,?)",
+				       -1, &s, NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_blob(s, 2, holder, 16, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 3, me, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(s, 4, (sqlite3_int64)getpid());
+		sqlite3_bind_int64(s, 5, (sqlite3_int64)(now + ttl));
+	}
+	sqlite3_bind_blob(s, 1, volid, 16, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(s);
+	s = NULL;
+	if (exec(db, "COMMIT") != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	rc = db_fail(db, NULL, err, errlen);
+out:
+	sqlite3_finalize(s);
+	exec(db, "ROLLBACK");
+	return rc;
+}
+
 const struct anchor_ops anchor_file_ops = {
 	.prefix = "file:",
 	.open = file_open,
@@ -207,4 +300,5 @@ const struct anchor_ops anchor_file_ops = {
 	.reg = file_register,
 	.get = file_get,
 	.cas = file_cas,
+	.lease = file_lease,
 };

@@ -18,6 +18,9 @@ struct anchor_ops {
 	int (*get)(fs_anchor *a, const uint8_t volid[16], fs_anchor_state *out, char *err, size_t errlen);
 	int (*cas)(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *expect, const fs_anchor_state *next,
 		   fs_anchor_state *current, char *err, size_t errlen);
+	/* NULL: keeps no writer leases (none) */
+	int (*lease)(fs_anchor *a, const uint8_t volid[16], const uint8_t holder[16], unsigned ttl, fs_anchor_state *cur,
+		     char *err, size_t errlen);
 };
 
 struct fs_anchor {

@@ -19,7 +19,7 @@
 #include "meta/common/reason.h"
 
 
-static const char *const op_names[CAS_OP_COUNT] = { "info", "key", "register", "state", "cas" };
+static const char *const op_names[CAS_OP_COUNT] = { "info", "key", "register", "state", "cas", "lease" };
 
 const char *cas_op_name(int op)
 {
@@ -210,8 +210,12 @@ char *cas_req_encode(int op, const cas_vol_req *r)
 	json_object_set_new(o, "time", json_integer((json_int_t)r->time));
 	if (r->have_measurement)
 		set_hex(o, "measurement", r->measurement, CAS_FP_BYTES);
-	if (op == CAS_OP_REGISTER || op == CAS_OP_STATE || op == CAS_OP_CAS)
+	if (op == CAS_OP_REGISTER || op == CAS_OP_STATE || op == CAS_OP_CAS || op == CAS_OP_LEASE)
 		set_hex(o, "volume_id", r->volid, 16);
+	if (op == CAS_OP_LEASE) {
+		set_hex(o, "holder", r->holder, 16);
+		json_object_set_new(o, "ttl", json_integer((json_int_t)r->ttl));
+	}
 	if (op == CAS_OP_CAS)
 		json_object_set_new(o, "expect", state_json(&r->expect));
 	if (op == CAS_OP_REGISTER || op == CAS_OP_CAS)
@@ -225,7 +229,9 @@ int cas_req_decode(int op, const char *body, size_t len, cas_vol_req *r, char *e
 	static const char *const k_state[] = { "nonce", "time", "measurement", "volume_id", NULL };
 	static const char *const k_reg[] = { "nonce", "time", "measurement", "volume_id", "next", NULL };
 	static const char *const k_cas[] = { "nonce", "time", "measurement", "volume_id", "expect", "next", NULL };
-	const char *const *keys = op == CAS_OP_REGISTER ? k_reg : op == CAS_OP_STATE ? k_state : op == CAS_OP_CAS ? k_cas : k_plain;
+	static const char *const k_lease[] = { "nonce", "time", "measurement", "volume_id", "holder", "ttl", NULL };
+	const char *const *keys = op == CAS_OP_REGISTER ? k_reg : op == CAS_OP_STATE ? k_state : op == CAS_OP_CAS ? k_cas
+				  : op == CAS_OP_LEASE ? k_lease : k_plain;
 	memset(r, 0, sizeof(*r));
 	json_t *o = parse_object(body, len, err, errlen);
 	if (!o)
@@ -251,6 +257,12 @@ int cas_req_decode(int op, const char *body, size_t len, cas_vol_req *r, char *e
 		rc = get_state(o, "expect", &r->expect, err, errlen);
 	if (!rc && (op == CAS_OP_REGISTER || op == CAS_OP_CAS))
 		rc = get_state(o, "next", &r->next, err, errlen);
+	if (!rc && op == CAS_OP_LEASE && !(rc = get_hex(o, "holder", r->holder, 16, 1, err, errlen))) {
+		uint64_t ttl = 0;
+		if (!(rc = get_u64(o, "ttl", &ttl, err, errlen)) && ttl > CAS_LEASE_MAX)
+			rc = fs_reason(err, errlen, -1, "lease: ttl must be 0 to %d seconds", CAS_LEASE_MAX);
+		r->ttl = (uint32_t)ttl;
+	}
 	if (!rc && op == CAS_OP_REGISTER && r->next.version != 0)
 		rc = fs_reason(err, errlen, -1, "register: the first version must be 0");
 	if (!rc && op == CAS_OP_CAS && r->next.version != r->expect.version + 1)
@@ -263,7 +275,7 @@ int cas_req_decode(int op, const char *body, size_t len, cas_vol_req *r, char *e
 
 static int has_state(int op)
 {
-	return op == CAS_OP_REGISTER || op == CAS_OP_STATE || op == CAS_OP_CAS;
+	return op == CAS_OP_REGISTER || op == CAS_OP_STATE || op == CAS_OP_CAS || op == CAS_OP_LEASE;
 }
 
 char *cas_error_encode(const char *code, const char *message)

@@ -15,9 +15,11 @@
 
 /* HTTP statuses with a meaning of their own in this protocol. */
 #define CAS_HTTP_CONFLICT 412   /* compare-and-swap: the expected state is not the current one */
+#define CAS_HTTP_LEASED 423     /* lease: another holder's writer lease is live */
+#define CAS_LEASE_MAX 300       /* seconds a writer lease may be asked for */
 
 /* Volume operations: POST /v1/volumes/NS/SESSION/VOLUME/OP */
-enum cas_op { CAS_OP_INFO, CAS_OP_KEY, CAS_OP_REGISTER, CAS_OP_STATE, CAS_OP_CAS, CAS_OP_COUNT };
+enum cas_op { CAS_OP_INFO, CAS_OP_KEY, CAS_OP_REGISTER, CAS_OP_STATE, CAS_OP_CAS, CAS_OP_LEASE, CAS_OP_COUNT };
 const char *cas_op_name(int op);
 int cas_op_parse(const char *s); /* -1 if unknown */
 
@@ -46,8 +48,10 @@ typedef struct {
 	int64_t time;                      /* Unix seconds at the client */
 	int have_measurement;
 	uint8_t measurement[CAS_FP_BYTES]; /* SHA-256 of the client's binary, as the client reports it */
-	uint8_t volid[16];                 /* register, state, cas */
+	uint8_t volid[16];                 /* register, state, cas, lease */
 	cas_state expect, next;            /* cas: expect -> next; register: next (version 0) */
+	uint8_t holder[16];                /* lease: who holds it */
+	uint32_t ttl;                      /* lease: seconds, 1..CAS_LEASE_MAX; 0 gives it up */
 } cas_vol_req;
 
 /* The request body of op as a JSON text (malloc'd), or NULL. */
@@ -62,7 +66,7 @@ typedef struct {
 	int registered;
 	/* key */
 	uint8_t key[32];
-	/* register, state, cas (also with the conflict status) */
+	/* register, state, cas (also with the conflict status), lease */
 	uint8_t volid[16];
 	cas_state state;
 	uint8_t mac[32];

@@ -388,6 +388,22 @@ static enum MHD_Result volume_op(struct cas_routes *S, struct MHD_Connection *c,
 		*status = 200;
 		break;
 	}
+	case CAS_OP_LEASE: {
+		int64_t until = 0;
+		rc = cas_store_lease(S->store, volume, r.volid, r.holder, now, r.ttl, &a.state, &until);
+		if (rc == -ENOENT || rc == -EXDEV || rc == -EBUSY) {
+			*status = rc == -ENOENT ? 404 : rc == -EXDEV ? 409 : CAS_HTTP_LEASED;
+			ret = rc == -ENOENT ? cas_route_error(c, 404, "not-registered", "volume %s is not registered", volume)
+			      : rc == -EXDEV ? cas_route_error(c, 409, "other-volume", "volume %s is registered for another volume id", volume)
+					     : cas_route_error(c, CAS_HTTP_LEASED, "leased",
+							       "volume %s is open read-write by another holder; its writer lease lapses in %lld s",
+							       volume, (long long)(until - now));
+			goto out;
+		}
+		memcpy(a.volid, r.volid, 16);
+		*status = 200;
+		break;
+	}
 	case CAS_OP_CAS:
 		rc = cas_store_cas(S->store, volume, fp, r.volid, &r.expect, &r.next,
 				   sv->policy == CAS_POLICY_ROLLBACK_PROTECTED, &a.state);
@@ -415,7 +431,7 @@ static enum MHD_Result volume_op(struct cas_routes *S, struct MHD_Connection *c,
 		ret = cas_route_error(c, 500, "store", "store: %s", cas_store_errmsg(S->store));
 		goto out;
 	}
-	if (op == CAS_OP_REGISTER || op == CAS_OP_STATE || op == CAS_OP_CAS) {
+	if (op == CAS_OP_REGISTER || op == CAS_OP_STATE || op == CAS_OP_CAS || op == CAS_OP_LEASE) {
 		if (cas_store_answer_key(S->store, volume, kans) != 0) {
 			*status = 500;
 			ret = cas_route_error(c, 500, "store", "store: %s", cas_store_errmsg(S->store));

@@ -91,6 +91,11 @@ int cas_store_cas(cas_store *s, const char *volume, const uint8_t client[32], co
 {
 	return s->ops->vol_cas(s, volume, client, volid, expect, next, enforce, cur);
 }
+int cas_store_lease(cas_store *s, const char *volume, const uint8_t volid[16], const uint8_t holder[16], int64_t now,
+		    unsigned ttl, cas_state *cur, int64_t *expires)
+{
+	return s->ops->vol_lease(s, volume, volid, holder, now, ttl, cur, expires);
+}
 int cas_store_nonce_use(cas_store *s, const uint8_t nonce[32], int64_t now)
 {
 	return s->ops->nonce_use(s, nonce, now);
@@ -136,6 +141,7 @@ static const char schema[] =
 	" last BLOB NOT NULL, mac BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS nonces(nonce BLOB PRIMARY KEY, time INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS nonces_time ON nonces(time);"
+	"CREATE TABLE IF NOT EXISTS leases(volume TEXT PRIMARY KEY, holder BLOB NOT NULL, expires INTEGER NOT NULL);"
 	"INSERT OR IGNORE INTO cas_meta(k, v) VALUES('schema', '1');";
 
 static int fail(cas_store *s, int rc)
@@ -579,6 +585,61 @@ out:
 	return rc;
 }
 
+static int sq_lease(cas_store *s, const char *volume, const uint8_t volid[16], const uint8_t holder[16], int64_t now,
+		    unsigned ttl, cas_state *cur, int64_t *expires)
+{
+	struct vrow v;
+	sqlite3_stmt *st = NULL;
+	lock(s);
+	int rc = begin(s);
+	if (rc)
+		goto out;
+	rc = read_vol(s, volume, &v);
+	if (!rc && !v.registered)
+		rc = -ENOENT;
+	if (!rc && memcmp(v.volid, volid, 16))
+		rc = -EXDEV;
+	if (rc)
+		goto undo;
+	*cur = v.st;
+	rc = -EIO;
+	if (!(st = prep(s, "SELECT holder, expires FROM leases WHERE volume=?")))
+		goto undo;
+	sqlite3_bind_text(st, 1, volume, -1, SQLITE_TRANSIENT);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		int mine = sqlite3_column_bytes(st, 0) == 16 && !memcmp(sqlite3_column_blob(st, 0), holder, 16);
+		*expires = (int64_t)sqlite3_column_int64(st, 1);
+		if (!mine && (!ttl || *expires > now)) {
+			rc = ttl ? -EBUSY : 0;
+			goto undo;
+		}
+	} else if (r != SQLITE_DONE) {
+		goto undo;
+	}
+	sqlite3_finalize(st);
+	if (!(st = prep(s, ttl ? "INSERT OR REPLACE INTO leases(volume, holder, expires) VALUES(?, ?, ?)"
+			       : "DELETE FROM leases WHERE volume=? AND holder=?")))
+		goto undo;
+	sqlite3_bind_text(st, 1, volume, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, holder, 16, SQLITE_TRANSIENT);
+	if (ttl)
+		sqlite3_bind_int64(st, 3, now + ttl);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto undo;
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = commit(s);
+	goto out;
+undo:
+	rc = rollback(s, rc);
+out:
+	sqlite3_finalize(st);
+	sodium_memzero(&v, sizeof(v));
+	unlock(s);
+	return rc;
+}
+
 static int sq_nonce_use(cas_store *s, const uint8_t nonce[32], int64_t now)
 {
 	lock(s);
@@ -684,6 +745,7 @@ static const struct cas_store_ops sqlite_ops = {
 	.vol_register = sq_register,
 	.vol_get = sq_get,
 	.vol_cas = sq_cas,
+	.vol_lease = sq_lease,
 	.nonce_use = sq_nonce_use,
 	.audit_list = sq_audit_list,
 	.audit_add = sq_audit_add,

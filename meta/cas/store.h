@@ -28,6 +28,8 @@ struct cas_store_ops {
 		       uint8_t key[32]);
 	int (*vol_cas)(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
 		       const cas_state *expect, const cas_state *next, int enforce, cas_state *cur);
+	int (*vol_lease)(cas_store *s, const char *volume, const uint8_t volid[16], const uint8_t holder[16],
+			 int64_t now, unsigned ttl, cas_state *cur, int64_t *expires);
 	int (*nonce_use)(cas_store *s, const uint8_t nonce[32], int64_t now);
 	int (*audit_list)(cas_store *s, const char *volume_prefix, uint64_t after, cas_audit_rec **out, size_t *n);
 	int (*audit_add)(cas_store *s, const cas_audit_rec *r);
@@ -72,6 +74,12 @@ int cas_store_answer_key(cas_store *s, const char *volume, uint8_t kans[32]);
  * filled if not; -ENOENT if not registered; -EXDEV if registered for another volume id. */
 int cas_store_cas(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
 		  const cas_state *expect, const cas_state *next, int enforce, cas_state *cur);
+/* The volume's writer lease (docs/CAS.md, "lease"): taken or renewed by holder until now + ttl, or given
+ * up (ttl 0; another holder's lease is left alone), with the volume's state in *cur. -EBUSY (with the
+ * live lease's end in *expires) if another holder's lease lasts beyond now; -ENOENT if not registered;
+ * -EXDEV if registered for another volume id. */
+int cas_store_lease(cas_store *s, const char *volume, const uint8_t volid[16], const uint8_t holder[16], int64_t now,
+		    unsigned ttl, cas_state *cur, int64_t *expires);
 /* Records a request nonce: -EALREADY if it was seen within the time window. */
 int cas_store_nonce_use(cas_store *s, const uint8_t nonce[32], int64_t now);
 /* Audit records of volumes whose name starts with volume_prefix, with seq > after (at most 1000), in

@@ -641,6 +641,56 @@ static int et_session_get(cas_store *s, const char *name, uint8_t creator[32], c
 	return *doc ? 0 : -ENOMEM;
 }
 
+/* ---- writer leases: key w/VOLUME, value {"holder": hex, "expires": unix seconds} ---- */
+
+static json_t *delete_op(const char *kind, const char *name)
+{
+	json_t *d = json_object(), *op = json_object();
+	json_object_set_new(d, "key", key_json(kind, name));
+	json_object_set_new(op, "request_delete_range", d);
+	return op;
+}
+
+static int et_lease(cas_store *s, const char *volume, const uint8_t volid[16], const uint8_t holder[16], int64_t now,
+		    unsigned ttl, cas_state *cur, int64_t *expires)
+{
+	struct vrow v;
+	int rc = read_vol(s, volume, &v);
+	if (!rc && !v.registered)
+		rc = -ENOENT;
+	if (!rc && memcmp(v.volid, volid, 16))
+		rc = -EXDEV;
+	*cur = v.st;
+	sodium_memzero(&v, sizeof(v));
+	if (rc)
+		return rc;
+	for (;;) {
+		json_t *j;
+		int64_t rev;
+		uint8_t h[16];
+		if ((rc = get_value(s, "w", volume, &j, &rev)) != 0)
+			return rc;
+		if (j) {
+			int mine = hexfield(j, "holder", h, 16) == 0 && !memcmp(h, holder, 16);
+			*expires = jint(j, "expires");
+			json_decref(j);
+			if (!mine && (!ttl || *expires > now))
+				return ttl ? -EBUSY : 0;
+		} else if (!ttl) {
+			return 0;
+		}
+		char hex[33];
+		fs_hex(hex, holder, 16);
+		json_t *op = ttl ? put_op("w", volume, json_pack("{s:s,s:I}", "holder", hex, "expires", (json_int_t)(now + ttl)), 0)
+				 : delete_op("w", volume);
+		rc = txn(s, "w", volume, rev, ops_of(op, NULL));
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			return 0;
+	}
+}
+
 /* ---- nonces and audit ---- */
 
 static int et_nonce_use(cas_store *s, const uint8_t nonce[32], int64_t now)
@@ -782,6 +832,7 @@ static const struct cas_store_ops etcd_ops = {
 	.vol_register = et_register,
 	.vol_get = et_get,
 	.vol_cas = et_cas,
+	.vol_lease = et_lease,
 	.nonce_use = et_nonce_use,
 	.audit_list = et_audit_list,
 	.audit_add = et_audit_add,

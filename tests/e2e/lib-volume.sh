@@ -77,9 +77,10 @@ dir_state() {
 		find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
 }
 
-# trust_state FILE: the logical content of a trust store (the file itself may be rewritten by SQLite).
+# trust_state FILE: the logical content of a trust store (the file itself may be rewritten by SQLite): its
+# identity and the volumes' states, not the writer leases a mounted volume renews.
 trust_state() {
-	sqlite3 "file:$1?mode=ro" '.dump' 2>&1
+	sqlite3 "file:$1?mode=ro" '.dump store volumes' 2>&1
 }
 
 # Byte surgery on files (offsets and lengths in bytes).

@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "meta/anchor/anchor.h"
 #include "tests/unit/testutil.h"
@@ -460,12 +462,55 @@ START_TEST(competing_cas_one_wins)
 }
 END_TEST
 
+/* The writer lease of a file: store: refused to another holder while its process lives, taken over at
+ * once when that process is gone, given up only by its holder; it hands back the volume's state. */
+START_TEST(writer_lease)
+{
+	struct store s;
+	store_make(&s, "trust.db");
+	fs_anchor *a = open_ok(s.uri, 1);
+	uint8_t volid[16], ha[16] = { 0xa1 }, hb[16] = { 0xb2 };
+	randombytes_buf(volid, 16);
+	fs_anchor_state st, cur;
+	random_state(&st, 0);
+	char err[512] = "";
+	ck_assert_int_eq(fs_anchor_lease(a, volid, ha, 30, &cur, err, sizeof(err)), -ENOENT);
+	ck_assert_int_eq(fs_anchor_register(a, volid, &st, err, sizeof(err)), 0);
+	ck_assert_int_eq(fs_anchor_lease(a, volid, ha, 30, &cur, err, sizeof(err)), 0);
+	ck_assert_uint_eq(cur.version, 0);
+	ck_assert_mem_eq(cur.root, st.root, 32);
+	ck_assert_int_eq(fs_anchor_lease(a, volid, hb, 30, &cur, err, sizeof(err)), -EBUSY);
+	ck_assert_msg(strstr(err, "open read-write elsewhere") && strstr(err, "on this host"), "%s", err);
+	ck_assert_int_eq(fs_anchor_lease(a, volid, hb, 0, &cur, err, sizeof(err)), 0); /* not b's: kept */
+	ck_assert_int_eq(fs_anchor_lease(a, volid, hb, 30, &cur, err, sizeof(err)), -EBUSY);
+	ck_assert_int_eq(fs_anchor_lease(a, volid, ha, 0, &cur, err, sizeof(err)), 0); /* given up */
+	ck_assert_int_eq(fs_anchor_lease(a, volid, hb, 30, &cur, err, sizeof(err)), 0);
+	ck_assert_int_eq(fs_anchor_lease(a, volid, hb, 0, &cur, err, sizeof(err)), 0);
+
+	/* a process that took the lease and died without giving it up */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fs_anchor *c = NULL;
+		char e[256];
+		_exit(fs_anchor_open(s.uri, 0, &c, e, sizeof(e)) || fs_anchor_lease(c, volid, ha, 30, &cur, e, sizeof(e)) ? 1 : 0);
+	}
+	int wst;
+	ck_assert_int_eq(waitpid(pid, &wst, 0), pid);
+	ck_assert(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+	ck_assert_int_eq(fs_anchor_lease(a, volid, hb, 30, &cur, err, sizeof(err)), 0);
+	fs_anchor_close(a);
+	store_done(&s);
+}
+END_TEST
+
 static Suite *anchor_suite(void)
 {
 	Suite *s = suite_create("anchor");
 	TEST_CASE(s, "file", "unit-anchor", 60, register_get_cas, cas_stale, register_twice_and_unknown,
 		  full_version_range, open_missing_without_create, create_makes_private_store, store_identity,
 		  two_handles_sequential, competing_cas_one_wins);
+	TEST_CASE(s, "lease", "unit-anchor", 60, writer_lease);
 	TEST_CASE(s, "kinds", NULL, 0, none_anchor, unknown_kinds, default_uri);
 	return s;
 }

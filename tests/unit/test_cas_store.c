@@ -634,12 +634,59 @@ START_TEST(proto_bodies)
 }
 END_TEST
 
+/* The writer lease: taken, renewed, refused to another holder while live, taken over once lapsed, given up
+ * only by its holder; every answer carries the volume's state. */
+START_TEST(writer_lease)
+{
+	cas_store *s = new_store();
+	uint8_t volid[16], other_id[16], ha[16] = { 0xa1 }, hb[16] = { 0xb2 };
+	randombytes_buf(volid, 16);
+	randombytes_buf(other_id, 16);
+	cas_state v0, cur;
+	int64_t until = 0;
+	rnd_state(&v0, 0);
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, ha, 1000, 30, &cur, &until), -ENOENT);
+	ck_assert_int_eq(cas_store_register(s, "ns/s/v", client_a, volid, &v0, &cur), 0);
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", other_id, ha, 1000, 30, &cur, &until), -EXDEV);
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, ha, 1000, 30, &cur, &until), 0);
+	state_eq(&cur, &v0);
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, hb, 1010, 30, &cur, &until), -EBUSY);
+	ck_assert_int_eq(until, 1030);
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, ha, 1020, 30, &cur, &until), 0); /* renewed */
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, hb, 1040, 30, &cur, &until), -EBUSY);
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, hb, 1040, 0, &cur, &until), 0); /* not b's: kept */
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, hb, 1049, 30, &cur, &until), -EBUSY);
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, hb, 1051, 30, &cur, &until), 0); /* lapsed */
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, ha, 1052, 30, &cur, &until), -EBUSY);
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, hb, 1053, 0, &cur, &until), 0); /* given up */
+	ck_assert_int_eq(cas_store_lease(s, "ns/s/v", volid, ha, 1054, 30, &cur, &until), 0);
+	cas_store_close(s);
+
+	/* the request body */
+	cas_vol_req r, d;
+	char err[256];
+	memset(&r, 0, sizeof(r));
+	randombytes_buf(r.nonce, 32);
+	memcpy(r.volid, volid, 16);
+	memcpy(r.holder, ha, 16);
+	r.ttl = 30;
+	char *b = cas_req_encode(CAS_OP_LEASE, &r);
+	ck_assert_int_eq(cas_req_decode(CAS_OP_LEASE, b, strlen(b), &d, err, sizeof(err)), 0);
+	ck_assert_mem_eq(d.holder, ha, 16);
+	ck_assert_uint_eq(d.ttl, 30);
+	free(b);
+	r.ttl = CAS_LEASE_MAX + 1;
+	b = cas_req_encode(CAS_OP_LEASE, &r);
+	ck_assert_int_eq(cas_req_decode(CAS_OP_LEASE, b, strlen(b), &d, err, sizeof(err)), -1);
+	free(b);
+}
+END_TEST
+
 static Suite *cas_suite(void)
 {
 	Suite *s = suite_create("cas");
 	TEST_CASE(s, "store", "unit-cas", 120, register_get_cas, key_generated_once, cas_races, audit_log, audit_chain,
-		  audit_refusal_record, nonces,
-		  sessions_owner);
+		  audit_refusal_record, nonces, sessions_owner, writer_lease);
 	TEST_CASE(s, "policy", NULL, 0, session_yaml_and_acl, session_yaml_refused, proto_bodies);
 	return s;
 }
