@@ -37,8 +37,10 @@ static int open_raw(const char *spec, const struct cas_store_conf *conf, cas_sto
 	} else {
 		return fs_reason(err, errlen, -EINVAL, "store %s: unknown kind (use sqlite:PATH or etcd://HOST:PORT[,HOST:PORT...])", spec);
 	}
-	if (!rc)
+	if (!rc) {
 		(*out)->master = conf->master;
+		cas_master_check((*out)->master_check, conf->master);
+	}
 	return rc;
 }
 
@@ -47,9 +49,7 @@ int cas_store_open(const char *spec, const struct cas_store_conf *conf, cas_stor
 	int rc = open_raw(spec, conf, out, err, errlen);
 	if (rc)
 		return rc;
-	uint8_t check[32];
-	cas_master_check(check, conf->master);
-	rc = (*out)->ops->bind_master(*out, check);
+	rc = (*out)->ops->bind_master(*out, (*out)->master_check);
 	if (rc == -EKEYREJECTED)
 		rc = fs_reason(err, errlen, rc, "store %s: the master key is not this store's (another --master-key-file?); "
 				"no volume key can be opened with it. Give the key file the store was sealed with", spec);
@@ -362,10 +362,22 @@ static int read_vol(cas_store *s, const char *volume, struct vrow *v)
 	return rc;
 }
 
+static int read_check(cas_store *s, uint8_t check[32]);
+
+/* Inside a transaction: a new volume with a fresh key, sealed under the master key only while the store
+ * is still bound to it (a rotation by another process would otherwise leave a key nobody can open). */
 static int new_vol(cas_store *s, const char *volume, struct vrow *v)
 {
-	uint8_t sealed[CAS_SEALED_KEY_BYTES];
+	uint8_t sealed[CAS_SEALED_KEY_BYTES], have[32];
 	memset(v, 0, sizeof(*v));
+	int rc = read_check(s, have);
+	if (rc == -ENOENT || (!rc && sodium_memcmp(have, s->master_check, 32) != 0)) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "the store's master key changed (rotated?) since this CAS "
+			 "started: restart it with the new master key file");
+		return -EKEYREJECTED;
+	}
+	if (rc)
+		return rc;
 	randombytes_buf(v->key, 32);
 	cas_key_seal(sealed, s->master, volume, v->key);
 	sqlite3_stmt *st = prep(s, "INSERT INTO volumes(name, key, created, updated) VALUES(?, ?, ?, ?)");

@@ -51,6 +51,7 @@ struct cas_store {
 	const struct cas_store_ops *ops;
 	char errmsg[256];
 	const uint8_t *master; /* the master key (the caller's locked memory) */
+	uint8_t master_check[32]; /* its check value: a new key is sealed only while the store still has it */
 	const uint8_t *audit_key; /* the chain key (the caller's memory); no audit record is written without */
 	_Atomic uint64_t audit_high; /* the highest seq this process appended */
 };

@@ -51,6 +51,7 @@ struct etcd_store {
 	int npool;
 	int64_t lease_id, lease_made;
 	char *ca, *cert, *key; /* TLS files; ca NULL: plain HTTP */
+	int64_t check_rev; /* the mod_revision of m/check this process is bound to */
 };
 
 #define ES(s) ((struct etcd_store *)(s))
@@ -362,6 +363,21 @@ static json_t *rec_json(const cas_audit_rec *r)
 	return o;
 }
 
+static int read_check(cas_store *s, uint8_t check[32], int64_t *rev);
+
+/* Whether the master check moved since the store was opened (errmsg set if so). */
+static int master_moved(cas_store *s)
+{
+	uint8_t have[32];
+	int64_t rev = 0;
+	int rc = read_check(s, have, &rev);
+	if (rc == -EIO || (!rc && rev == ES(s)->check_rev))
+		return 0; /* unreadable: the caller decides again and reads again */
+	snprintf(s->errmsg, sizeof(s->errmsg), "the store's master key changed (rotated?) since this CAS started: "
+		 "restart it with the new master key file");
+	return 1;
+}
+
 /* One transaction appending r to the chain, with op (may be NULL) and, when kind is given, only if that
  * key is at revision rev: 1 done, 0 the head or the key moved first (decide again), -errno. */
 static int audit_txn(cas_store *s, const char *kind, const char *name, int64_t rev, json_t *op, cas_audit_rec *r)
@@ -391,7 +407,13 @@ static int audit_txn(cas_store *s, const char *kind, const char *name, int64_t r
 	json_array_append_new(cmps, rev_cmp("h", "audit", hrev));
 	if (kind)
 		json_array_append_new(cmps, rev_cmp(kind, name, rev));
+	/* A volume is written (its key sealed) only while the store is bound to this master key. */
+	int vol = kind && !strcmp(kind, "v");
+	if (vol)
+		json_array_append_new(cmps, rev_cmp("m", "check", ES(s)->check_rev));
 	rc = txn_if(s, cmps, ops);
+	if (rc == 0 && vol && master_moved(s))
+		rc = -EKEYREJECTED;
 	if (rc == 1) {
 		uint64_t h = atomic_load(&s->audit_high);
 		while (h < r->seq && !atomic_compare_exchange_weak(&s->audit_high, &h, r->seq))
@@ -884,8 +906,10 @@ static int et_bind_master(cas_store *s, const uint8_t want[32])
 		uint8_t have[32];
 		int64_t rev;
 		int rc = read_check(s, have, &rev);
-		if (!rc)
+		if (!rc) {
+			ES(s)->check_rev = rev;
 			return sodium_memcmp(have, want, 32) == 0 ? 0 : -EKEYREJECTED;
+		}
 		if (rc != -ENOENT)
 			return rc;
 		json_t *kvs, *a = all_volumes(s, &kvs, 1);
@@ -898,9 +922,7 @@ static int et_bind_master(cas_store *s, const uint8_t want[32])
 		/* A new store takes this master key, unless another CAS gave it one first. */
 		rc = txn(s, "m", "check", 0, ops_of(put_op("m", "check", check_json(want), 0), NULL));
 		if (rc < 0)
-			return rc;
-		if (rc == 1)
-			return 0;
+			return rc; /* written or not, read it again: its revision is the one bound */
 	}
 }
 

@@ -158,6 +158,7 @@ serve_refused "$STORE"
 cas_start E "$STORE" "${ETLS[@]}"
 CE=127.0.0.1:${CPORT[E]}
 session etcdkeys
+echo "  - {name: V2, update_policy: rollback_protected, clients: [$(fp client)]}" >>"$T/etcdkeys.yaml"
 as_owner "$FSHIELD" cas session create "$T/etcdkeys.yaml" --cas "$CE" >/dev/null
 URI2=cas://$CE/e2e/etcdkeys/V1
 mkdir -p "$T/b2" "$T/m2"
@@ -171,10 +172,36 @@ cas_stop E
 # another master key is refused by the etcd store as well
 serve_refused "$STORE" "${ETLS[@]}" --master-key-file "$T/other.key"
 grep -q "master key is not this store's" "$T/refused" || fail "etcd, another master key: $(cat "$T/refused")"
+# rotation in one etcd transaction: the old key no longer opens the store, the new one serves the key
+"$FSHIELD" keygen -o "$T/etcd-new.key"
+"$FSHIELD" cas rotate-master-key --store "$STORE" "${ETLS[@]}" --master-key-file "$T/cas.master-key" \
+	--new-master-key-file "$T/etcd-new.key" >"$T/out" || fail "rotate-master-key on etcd: $(cat "$T/out")"
+grep -q '1 volume key sealed' "$T/out" || fail "rotate-master-key on etcd said: $(cat "$T/out")"
+serve_refused "$STORE" "${ETLS[@]}"
+grep -q "master key is not this store's" "$T/refused" || fail "etcd, the old master key: $(cat "$T/refused")"
+cas_start E "$STORE" "${ETLS[@]}" --master-key-file "$T/etcd-new.key"
+expect_eq "$K2" "$(cas_key "$CE" e2e/etcdkeys/V1)" "the volume key after rotation on etcd"
+cmount "$T/b2" "$T/m2" "$URI2"
+expect_eq "on etcd" "$(cat "$T/m2/f")" "the file after rotation on etcd"
+cumount "$T/m2"
+# rotated again under the running CAS: it seals no new key under the key it has, and says why
+"$FSHIELD" keygen -o "$T/etcd-third.key"
+"$FSHIELD" cas rotate-master-key --store "$STORE" "${ETLS[@]}" --master-key-file "$T/etcd-new.key" \
+	--new-master-key-file "$T/etcd-third.key" >/dev/null
+mkdir -p "$T/b3"
+expect_status 6 "$FSHIELD" init --trust "cas://$CE/e2e/etcdkeys/V2" "$T/b3" 2>"$T/out"
+grep -q 'restart it with the new master key file' "$T/out" || fail "init through a CAS whose store was rotated: $(cat "$T/out")"
+cas_stop E
+cas_start E "$STORE" "${ETLS[@]}" --master-key-file "$T/etcd-third.key"
+rm -rf "$T/b3" && mkdir -p "$T/b3"
+"$FSHIELD" init --trust "cas://$CE/e2e/etcdkeys/V2" "$T/b3" >"$T/out" || fail "init after restart: $(cat "$T/out")"
+K3=$(cas_key "$CE" e2e/etcdkeys/V2)
+cas_stop E
 # the member's disk, once etcd has written everything and stopped
 kill -TERM "$EPID"
 wait "$EPID" 2>/dev/null || true
 no_key_in "$K2" "$T/etcd"
+no_key_in "$K3" "$T/etcd"
 # what is stored in clear (the session's name) is found there: the search reads what etcd wrote
 grep -rqF 'e2e/etcdkeys' "$T/etcd" || fail "the search does not see etcd's data"
 echo "etcd over TLS: no volume key on the member's disk"

@@ -848,6 +848,36 @@ START_TEST(master_rotation)
 }
 END_TEST
 
+/* A store rotated under a running CAS: that CAS seals no new key under its (old) master key, and opens
+ * none of the re-sealed ones: errors, never a key another master key's store cannot open. */
+START_TEST(rotated_under_a_running_store)
+{
+	cas_store *s = new_store();
+	uint8_t k[32], got[32];
+	char err[512] = "";
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, k), 0);
+	struct cas_store_conf nc = { .master = other_master };
+	unsigned n = 0;
+	ck_assert_int_eq(cas_store_rekey(spec, &nc, master_key, &n, err, sizeof(err)), 0);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/w", client_a, got), -EKEYREJECTED);
+	ck_assert_msg(strstr(cas_store_errmsg(s), "restart it with the new master key file"), "%s", cas_store_errmsg(s));
+	uint8_t volid[16] = { 7 };
+	cas_state v0;
+	rnd_state(&v0, 0);
+	ck_assert_int_eq(cas_store_register(s, "ns/s/x", client_a, volid, &v0, NULL), -EKEYREJECTED);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, got), -EBADMSG);
+	cas_store_close(s);
+	cas_store *t = NULL;
+	ck_assert_int_eq(open_with(other_master, &t, err, sizeof(err)), 0);
+	ck_assert_int_eq(cas_store_volume_key(t, "ns/s/v", client_a, got), 0);
+	ck_assert_mem_eq(got, k, 32);
+	int exists, reg;
+	ck_assert_int_eq(cas_store_volume_status(t, "ns/s/w", &exists, &reg), 0);
+	ck_assert_int_eq(exists, 0);
+	cas_store_close(t);
+}
+END_TEST
+
 /* The master key file: hex as keygen writes it, refused when its group or others may read it. */
 START_TEST(master_key_file_mode)
 {
@@ -873,7 +903,7 @@ static Suite *cas_suite(void)
 	TEST_CASE(s, "store", "unit-cas", 120, register_get_cas, key_generated_once, cas_races, audit_log, audit_chain,
 		  audit_refusal_record, nonces, sessions_owner, writer_lease);
 	TEST_CASE(s, "keys_at_rest", "unit-cas-keys", 120, keys_sealed_at_rest, wrong_master_refused, sealed_row_swap_refused,
-		  clear_store_sealed, master_rotation, master_key_file_mode);
+		  clear_store_sealed, master_rotation, rotated_under_a_running_store, master_key_file_mode);
 	TEST_CASE(s, "policy", NULL, 0, session_yaml_and_acl, session_yaml_refused, proto_bodies);
 	return s;
 }
