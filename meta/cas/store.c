@@ -70,7 +70,11 @@ int cas_store_rekey(const char *spec, const struct cas_store_conf *conf, const u
 		    size_t errlen)
 {
 	cas_store *s;
+	struct stat st;
 	*n = 0;
+	/* A store is re-sealed, never made: a mistyped path is not a new, empty store. */
+	if (!strncmp(spec, "sqlite:", 7) && stat(spec + 7, &st) != 0)
+		return fs_reason(err, errlen, -errno, "store %s: %s", spec, strerror(errno));
 	int rc = open_raw(spec, conf, &s, err, errlen);
 	if (rc)
 		return rc;
