@@ -191,7 +191,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	  build-essential pkg-config libfuse3-dev fuse3 libsodium-dev libssl-dev libsqlite3-dev libarchive-dev check \
 	  libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
-	  clang libclang-rt-14-dev sqlite3 python3 valgrind openssl etcd-server
+	  clang libclang-rt-14-dev sqlite3 python3 valgrind openssl curl etcd-server
 
 install: $(BIN)
 	install -m 0755 $(BIN) /usr/local/bin/fshield

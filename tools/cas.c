@@ -27,8 +27,12 @@ const char usage_cas[] =
 	"  (version, root) behind mutually authenticated TLS 1.3.\n"
 	"    cas serve --listen HOST:PORT --tls-cert F --tls-key F --client-ca F\n"
 	"              --store (sqlite:PATH | etcd://HOST:PORT[,HOST:PORT...])\n"
-	"              --audit-key-file F [--max-body BYTES] [--max-connections-per-address N]\n"
+	"              --audit-key-file F --master-key-file F [--etcd-ca F [--etcd-cert F --etcd-key F]]\n"
+	"              [--max-body BYTES] [--max-connections-per-address N]\n"
 	"              [--handshake-timeout SECONDS] [--max-sessions-per-client N]" USAGE_SERVE_TEST_OPTS "\n"
+	"    cas seal-store --store SPEC --master-key-file F   seal the clear volume keys of an old store\n"
+	"    cas rotate-master-key --store SPEC --master-key-file OLD --new-master-key-file NEW\n"
+	"                                                     re-seal every volume key under a new master key\n"
 	"    cas session create FILE.yaml [CLIENT OPTIONS]   upload a new session; you become its creator\n"
 	"    cas session update FILE.yaml [CLIENT OPTIONS]   replace a session (its creator only)\n"
 	"    cas session show NAMESPACE/SESSION [CLIENT OPTIONS]\n"
@@ -264,6 +268,8 @@ int cmd_cas(int argc, char **argv)
 	const char *sub = argv[1];
 	if (!strcmp(sub, "serve"))
 		return cas_serve_main(argc - 1, argv + 1);
+	if (!strcmp(sub, "seal-store") || !strcmp(sub, "rotate-master-key"))
+		return cas_keys_main(argc - 1, argv + 1);
 	if (!strcmp(sub, "session"))
 		return cmd_session(argc - 1, argv + 1);
 	if (!strcmp(sub, "audit"))

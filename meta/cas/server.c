@@ -23,6 +23,7 @@
 
 #include "crypto/keys.h"
 #include "meta/cas/audit_chain.h"
+#include "meta/cas/keyseal.h"
 #include "meta/cas/routes.h"
 #include "meta/cas/store.h"
 #include "meta/common/reason.h"
@@ -253,7 +254,7 @@ int cas_server_run(const struct cas_server_opts *o, char *err, size_t errlen)
 #endif
 	char *cert_pem = NULL, *key_pem = NULL, *ca_pem = NULL;
 	struct MHD_Daemon *d = NULL;
-	uint8_t *audit_key = NULL;
+	uint8_t *audit_key = NULL, *master = NULL;
 	int fd = -1, rc = -EIO;
 	if (!(cert_pem = read_file(o->cert, err, errlen)) || !(key_pem = read_file(o->key, err, errlen)) ||
 	    !(ca_pem = read_file(o->client_ca, err, errlen)))
@@ -270,7 +271,18 @@ int cas_server_run(const struct cas_server_opts *o, char *err, size_t errlen)
 	cas_audit_key_derive(audit_key, audit_key + 32);
 	sodium_memzero(audit_key + 32, 32);
 	S.routes.audit_key = audit_key;
-	rc = cas_store_open(o->store, &S.routes.store, err, errlen);
+	/* So is the master key: never in the store, only its check value. */
+	master = fs_key_alloc();
+	if (!master) {
+		rc = fs_reason(err, errlen, -ENOMEM, "out of memory (or locked memory)");
+		goto out;
+	}
+	rc = cas_master_key_file(o->master_key_file, master, err, errlen);
+	if (rc)
+		goto out;
+	struct cas_store_conf conf = { .master = master, .etcd_ca = o->etcd_ca, .etcd_cert = o->etcd_cert,
+				       .etcd_key = o->etcd_key };
+	rc = cas_store_open(o->store, &conf, &S.routes.store, err, errlen);
 	if (rc)
 		goto out;
 	cas_store_set_audit_key(S.routes.store, audit_key);
@@ -320,6 +332,7 @@ out:
 		pthread_mutex_destroy(&S.log_mu);
 	}
 	sodium_free(audit_key);
+	fs_key_free(master);
 	pthread_mutex_destroy(&S.routes.refusals_mu);
 	if (key_pem)
 		sodium_memzero(key_pem, strlen(key_pem));

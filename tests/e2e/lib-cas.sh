@@ -2,7 +2,8 @@
 #   $PKI with a CA and the certificates server, client (used by the volumes), other (signed by the CA,
 #   named by no session), owner (creates sessions), rogue (of another CA); fp NAME prints a fingerprint;
 #   cas_start NAME STORE [serve options]: a CAS on 127.0.0.1, on a free port the first time and on the
-#   same port after a restart (${CPORT[NAME]}, ${CPID[NAME]}), its audit key $T/cas.audit-key;
+#   same port after a restart (${CPORT[NAME]}, ${CPID[NAME]}), its audit key $T/cas.audit-key and its
+#   master key $T/cas.master-key (made here, as an operator makes it: fshield keygen);
 #   cas_stop NAME [SIGNAL];
 #   cmount BACK MNT URI [mount options] / cumount MNT: mounts through the CAS with commit_interval=0;
 #   wfs FILE TEXT: write and fsync, prints "ok" or the errno of the failing call;
@@ -38,6 +39,7 @@ done
 for c in server client other owner; do mkcert "$c" ca; done
 mkcert rogue rogueca
 fp() { "$FSHIELD" cas fingerprint "$PKI/$1.crt"; }
+"$FSHIELD" keygen -o "$T/cas.master-key"
 
 export FSHIELD_TLS_CERT=$PKI/client.crt FSHIELD_TLS_KEY=$PKI/client.key FSHIELD_CA=$PKI/ca.crt
 export FSHIELD_CAS_TIMEOUT=${FSHIELD_CAS_TIMEOUT:-3}
@@ -46,7 +48,8 @@ as_owner() { FSHIELD_TLS_CERT=$PKI/owner.crt FSHIELD_TLS_KEY=$PKI/owner.key "$@"
 cas_start() { # cas_start NAME STORE [serve options]
 	local name=$1 store=$2 out i
 	shift 2
-	set -- --audit-key-file "$T/cas.audit-key" "$@" # one per test: CAS processes sharing a store share it
+	# One of each per test: CAS processes sharing a store share them. A later --master-key-file wins.
+	set -- --audit-key-file "$T/cas.audit-key" --master-key-file "$T/cas.master-key" "$@"
 	: "${CPORT[$name]:=0}"
 	for i in 1 2 3 4 5; do
 		out=$T/cas.$name.$RANDOM.out
