@@ -6,6 +6,8 @@
 #     standard error, with the sd-daemon priority prefix, and not to syslog;
 #   - a daemon that ended with an error (an integrity violation while mounted; killed): `fshield umount`
 #     quotes its last log lines, the violation among them;
+#   - a daemon killed before its mount is ready (test build: a crash point while it completes a prepared
+#     commit): `fshield mount` says so and quotes its last log lines;
 #   - a mount refused: `fshield mount` prints the reason, and the log file has it too.
 set -euo pipefail
 . "$(dirname "$0")/lib-volume.sh"
@@ -85,6 +87,27 @@ expect_eq 74 "$st" "umount status after the daemon was killed"
 grep -q "ended without its final commit; its last log lines:" "$T/umount.err" || soft_fail "no status line" "$T/umount.err"
 grep -q "^    $MNT: serving $BACK" "$T/umount.err" || soft_fail "umount does not quote the daemon's lines" "$T/umount.err"
 ! is_mounted "$MNT" || fail "still mounted"
+
+check "a daemon that dies before its mount is ready: mount says so and quotes its last log lines"
+# A writer killed (test build: crash point) once its commit is prepared leaves a commit to roll forward;
+# the next mount's daemon is killed while it completes it, before anything is mounted.
+FSHIELD_CRASH_AT=prepared "$FSHIELD" mount --key-file "$KEY" --trust "$TRUST" -o commit_interval=0 "$BACK" "$MNT"
+pid=$(daemon_pid)
+python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT); os.write(fd, b"x" * 100)
+try: os.fsync(fd)
+except OSError: pass' "$MNT/pending" 2>/dev/null || true
+wait_until 20 sh -c "! kill -0 $pid 2>/dev/null" || fail "the daemon did not die at its crash point"
+fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT"
+st=0; FSHIELD_CRASH_AT=anchored "$FSHIELD" mount --key-file "$KEY" --trust "$TRUST" "$BACK" "$MNT" 2>"$T/mount.err" || st=$?
+expect_eq 74 "$st" "mount status when the daemon died before the mount was ready"
+grep -q "^fshield mount: the daemon died (Killed); its last log lines:" "$T/mount.err" ||
+	soft_fail "mount does not say that its daemon died" "$T/mount.err"
+grep -q "^    rolling forward prepared version" "$T/mount.err" ||
+	soft_fail "mount does not quote the daemon's last lines" "$T/mount.err"
+! is_mounted "$MNT" || fail "mounted although the daemon died"
+fs_mount
+[ -e "$MNT/pending" ] || soft_fail "the prepared commit was not rolled forward by the next mount"
+fs_umount
 
 check "a mount refused: the reason on standard error and in the log file"
 "$FSHIELD" keygen -o "$T/other.key"
