@@ -58,6 +58,16 @@ cmp -s "$FSHIELD" "$DEST/usr/bin/fshield" || fail "the installed program is not 
 for p in man1/fshield.1 man8/mount.fshield.8; do
 	man_lint "$DEST/usr/share/man/$p"
 done
+echo "check: the man pages cover every command and every mount option, as docs/CLI.md does"
+for c in $(sed -n 's/^CMD(\([a-z]*\),.*/\1/p' "$REPO/tools/commands.def") help; do
+	grep -q "^\.SS $c\( \|$\)" "$DEST/usr/share/man/man1/fshield.1" || fail "fshield(1) has no section for $c"
+	grep -q "^### $c\( \|$\)" "$REPO/docs/CLI.md" || fail "docs/CLI.md has no section for $c"
+done
+page8=$(MANWIDTH=200 man -l "$DEST/usr/share/man/man8/mount.fshield.8" 2>/dev/null)
+for o in $(grep -o 'strcmp(o, "[a-z_]*")' "$REPO/tools/mount.c" | sed 's/.*"\(.*\)")/\1/' | sort -u); do
+	grep -q -- "$o" <<<"$page8" || fail "mount.fshield(8) does not name the option $o"
+	grep -Eq -- "[\` ,]$o[=\`,]" "$REPO/docs/CLI.md" || fail "docs/CLI.md does not name the option $o"
+done
 expect_eq fshield.1 "$(readlink "$DEST/usr/share/man/man1/fshield-verify.1")" "fshield-verify.1 link"
 expect_eq mount.fshield.8 "$(readlink "$DEST/usr/share/man/man8/mount.fuse.fshield.8")" "mount.fuse.fshield.8 link"
 grep -qx 'ExecStart=/usr/bin/fshield mount -f -o ${OPTIONS} ${DIR} ${MOUNTPOINT}' \
