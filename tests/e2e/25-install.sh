@@ -142,6 +142,14 @@ expect_eq "through fstab" "$(cat "$MNT/hello")" "content after remount"
 umount "$MNT"
 wait_until 30 sh -c "[ -z \"\$(ls -A '$FSHIELD_RUN_DIR')\" ]" || fail "the daemon did not finish after umount(8)"
 
+if command -v systemd-analyze >/dev/null; then
+	echo "check: systemd-analyze verify accepts an instance of the installed unit template"
+	sed 's|/etc/fshield/%i.conf|'"$T"'/%i.conf|' "$UNIT" >"$T/fshield@pv1.service"
+	printf 'DIR=%s\nMOUNTPOINT=%s\nOPTIONS=key_file=%s\n' "$BACK" "$MNT" "$KEY" >"$T/pv1.conf"
+	# man pages installed under a scratch prefix are not on man's path
+	out=$(systemd-analyze verify "$T/fshield@pv1.service" 2>&1 | grep -v "Command 'man " || true)
+	[ -z "$out" ] || fail "systemd-analyze verify: $out"
+fi
 echo "check: the unit template's command serves the volume; SIGTERM commits and unmounts"
 exec_line=$(sed -n 's/^ExecStart=//p' "$UNIT")
 OPTIONS="key_file=$KEY,trust=$TRUST" DIR=$BACK MOUNTPOINT=$MNT
