@@ -239,7 +239,7 @@ static int cmd_fingerprint(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	if (argc != 2) {
+	if (argc != 2 || argv[1][0] == '-') {
 		print_usage(stderr, usage_cas);
 		return FS_ST_USAGE;
 	}

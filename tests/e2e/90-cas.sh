@@ -2,7 +2,7 @@
 # The CAS (docs/CAS.md) end to end: a real `fshield cas serve` on 127.0.0.1 (a free port it picks, kept
 # across restarts), certificates made here with openssl, volumes mounted through cas:// with the key
 # released by the CAS. Checked:
-#   - sessions: create, the creator alone reads it, bad YAML and unknown fields refused (4xx, exit 6);
+#   - sessions: create, the creator alone reads it (a listed client sees only its creator), bad YAML and unknown fields refused (4xx, exit 6);
 #   - the counter (read, print, write + 1) across remounts; init of a registered volume refused;
 #   - an old snapshot of the backing directory put back: the mount is refused as a rollback (exit 2);
 #   - a second writer (a copy of the backing directory mounted as well): refused (7) while the first holds
