@@ -29,7 +29,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.
 	-subj /CN=bench-ca 2>/dev/null
 for c in server client; do
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $c.key -out $c.csr -subj /CN=$c 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1\n' >$c.ext
+	eku=clientAuth
+	[ $c = server ] && eku=serverAuth
+	printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=%s\n' $eku >$c.ext
 	openssl x509 -req -in $c.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -out $c.crt -extfile $c.ext 2>/dev/null
 done
 export FSHIELD_TLS_CERT=$T/client.crt FSHIELD_TLS_KEY=$T/client.key FSHIELD_CA=$T/ca.crt

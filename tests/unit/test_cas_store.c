@@ -610,20 +610,80 @@ START_TEST(proto_bodies)
 	ck_assert_int_eq(cas_req_decode(CAS_OP_REGISTER, b, strlen(b), &d, err, sizeof(err)), -1);
 	free(b);
 
-	/* The answer MAC binds every field. */
+	/* The answer MAC binds the operation, the volume, the status and every field of every answer. */
 	uint8_t vk[32], kans[32], m1[32], m2[32];
 	randombytes_buf(vk, 32);
 	cas_answer_key(kans, vk);
-	cas_state st;
-	rnd_state(&st, 5);
-	cas_answer_mac(m1, kans, "a/b/c", r.nonce, 200, r.volid, &st);
-	cas_answer_mac(m2, kans, "a/b/c", r.nonce, 412, r.volid, &st);
+	cas_vol_ans an;
+	memset(&an, 0, sizeof(an));
+	memcpy(an.nonce, r.nonce, 32);
+	memcpy(an.volid, r.volid, 16);
+	rnd_state(&an.state, 5);
+	cas_answer_mac(m1, kans, "a/b/c", CAS_OP_STATE, 200, &an);
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_STATE, 412, &an);
 	ck_assert(memcmp(m1, m2, 32) != 0);
-	cas_answer_mac(m2, kans, "a/b/d", r.nonce, 200, r.volid, &st);
+	cas_answer_mac(m2, kans, "a/b/d", CAS_OP_STATE, 200, &an);
 	ck_assert(memcmp(m1, m2, 32) != 0);
-	st.version++;
-	cas_answer_mac(m2, kans, "a/b/c", r.nonce, 200, r.volid, &st);
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_LEASE, 200, &an);
 	ck_assert(memcmp(m1, m2, 32) != 0);
+	an.state.version++;
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_STATE, 200, &an);
+	ck_assert(memcmp(m1, m2, 32) != 0);
+	an.state.version--;
+	an.nonce[0] ^= 1;
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_STATE, 200, &an);
+	ck_assert(memcmp(m1, m2, 32) != 0);
+	an.nonce[0] ^= 1;
+
+	/* info: the policy, the registered flag and the session's creator are authenticated, so that a proxy
+	 * that terminates TLS cannot turn rollback_protected into no_rollback_protection. */
+	memset(&an, 0, sizeof(an));
+	memcpy(an.nonce, r.nonce, 32);
+	strcpy(an.policy, "rollback_protected");
+	an.registered = 1;
+	randombytes_buf(an.creator, 32);
+	cas_answer_mac(an.mac, kans, "a/b/c", CAS_OP_INFO, 200, &an);
+	b = cas_ans_encode(CAS_OP_INFO, 200, &an);
+	cas_vol_ans dec;
+	ck_assert_int_eq(cas_ans_decode(CAS_OP_INFO, 200, b, strlen(b), &dec, err, sizeof(err)), 0);
+	free(b);
+	cas_answer_mac(m1, kans, "a/b/c", CAS_OP_INFO, 200, &dec);
+	ck_assert_mem_eq(m1, dec.mac, 32);
+	ck_assert_mem_eq(dec.creator, an.creator, 32);
+	cas_vol_ans forged = dec;
+	strcpy(forged.policy, "no_rollback_protection");
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_INFO, 200, &forged);
+	ck_assert(memcmp(m2, dec.mac, 32) != 0);
+	forged = dec;
+	forged.registered = 0;
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_INFO, 200, &forged);
+	ck_assert(memcmp(m2, dec.mac, 32) != 0);
+	forged = dec;
+	forged.creator[31] ^= 1;
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_INFO, 200, &forged);
+	ck_assert(memcmp(m2, dec.mac, 32) != 0);
+	/* An info or key answer without its MAC is refused by the decoder. */
+	static const char *const unmacd[] = {
+		"{\"nonce\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"policy\":\"rollback_protected\","
+		"\"registered\":true,\"creator\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+		"{\"nonce\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+		"\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+	};
+	ck_assert_int_eq(cas_ans_decode(CAS_OP_INFO, 200, unmacd[0], strlen(unmacd[0]), &dec, err, sizeof(err)), -1);
+	ck_assert_int_eq(cas_ans_decode(CAS_OP_KEY, 200, unmacd[1], strlen(unmacd[1]), &dec, err, sizeof(err)), -1);
+	/* key: the MAC is under the answer key of the key it carries. */
+	memset(&an, 0, sizeof(an));
+	memcpy(an.nonce, r.nonce, 32);
+	memcpy(an.key, vk, 32);
+	cas_answer_mac(m1, kans, "a/b/c", CAS_OP_KEY, 200, &an);
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_INFO, 200, &an);
+	ck_assert(memcmp(m1, m2, 32) != 0);
+
+	/* Fingerprints as sessions and --cas-creator take them. */
+	uint8_t fpv[32];
+	ck_assert_int_eq(cas_fingerprint_parse("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", fpv), 0);
+	ck_assert_uint_eq(fpv[1], 0x11);
+	ck_assert_int_eq(cas_fingerprint_parse("0011", fpv), -1);
 
 	/* URIs */
 	char auth[256], vol[512];

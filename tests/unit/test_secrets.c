@@ -191,7 +191,7 @@ START_TEST(cas_answer_json_wiped)
 	uint8_t key[32];
 	randombytes_buf(key, sizeof(key));
 	fs_hex(key_hex, key, 32);
-	snprintf(body, sizeof(body), "{\"nonce\": \"%064d\", \"key\": \"%s\"}", 0, key_hex);
+	snprintf(body, sizeof(body), "{\"nonce\": \"%064d\", \"key\": \"%s\", \"mac\": \"%064d\"}", 0, key_hex, 0);
 	cas_vol_ans ans;
 	watch = key_hex, watch_len = 64, given_back_with_secret = 0;
 	ck_assert_int_eq(cas_ans_decode(CAS_OP_KEY, 200, body, strlen(body), &ans, err, sizeof(err)), 0);
