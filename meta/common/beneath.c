@@ -22,22 +22,27 @@ void fs_beneath_force_walk(int on)
 	atomic_store(&use_walk, on);
 }
 
-static int valid(const char *rel)
+/* 0, or -EINVAL for a path that is not plain names, -EXDEV for one that climbs out with "..". */
+static int check_rel(const char *rel)
 {
-	if (!rel || !*rel || *rel == '/' || strlen(rel) >= PATH_MAX)
-		return 0;
+	if (!rel || !*rel || *rel == '/')
+		return -EINVAL;
+	if (strlen(rel) >= PATH_MAX)
+		return -ENAMETOOLONG;
 	for (const char *p = rel; *p;) {
 		const char *e = strchr(p, '/');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return 0;
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return -EXDEV;
+		if (n == 0 || (n == 1 && p[0] == '.'))
+			return -EINVAL;
 		if (!e)
 			break;
 		p = e + 1;
 		if (!*p)
-			return 0; /* trailing '/' */
+			return -EINVAL; /* trailing '/' */
 	}
-	return 1;
+	return 0;
 }
 
 static int walk_open(int dirfd, const char *rel, int flags, mode_t mode)
@@ -73,28 +78,63 @@ static int walk_open(int dirfd, const char *rel, int flags, mode_t mode)
 	return fd >= 0 ? fd : -err;
 }
 
+/* A directory open of a link fails with ENOTDIR: say ELOOP when a component is a link, so that every
+ * planted link reads the same. Only looks (each prefix was already found to be no link). */
+static int link_or_notdir(int dirfd, const char *rel)
+{
+	char pre[PATH_MAX];
+	size_t len = strlen(rel);
+	memcpy(pre, rel, len + 1);
+	for (size_t i = 0; i <= len; i++) {
+		if (pre[i] != '/' && pre[i] != 0)
+			continue;
+		char c = pre[i];
+		pre[i] = 0;
+		struct stat st;
+		int r = fstatat(dirfd, pre, &st, AT_SYMLINK_NOFOLLOW);
+		pre[i] = c;
+		if (r != 0)
+			break;
+		if (S_ISLNK(st.st_mode))
+			return -ELOOP;
+		if (!S_ISDIR(st.st_mode))
+			break;
+	}
+	return -ENOTDIR;
+}
+
 int fs_beneath_open(int dirfd, const char *rel, int flags, mode_t mode)
 {
-	if (!valid(rel))
-		return -EINVAL;
+	int bad = check_rel(rel);
+	if (bad)
+		return bad;
+	int fd = -ENOSYS;
 	if (!atomic_load(&use_walk)) {
 		struct open_how how = { .flags = (unsigned long long)(flags | O_NOFOLLOW),
 					.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
 					.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
-		long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
-		if (fd >= 0)
-			return (int)fd;
-		if (errno != ENOSYS)
-			return -errno;
-		atomic_store(&use_walk, 1);
+		long r = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+		fd = r >= 0 ? (int)r : -errno;
+		if (fd == -ENOSYS)
+			atomic_store(&use_walk, 1);
 	}
-	return walk_open(dirfd, rel, flags, mode);
+	if (fd == -ENOSYS)
+		fd = walk_open(dirfd, rel, flags, mode);
+	if (fd == -ENOTDIR)
+		return link_or_notdir(dirfd, rel);
+	struct stat st;
+	if (fd >= 0 && (flags & O_PATH) && (fstat(fd, &st) != 0 || S_ISLNK(st.st_mode))) {
+		close(fd); /* O_PATH | O_NOFOLLOW gives the link itself: refused like any other link */
+		return -ELOOP;
+	}
+	return fd;
 }
 
 int fs_beneath_parent(int dirfd, const char *rel, const char **last)
 {
-	if (!valid(rel))
-		return -EINVAL;
+	int bad = check_rel(rel);
+	if (bad)
+		return bad;
 	const char *s = strrchr(rel, '/');
 	if (!s) {
 		*last = rel;

@@ -3,7 +3,7 @@
  * never makes a root daemon open, create, rename or delete anything elsewhere. openat2 with
  * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it, otherwise a walk one component at a time
  * with O_NOFOLLOW | O_DIRECTORY. Paths are plain names separated by '/': no leading '/', no "." or "..",
- * no empty component (-EINVAL). A symbolic link anywhere gives -ELOOP. Functions return an fd or 0 on
+ * no empty component (-EINVAL; -EXDEV for ".."). A symbolic link anywhere gives -ELOOP. Functions return an fd or 0 on
  * success, -errno on failure; they hold no descriptor after they return (except the fd they return). */
 #ifndef FS_BENEATH_H
 #define FS_BENEATH_H
