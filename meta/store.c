@@ -129,7 +129,7 @@ static int check_companions(fs_store *s, int dirfd)
 			return refuse(s, -EBADMSG, "tamper detected: %s is %s, not the store's own file", companions[i],
 				      rc == -ELOOP ? "a symbolic link" : rc == -EMLINK ? "a hard link to another name" : "not a regular file");
 		if (rc)
-			return refuse(s, rc, "%s: %s", companions[i], strerror(-rc));
+			return refuse(s, rc, "%s: %s", companions[i], strerror(-rc)); /* e.g. a directory: 74 */
 	}
 	return 0;
 }
@@ -217,8 +217,7 @@ static int check_schema(fs_store *s)
 		goto out;
 	int r = schema_rows(s->db, have, SCHEMA_TEXT);
 	if (r == -EBADMSG) {
-		rc = refuse(s, -EBADMSG, "tamper detected: the schema of %s cannot be read (%s)", FS_META_NAME,
-			    sqlite3_errmsg(s->db));
+		rc = refuse(s, -EBADMSG, "%s", sqlite3_errmsg(s->db)); /* SQLite's word: e.g. not a database */
 	} else if (r || strcmp(want, have)) {
 		rc = refuse(s, -EBADMSG, "tamper detected: the schema of %s is not the one the format defines (a planted "
 					 "or altered table, index, view or trigger)", FS_META_NAME);

@@ -276,6 +276,8 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 		goto out;
 	const char *uri = fs_anchor_default_uri(o->trust_uri);
 	char aerr[256];
+	if ((st = vol_trust_outside(v->dirfd, o->dir, uri, err, errlen)) != 0)
+		goto out;
 	if (!v->anchor && fs_anchor_open_tls(uri, 1, &o->tls, &v->anchor, aerr, sizeof(aerr)) != 0) {
 		st = fs_reason(err, errlen, FS_ST_ANCHOR, "%s", aerr);
 		goto out;
@@ -405,14 +407,6 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 	if (fd == -ELOOP)
 		return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the volume header %s/%s is a symbolic link", o->dir,
 				 FS_HDR_NAME);
-	if (fd >= 0) {
-		struct stat hst;
-		if (fstat(fd, &hst) != 0 || !S_ISREG(hst.st_mode)) {
-			close(fd);
-			return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the volume header %s/%s is not a regular file",
-					 o->dir, FS_HDR_NAME);
-		}
-	}
 	if (fd < 0) {
 		int e = -fd;
 		if (e == ENOENT && fs_beneath_stat(v->dirfd, FS_META_NAME, &mst) == 0)
@@ -448,6 +442,9 @@ int vol_open_anchor(fs_volume *v, const char *trust_uri, const cas_tls *tls, cha
 {
 	const char *uri = fs_anchor_default_uri(trust_uri);
 	char aerr[256];
+	int st = vol_trust_outside(v->dirfd, v->dir, uri, err, errlen);
+	if (st)
+		return st;
 	if (!v->anchor && fs_anchor_open_tls(uri, 0, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
 		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
 	uint8_t id[16], zero[16] = { 0 };

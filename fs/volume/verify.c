@@ -549,7 +549,7 @@ static int copy_file(int dirfd, const char *name, const char *todir)
 	struct stat st;
 	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(in);
-		return -EINVAL;
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", todir, name);

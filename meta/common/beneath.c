@@ -211,6 +211,8 @@ int fs_beneath_check_plain(int dirfd, const char *rel)
 		return rc;
 	if (S_ISLNK(st.st_mode))
 		return -ELOOP;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
 	return st.st_nlink == 1 ? 0 : -EMLINK;

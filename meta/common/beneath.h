@@ -23,7 +23,8 @@ int fs_beneath_rename(int dirfd, const char *from, const char *to);
 /* lstat beneath dirfd: a symbolic link as the last component is reported, not followed. */
 int fs_beneath_stat(int dirfd, const char *rel, struct stat *st);
 /* 0 for a regular file with a single name; -ELOOP for a symbolic link, -EMLINK for a file with more
- * names (a hard link to something elsewhere), -EINVAL for any other type, -ENOENT when missing. */
+ * names (a hard link to something elsewhere), -EISDIR for a directory, -EINVAL for any other type
+ * (FIFO, device, socket), -ENOENT when missing. */
 int fs_beneath_check_plain(int dirfd, const char *rel);
 
 /* Tests: 1 forces the component walk even where openat2 works. */

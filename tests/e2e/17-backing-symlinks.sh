@@ -6,7 +6,7 @@
 # holding a victim, and checks that mount and verify refuse with a clear tamper message (or, for the
 # data directories, that the write fails with EIO and the log names it) while the outside stays exactly
 # as it was. Also: everything the volume creates in the backing directory is mode 0600 (files) or 0700
-# (directories).
+# (directories). And a file: trust store inside the backing directory is refused.
 set -euo pipefail
 . "$(dirname "$0")/lib-volume.sh"
 
@@ -182,6 +182,31 @@ expect_outside_unchanged sub-link "$o" "$before"
 VTRUST=$tr run_verify sub-link "$d"
 expect_vstatus 1
 expect_text "tamper detected: d/[0-9a-f]{2} is a symbolic link"
+
+echo "== a file: trust store inside the backing directory"
+# The adversary owns everything there, the store included: it could roll both back together.
+mkdir -p "$T/inner"
+expect_cmd 6 inner-init "$FSHIELD" init --key-file "$KEY" --trust "file:$T/inner/trust.db" "$T/inner"
+expect_one_line "$T/inner-init.err" "^fshield init: .*trust store .* is inside the backing directory"
+check "inner-init: nothing was created"
+[ -z "$(ls -A "$T/inner")" ] || soft_fail "inner-init: $T/inner holds $(ls -A "$T/inner")"
+d=$(fresh inner-mount)
+tr=$(copy_trust trust-inner-mount)
+mkdir "$d/.trust"
+for f in "${tr#file:}"*; do mv "$f" "$d/.trust/"; done
+ln -s "$d/.trust" "$T/trust-link"
+refused_anchor() { # LABEL URI
+	expect_cmd 6 "$1" "$FSHIELD" mount --key-file "$KEY" --trust "$2" "$d" "$MNT"
+	expect_one_line "$T/$1.err" "^fshield mount: .*trust store .* is inside the backing directory"
+	! is_mounted "$MNT" || { soft_fail "$1: mounted"; fusermount3 -u -z "$MNT"; }
+}
+refused_anchor inner-mount "file:$d/.trust/$(basename "${tr#file:}")"
+refused_anchor inner-mount-link "file:$T/trust-link/$(basename "${tr#file:}")"
+# (Not run_verify: its own look at the trust store would write beside it, inside the directory.)
+expect_cmd 6 inner-verify "$FSHIELD" verify --key-file "$KEY" --trust "file:$d/.trust/$(basename "${tr#file:}")" "$d"
+check "inner-verify: the finding says the trust store is inside the backing directory"
+grep -q 'is inside the backing directory' "$T/inner-verify.out" "$T/inner-verify.err" ||
+	soft_fail "inner-verify: no such finding" "$T/inner-verify.out" "$T/inner-verify.err"
 
 check "the genuine volume is untouched and verifies clean"
 run_verify clean "$BACK"
