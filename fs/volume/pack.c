@@ -56,7 +56,8 @@ int vol_pack_open(fs_volume *v, struct inode *ip, int create)
 		return fd;
 	ip->fd = fd;
 	struct stat st;
-	if (fstat(ip->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	/* A second name could be a hard link to a file elsewhere on the same file system: never write it. */
+	if (fstat(ip->fd, &st) != 0 || !S_ISREG(st.st_mode) || ((flags & O_ACCMODE) == O_RDWR && st.st_nlink > 1)) {
 		close(ip->fd);
 		ip->fd = -1;
 		return -EFTYPE_PACK;

@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +22,16 @@ void fs_beneath_force_walk(int on)
 {
 	atomic_store(&use_walk, on);
 }
+
+#ifdef FS_TEST_HOOKS
+/* Test builds: FSHIELD_TEST_NO_OPENAT2=1 makes a whole program take the walk, as on an old kernel. */
+__attribute__((constructor)) static void walk_from_env(void)
+{
+	const char *e = getenv("FSHIELD_TEST_NO_OPENAT2");
+	if (e && !strcmp(e, "1"))
+		atomic_store(&use_walk, 1);
+}
+#endif
 
 /* 0, or -EINVAL for a path that is not plain names, -EXDEV for one that climbs out with "..". */
 static int check_rel(const char *rel)

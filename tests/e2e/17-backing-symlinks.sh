@@ -145,43 +145,79 @@ expect_write_refused() {
 		soft_fail "$label: no violation line for /new" "$T/$label.log"
 }
 
-echo "== d/ is a link to a directory outside (holding the genuine pack files)"
-d=$(fresh data-link)
-tr=$(copy_trust trust-data-link)
-o=$(outside data-link)
-mv "$d/d" "$o/d"
-ln -s "$o/d" "$d/d"
-before=$(manifest "$o")
-start_daemon data-link "$d" "$tr"
-check "data-link: reading a file through the link fails"
-! cat "$MNT/a" >/dev/null 2>&1 || soft_fail "data-link: /a was read through the planted link"
-stop_daemon data-link
-start_daemon data-link-w "$d" "$tr"
-expect_write_refused data-link-w
-stop_daemon data-link-w
-expect_outside_unchanged data-link "$o" "$before"
-VTRUST=$tr run_verify data-link "$d"
-expect_vstatus 1
-expect_text "the data directory d is a symbolic link"
+# data_link LABEL: d/ is a link to a directory outside, holding the genuine pack files.
+data_link() {
+	local label=$1 d o tr before
+	echo "== $label: d/ is a link to a directory outside (holding the genuine pack files)"
+	d=$(fresh "$label")
+	tr=$(copy_trust "trust-$label")
+	o=$(outside "$label")
+	mv "$d/d" "$o/d"
+	ln -s "$o/d" "$d/d"
+	before=$(manifest "$o")
+	start_daemon "$label" "$d" "$tr"
+	check "$label: reading a file through the link fails"
+	! cat "$MNT/a" >/dev/null 2>&1 || soft_fail "$label: /a was read through the planted link"
+	stop_daemon "$label"
+	start_daemon "$label-w" "$d" "$tr"
+	expect_write_refused "$label-w"
+	stop_daemon "$label-w"
+	expect_outside_unchanged "$label" "$o" "$before"
+	VTRUST=$tr run_verify "$label" "$d"
+	expect_vstatus 1
+	expect_text "the data directory d is a symbolic link"
+}
 
-echo "== every missing d/XX is a link to a directory outside"
-d=$(fresh sub-link)
-tr=$(copy_trust trust-sub-link)
-o=$(outside sub-link)
-for i in $(seq 0 255); do
-	x=$(printf '%02x' "$i")
-	[ -e "$d/d/$x" ] || ln -s "$o" "$d/d/$x"
-done
+# sub_link LABEL: every missing d/XX is a link to a directory outside.
+sub_link() {
+	local label=$1 d o tr before i x
+	echo "== $label: every missing d/XX is a link to a directory outside"
+	d=$(fresh "$label")
+	tr=$(copy_trust "trust-$label")
+	o=$(outside "$label")
+	for i in $(seq 0 255); do
+		x=$(printf '%02x' "$i")
+		[ -e "$d/d/$x" ] || ln -s "$o" "$d/d/$x"
+	done
+	before=$(manifest "$o")
+	start_daemon "$label" "$d" "$tr"
+	check "$label: the genuine files still read"
+	cmp -s "$MNT/b" <(echo hello) || soft_fail "$label: /b does not read back"
+	expect_write_refused "$label"
+	stop_daemon "$label"
+	expect_outside_unchanged "$label" "$o" "$before"
+	VTRUST=$tr run_verify "$label" "$d"
+	expect_vstatus 1
+	expect_text "tamper detected: d/[0-9a-f]{2} is a symbolic link"
+}
+
+data_link data-link
+sub_link sub-link
+
+echo "== a pack file with a second name outside the backing directory (a hard link)"
+d=$(fresh hard-link)
+tr=$(copy_trust trust-hard-link)
+o=$(outside hard-link)
+pa=$(cd "$d" && ls d/*/* | head -n 1)
+ln "$d/$pa" "$o/second-name"
 before=$(manifest "$o")
-start_daemon sub-link "$d" "$tr"
-check "sub-link: the genuine files still read"
-cmp -s "$MNT/b" <(echo hello) || soft_fail "sub-link: /b does not read back"
-expect_write_refused sub-link
-stop_daemon sub-link
-expect_outside_unchanged sub-link "$o" "$before"
-VTRUST=$tr run_verify sub-link "$d"
-expect_vstatus 1
-expect_text "tamper detected: d/[0-9a-f]{2} is a symbolic link"
+start_daemon hard-link "$d" "$tr"
+check "hard-link: overwriting every file and syncing fails for the one whose pack file has two names"
+bad=0
+for f in a b sub/c; do
+	dd if=/dev/zero of="$MNT/$f" bs=4096 count=1 conv=notrunc,fsync status=none 2>/dev/null || bad=$((bad + 1))
+done
+[ "$bad" -ge 1 ] || soft_fail "hard-link: every write succeeded"
+stop_daemon hard-link
+expect_outside_unchanged hard-link "$o" "$before"
+
+# The same with the resolver's fallback for kernels without openat2 (a test-build switch).
+export FSHIELD_TEST_NO_OPENAT2=1
+plant_store_link walk-store-link meta.db
+plant_store_link walk-wal-link meta.db-wal
+data_link walk-data-link
+sub_link walk-sub-link
+unset FSHIELD_TEST_NO_OPENAT2
 
 echo "== a file: trust store inside the backing directory"
 # The adversary owns everything there, the store included: it could roll both back together.
