@@ -178,7 +178,8 @@ static int harden(fs_store *s)
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-/* Appends every schema row of db (type, name, table, SQL) to buf, in a fixed order. */
+/* Appends every schema row of db (type, name, table, SQL) to buf, in a fixed order, each field with its
+ * length first: no text inside a field can pass for a field or a row of its own. */
 static int schema_rows(sqlite3 *db, char *buf, size_t size)
 {
 	sqlite3_stmt *q;
@@ -189,8 +190,19 @@ static int schema_rows(sqlite3 *db, char *buf, size_t size)
 	int rc;
 	buf[0] = 0;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		int n = snprintf(buf + used, size - used, "%s\x1f%s\x1f%s\x1f%s\x1e", sqlite3_column_text(q, 0),
-				 sqlite3_column_text(q, 1), sqlite3_column_text(q, 2), sqlite3_column_text(q, 3));
+		const char *f[4];
+		int len[4];
+		for (int i = 0; i < 4; i++) {
+			f[i] = (const char *)sqlite3_column_text(q, i);
+			len[i] = sqlite3_column_bytes(q, i);
+			f[i] = f[i] ? f[i] : "";
+			if ((int)strlen(f[i]) != len[i]) { /* a NUL inside: not text the format wrote */
+				sqlite3_finalize(q);
+				return -EINVAL;
+			}
+		}
+		int n = snprintf(buf + used, size - used, "%d:%.*s%d:%.*s%d:%.*s%d:%.*s;", len[0], len[0], f[0], len[1],
+				 len[1], f[1], len[2], len[2], f[2], len[3], len[3], f[3]);
 		if (n < 0 || (size_t)n >= size - used) {
 			sqlite3_finalize(q);
 			return -E2BIG;
