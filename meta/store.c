@@ -1,9 +1,17 @@
 #include "meta/store.h"
 
+#include "meta/common/beneath.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum {
 	Q_GET_VOL, Q_PUT_VOL, Q_SET_STATE, Q_GET_BUCKETS, Q_PUT_BUCKET, Q_INODES_IN_BUCKET, Q_ALL_INODES,
@@ -50,7 +58,12 @@ struct fs_store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_COUNT];
 	int readonly;
+	char why[300]; /* why we refused the file, when it was us and not SQLite */
 };
+
+/* The files SQLite keeps beside the store: each must be a plain file of the directory, never a link. */
+static const char *const companions[] = { FS_META_NAME, FS_META_NAME "-wal", FS_META_NAME "-shm",
+					  FS_META_NAME "-journal" };
 
 static int sqerr(fs_store *s, int rc)
 {
@@ -79,6 +92,8 @@ static int sqerr(fs_store *s, int rc)
 
 const char *fs_store_errmsg(fs_store *s)
 {
+	if (s && s->why[0])
+		return s->why;
 	return s && s->db ? sqlite3_errmsg(s->db) : "cannot open the metadata store";
 }
 
@@ -92,34 +107,188 @@ static int prepare_all(fs_store *s)
 	return 0;
 }
 
-static int open_db(const char *path, int flags, int readonly, fs_store **out)
+static int refuse(fs_store *s, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->why, sizeof(s->why), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Each companion file is absent or a regular file with one name, directly in the directory. */
+static int check_companions(fs_store *s, int dirfd)
+{
+	for (size_t i = 0; i < sizeof(companions) / sizeof(companions[0]); i++) {
+		int rc = fs_beneath_check_plain(dirfd, companions[i]);
+		if (rc == -ENOENT && i > 0)
+			continue;
+		if (rc == -ENOENT)
+			return refuse(s, -ENOENT, "%s is missing", companions[i]);
+		if (rc == -ELOOP || rc == -EMLINK || rc == -EINVAL)
+			return refuse(s, -EBADMSG, "tamper detected: %s is %s, not the store's own file", companions[i],
+				      rc == -ELOOP ? "a symbolic link" : rc == -EMLINK ? "a hard link to another name" : "not a regular file");
+		if (rc)
+			return refuse(s, rc, "%s: %s", companions[i], strerror(-rc)); /* e.g. a directory: 74 */
+	}
+	return 0;
+}
+
+/* SQLite opens by name: give it the canonical path of the directory we hold, checked to be that very
+ * directory, so that no link in the path is followed (SQLITE_OPEN_NOFOLLOW refuses any). */
+static int store_path(fs_store *s, int dirfd, char *out, size_t size)
+{
+	char proc[64], dir[PATH_MAX];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dirfd);
+	ssize_t n = readlink(proc, dir, sizeof(dir) - 1);
+	if (n <= 0)
+		return refuse(s, -EIO, "cannot name the backing directory (is /proc mounted?): %s", strerror(errno));
+	dir[n] = 0;
+	struct stat a, b;
+	if (dir[0] != '/' || fstat(dirfd, &a) != 0 || lstat(dir, &b) != 0 || !S_ISDIR(b.st_mode) || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino)
+		return refuse(s, -EIO, "the backing directory %s was moved or removed while in use", dir);
+	if (snprintf(out, size, "%s/%s", strcmp(dir, "/") ? dir : "", FS_META_NAME) >= (int)size)
+		return refuse(s, -ENAMETOOLONG, "%s: path too long", dir);
+	return 0;
+}
+
+/* SQLite's own defences against a database file written by someone else. */
+static int harden(fs_store *s)
+{
+	static const int off[] = { SQLITE_DBCONFIG_ENABLE_TRIGGER, SQLITE_DBCONFIG_ENABLE_VIEW,
+				   SQLITE_DBCONFIG_TRUSTED_SCHEMA, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION };
+	if (sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL) != SQLITE_OK)
+		return -EIO;
+	for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++)
+		if (sqlite3_db_config(s->db, off[i], 0, (int *)NULL) != SQLITE_OK)
+			return -EIO;
+	/* The store must not be able to pull in other files; nothing it holds is larger than these. */
+	sqlite3_limit(s->db, SQLITE_LIMIT_ATTACHED, 0);
+	sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, FS_STORE_MAX_VALUE);
+	sqlite3_limit(s->db, SQLITE_LIMIT_SQL_LENGTH, 64 * 1024);
+	sqlite3_limit(s->db, SQLITE_LIMIT_COLUMN, 64);
+	sqlite3_limit(s->db, SQLITE_LIMIT_EXPR_DEPTH, 64);
+	sqlite3_limit(s->db, SQLITE_LIMIT_COMPOUND_SELECT, 8);
+	sqlite3_limit(s->db, SQLITE_LIMIT_VDBE_OP, 100000);
+	sqlite3_limit(s->db, SQLITE_LIMIT_FUNCTION_ARG, 8);
+	sqlite3_limit(s->db, SQLITE_LIMIT_VARIABLE_NUMBER, 32);
+	int rc = sqlite3_exec(s->db, "PRAGMA cell_size_check=ON; PRAGMA mmap_size=0; PRAGMA trusted_schema=0;", NULL,
+			      NULL, NULL);
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Appends every schema row of db (type, name, table, SQL) to buf, in a fixed order, each field with its
+ * length first: no text inside a field can pass for a field or a row of its own. */
+static int schema_rows(sqlite3 *db, char *buf, size_t size)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, ifnull(sql, '') FROM sqlite_master ORDER BY type, name",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EBADMSG;
+	size_t used = 0;
+	int rc;
+	buf[0] = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *f[4];
+		int len[4];
+		for (int i = 0; i < 4; i++) {
+			f[i] = (const char *)sqlite3_column_text(q, i);
+			len[i] = sqlite3_column_bytes(q, i);
+			f[i] = f[i] ? f[i] : "";
+			if ((int)strlen(f[i]) != len[i]) { /* a NUL inside: not text the format wrote */
+				sqlite3_finalize(q);
+				return -EINVAL;
+			}
+		}
+		int n = snprintf(buf + used, size - used, "%d:%.*s%d:%.*s%d:%.*s%d:%.*s;", len[0], len[0], f[0], len[1],
+				 len[1], f[1], len[2], len[2], f[2], len[3], len[3], f[3]);
+		if (n < 0 || (size_t)n >= size - used) {
+			sqlite3_finalize(q);
+			return -E2BIG;
+		}
+		used += (size_t)n;
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : -EBADMSG;
+}
+
+/* The schema must be exactly the one the format defines: a planted trigger, view, table or index, or
+ * an altered table, would run or change what our statements do. */
+static int check_schema(fs_store *s)
+{
+	enum { SCHEMA_TEXT = 8192 };
+	char *want = malloc(SCHEMA_TEXT), *have = malloc(SCHEMA_TEXT);
+	sqlite3 *mem = NULL;
+	int rc = -ENOMEM;
+	if (!want || !have)
+		goto out;
+	rc = -EIO;
+	if (sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY, NULL) != SQLITE_OK ||
+	    sqlite3_exec(mem, schema, NULL, NULL, NULL) != SQLITE_OK || schema_rows(mem, want, SCHEMA_TEXT) != 0)
+		goto out;
+	int r = schema_rows(s->db, have, SCHEMA_TEXT);
+	if (r == -EBADMSG) {
+		rc = refuse(s, -EBADMSG, "%s", sqlite3_errmsg(s->db)); /* SQLite's word: e.g. not a database */
+	} else if (r || strcmp(want, have)) {
+		rc = refuse(s, -EBADMSG, "tamper detected: the schema of %s is not the one the format defines (a planted "
+					 "or altered table, index, view or trigger)", FS_META_NAME);
+	} else {
+		rc = 0;
+	}
+out:
+	sqlite3_close(mem);
+	free(want);
+	free(have);
+	return rc;
+}
+
+static int open_db(int dirfd, int flags, int readonly, fs_store **out)
 {
 	fs_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	*out = s; /* from here on, so the caller can read the message; it closes it */
 	s->readonly = readonly;
-	int rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	char path[PATH_MAX + 16];
+	int rc = store_path(s, dirfd, path, sizeof(path));
+	if (rc)
+		return rc;
+	if (flags & SQLITE_OPEN_CREATE) {
+		/* Made by us, mode 0600, before SQLite sees it: its -wal and -shm files take the same mode. */
+		int fd = fs_beneath_open(dirfd, FS_META_NAME, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return refuse(s, fd, "%s: %s", FS_META_NAME, strerror(-fd));
+		close(fd);
+	}
+	if ((rc = check_companions(s, dirfd)) != 0)
+		return rc;
+	rc = sqlite3_open_v2(path, &s->db, (flags & ~SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+			     NULL);
 	if (rc != SQLITE_OK) {
 		int e = sqerr(s, rc);
 		if ((rc & 0xff) == SQLITE_CANTOPEN)
 			e = -ENOENT;
-		*out = s; /* so the caller can read the message; it closes it */
 		return e ? e : -EIO;
 	}
 	sqlite3_extended_result_codes(s->db, 0);
-	/* The store must not be able to pull in other files. */
-	sqlite3_limit(s->db, SQLITE_LIMIT_ATTACHED, 0);
+	if (harden(s) != 0)
+		return refuse(s, -EIO, "cannot apply the store's safety settings: %s", sqlite3_errmsg(s->db));
+	/* Before anything is written through this connection. */
+	if (!(flags & SQLITE_OPEN_CREATE) && (rc = check_schema(s)) != 0)
+		return rc;
 	sqlite3_busy_timeout(s->db, 5000);
-	const char *pragmas = readonly ? "PRAGMA query_only=1; PRAGMA trusted_schema=0;"
-				       : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA trusted_schema=0;";
+	const char *pragmas = readonly ? "PRAGMA query_only=1;" : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
 	rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL);
-	*out = s;
-	return rc == SQLITE_OK ? 0 : (sqerr(s, rc) ? sqerr(s, rc) : -EIO);
+	if (rc != SQLITE_OK)
+		return sqerr(s, rc) ? sqerr(s, rc) : -EIO;
+	/* SQLite may have made -wal and -shm just now: they too must be its own plain files. */
+	return check_companions(s, dirfd);
 }
 
-int fs_store_create(const char *path, fs_store **out)
+int fs_store_create(int dirfd, fs_store **out)
 {
-	int rc = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXCLUSIVE, 0, out);
+	int rc = open_db(dirfd, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0, out);
 	if (rc)
 		return rc;
 	rc = sqlite3_exec((*out)->db, schema, NULL, NULL, NULL);
@@ -128,9 +297,9 @@ int fs_store_create(const char *path, fs_store **out)
 	return prepare_all(*out);
 }
 
-int fs_store_open(const char *path, int readonly, fs_store **out)
+int fs_store_open(int dirfd, int readonly, fs_store **out)
 {
-	int rc = open_db(path, readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, readonly, out);
+	int rc = open_db(dirfd, readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, readonly, out);
 	if (rc)
 		return rc;
 	return prepare_all(*out);

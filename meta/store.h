@@ -25,10 +25,16 @@ typedef struct {
 	uint8_t nonce[24], tag[16];
 } fs_chunk_row;
 
-/* Creates a new meta.db (must not exist). */
-int fs_store_create(const char *path, fs_store **out);
-/* Opens an existing meta.db. readonly: the caller promises not to write (verify opens a private copy). */
-int fs_store_open(const char *path, int readonly, fs_store **out);
+/* The largest value the store holds (a sealed row); SQLite refuses longer strings and blobs. */
+#define FS_STORE_MAX_VALUE (4 << 20)
+
+/* Creates DIR/meta.db (must not exist), mode 0600. */
+int fs_store_create(int dirfd, fs_store **out);
+/* Opens DIR/meta.db. readonly: the caller promises not to write (verify opens a private copy).
+ * meta.db and its -wal, -shm and -journal files must be regular files of DIR with one name each, never
+ * symbolic links, and the schema must be exactly the format's: otherwise -EBADMSG, and
+ * fs_store_errmsg says "tamper detected: ...". -ENOENT when meta.db is missing. */
+int fs_store_open(int dirfd, int readonly, fs_store **out);
 void fs_store_close(fs_store *s);
 const char *fs_store_errmsg(fs_store *s);
 

@@ -1,4 +1,5 @@
 /* fshield info: what a backing directory says about itself; with the key, its state too. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,6 +7,7 @@
 
 #include "crypto/aead.h"
 #include "meta/common/status.h"
+#include "meta/common/beneath.h"
 #include "meta/header.h"
 #include "tools/commands.h"
 #include "tools/json_out.h"
@@ -45,9 +47,17 @@ int cmd_info(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/%s", o.dir, FS_HDR_NAME);
 	uint8_t raw[FS_HDR_BYTES + 1];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* The header is read beneath the directory: a planted link is tamper, not a file to read. */
+	int dfd = open(o.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = dfd < 0 ? -errno : fs_beneath_open(dfd, FS_HDR_NAME, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+	if (dfd >= 0)
+		close(dfd);
+	if (fd == -ELOOP) {
+		fprintf(stderr, "fshield info: tamper detected: the volume header %s is a symbolic link\n", path);
+		return FS_ST_TAMPER;
+	}
 	if (fd < 0) {
-		fprintf(stderr, "fshield info: %s is not an fshield volume: %s: %m\n", o.dir, path);
+		fprintf(stderr, "fshield info: %s is not an fshield volume: %s: %s\n", o.dir, path, strerror(-fd));
 		return FS_ST_IO;
 	}
 	ssize_t n = read(fd, raw, sizeof(raw));

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fs/volume/internal.h"
+#include "meta/common/beneath.h"
 
 /* Step 1: every dirty chunk sealed and written, every written pack file and new name durable. Many
  * files: one syncfs of the backing filesystem beats an fdatasync each. */
@@ -62,7 +63,7 @@ static int sync_data(fs_volume *v)
 		char path[64];
 		struct stat a, p;
 		vol_pack_path(v, ip->ino, ip->r.gen, path, sizeof(path));
-		if (fstat(ip->fd, &a) != 0 || fstatat(v->dirfd, path, &p, AT_SYMLINK_NOFOLLOW) != 0 ||
+		if (fstat(ip->fd, &a) != 0 || fs_beneath_stat(v->dirfd, path, &p) != 0 ||
 		    a.st_ino != p.st_ino || a.st_dev != p.st_dev || a.st_nlink == 0)
 			return vol_violation(v, ip, -1, "chunk data file removed or replaced while in use");
 	}
@@ -82,9 +83,9 @@ static int sync_data(fs_volume *v)
 			continue;
 		char sub[8];
 		snprintf(sub, sizeof(sub), FS_DATA_DIR "/%02x", d);
-		int fd = whole ? -2 : openat(v->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd == -1 || (fd >= 0 && fsync(fd) != 0)) {
-			int e = errno;
+		int fd = whole ? -2 : fs_beneath_open(v->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		if ((fd < 0 && fd != -2) || (fd >= 0 && fsync(fd) != 0)) {
+			int e = fd < 0 ? -fd : errno;
 			if (fd >= 0)
 				close(fd);
 			return -e;
@@ -236,7 +237,7 @@ static void retire(fs_volume *v, uint64_t acked)
 			continue;
 		}
 		if (vol_pack_path(v, v->dead[i].ino, v->dead[i].gen, path, sizeof(path)) == 0)
-			unlinkat(v->dirfd, path, 0);
+			fs_beneath_unlink(v->dirfd, path, 0);
 		if (began && v->dead[i].stored)
 			fs_store_del_gc(v->store, v->dead[i].ino, v->dead[i].gen);
 	}

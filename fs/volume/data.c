@@ -150,6 +150,8 @@ static int seal_chunk(fs_volume *v, struct inode *ip, struct dirty_chunk *d)
 	int rc = file_key(v, ip);
 	if (!rc)
 		rc = vol_pack_open(v, ip, 1);
+	if (rc == -EFTYPE_PACK) /* a link or special file planted where the data goes: tamper, never followed */
+		return vol_violation(v, ip, (int64_t)d->idx, fs_check_msg(FS_CHECK_PACK_NOT_REGULAR));
 	if (rc)
 		return rc;
 	if (ip->r.wseq >= v->seal_limit)

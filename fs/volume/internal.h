@@ -203,6 +203,8 @@ uint64_t vol_seal_limit(const fs_volume *v, const fs_volume_opts *o);
 int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size);
 /* Opens the file's pack file (create: make it if missing). */
 int vol_pack_open(fs_volume *v, struct inode *ip, int create);
+/* FS_ST_ANCHOR with a reason when uri is a file: trust store inside the backing directory dirfd. */
+int vol_trust_outside(int dirfd, const char *dir, const char *uri, char *err, size_t errlen);
 /* Closes pack files of files nobody has open, down to limit open ones (synced files first). */
 void vol_fd_reclaim(fs_volume *v, size_t limit);
 void vol_drop_file_data(fs_volume *v, struct inode *ip);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fs/volume/internal.h"
+#include "meta/common/beneath.h"
 #include "meta/common/reason.h"
 #include "fs/volume/setup.h"
 
@@ -213,17 +214,17 @@ static int write_file_durably(int dirfd, const char *name, const uint8_t *buf, s
 {
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = fs_beneath_open(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	int rc = 0;
 	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) != 0)
 		rc = errno ? -errno : -EIO;
 	close(fd);
-	if (!rc && renameat(dirfd, tmp, dirfd, name) != 0)
-		rc = -errno;
+	if (!rc)
+		rc = fs_beneath_rename(dirfd, tmp, name);
 	if (rc)
-		unlinkat(dirfd, tmp, 0);
+		fs_beneath_unlink(dirfd, tmp, 0);
 	return rc ? rc : (fsync(dirfd) == 0 ? 0 : -errno);
 }
 
@@ -232,8 +233,8 @@ static void remove_created(int dirfd)
 	static const char *const names[] = { FS_HDR_NAME, FS_HDR_NAME ".tmp", FS_META_NAME, FS_META_NAME "-wal",
 					      FS_META_NAME "-shm", FS_META_NAME "-journal", FS_LOCK_NAME, FS_INIT_MARK };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		unlinkat(dirfd, names[i], 0);
-	unlinkat(dirfd, FS_DATA_DIR, AT_REMOVEDIR);
+		fs_beneath_unlink(dirfd, names[i], 0);
+	fs_beneath_unlink(dirfd, FS_DATA_DIR, AT_REMOVEDIR);
 	fsync(dirfd);
 }
 
@@ -253,7 +254,7 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 		vol_destroy(v);
 		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
 	}
-	int st = 0, made = 0;
+	int st = 0, made = 0, rc;
 	v->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (v->dirfd < 0) {
 		st = fs_reason(err, errlen, FS_ST_IO, "%s: %s", o->dir, strerror(errno));
@@ -275,6 +276,8 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 		goto out;
 	const char *uri = fs_anchor_default_uri(o->trust_uri);
 	char aerr[256];
+	if ((st = vol_trust_outside(v->dirfd, o->dir, uri, err, errlen)) != 0)
+		goto out;
 	if (!v->anchor && fs_anchor_open_tls(uri, 1, &o->tls, &v->anchor, aerr, sizeof(aerr)) != 0) {
 		st = fs_reason(err, errlen, FS_ST_ANCHOR, "%s", aerr);
 		goto out;
@@ -303,21 +306,21 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 	v->bk[FS_ROOT_INO & (nb - 1)].head = root;
 	vol_touch(v, root, VOL_MTIME | VOL_CTIME | VOL_ATIME);
 	made = 1;
-	int mark = openat(v->dirfd, FS_INIT_MARK, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int mark = fs_beneath_open(v->dirfd, FS_INIT_MARK, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (mark < 0 || fsync(mark) != 0 || fsync(v->dirfd) != 0) {
-		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(errno));
+		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(mark < 0 ? -mark : errno));
 		if (mark >= 0)
 			close(mark);
 		goto out;
 	}
 	close(mark);
-	if (mkdirat(v->dirfd, FS_DATA_DIR, 0700) != 0) {
-		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_DATA_DIR, strerror(errno));
+	if ((rc = fs_beneath_mkdir(v->dirfd, FS_DATA_DIR, 0700)) != 0) {
+		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_DATA_DIR, strerror(-rc));
 		goto out;
 	}
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", o->dir, FS_META_NAME);
-	int rc = fs_store_create(path, &v->store);
+	rc = fs_store_create(v->dirfd, &v->store);
 	/* Every bucket is known (empty) in a new volume. */
 	for (uint32_t b = 0; b < nb; b++)
 		v->bk[b].loaded = 1;
@@ -369,8 +372,8 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 		st = fs_reason(err, errlen, FS_ST_ANCHOR, "%s", aerr);
 		goto out;
 	}
-	if (unlinkat(v->dirfd, FS_INIT_MARK, 0) != 0 || fsync(v->dirfd) != 0) {
-		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(errno));
+	if ((rc = fs_beneath_unlink(v->dirfd, FS_INIT_MARK, 0)) != 0 || fsync(v->dirfd) != 0) {
+		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_INIT_MARK, strerror(rc ? -rc : errno));
 		goto out;
 	}
 	if (fs_anchor_is_none(v->anchor))
@@ -394,15 +397,19 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 		return fs_reason(err, errlen, FS_ST_IO, "%s: %s", o->dir, strerror(errno));
 	if (keys_alloc(v) != 0)
 		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
-	if (faccessat(v->dirfd, FS_INIT_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+	struct stat mst;
+	if (fs_beneath_stat(v->dirfd, FS_INIT_MARK, &mst) == 0)
 		return fs_reason(err, errlen, FS_ST_IO, "the creation of the volume in %s was interrupted: empty the directory and run "
 				     "init again",
 			   o->dir);
 	uint8_t raw[FS_HDR_BYTES + 1];
-	int fd = openat(v->dirfd, FS_HDR_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fd = fs_beneath_open(v->dirfd, FS_HDR_NAME, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+	if (fd == -ELOOP)
+		return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the volume header %s/%s is a symbolic link", o->dir,
+				 FS_HDR_NAME);
 	if (fd < 0) {
-		int e = errno;
-		if (e == ENOENT && faccessat(v->dirfd, FS_META_NAME, F_OK, 0) == 0)
+		int e = -fd;
+		if (e == ENOENT && fs_beneath_stat(v->dirfd, FS_META_NAME, &mst) == 0)
 			return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the volume header %s/%s is missing", o->dir, FS_HDR_NAME);
 		return fs_reason(err, errlen, FS_ST_IO, "%s is not an fshield volume: %s/%s: %s", o->dir, o->dir, FS_HDR_NAME, strerror(e));
 	}
@@ -435,6 +442,9 @@ int vol_open_anchor(fs_volume *v, const char *trust_uri, const cas_tls *tls, cha
 {
 	const char *uri = fs_anchor_default_uri(trust_uri);
 	char aerr[256];
+	int st = vol_trust_outside(v->dirfd, v->dir, uri, err, errlen);
+	if (st)
+		return st;
 	if (!v->anchor && fs_anchor_open_tls(uri, 0, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
 		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
 	uint8_t id[16], zero[16] = { 0 };
@@ -544,9 +554,17 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	if (st)
 		goto fail;
 	if (!vol_readonly(v)) {
-		v->lockfd = openat(v->dirfd, FS_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		v->lockfd = fs_beneath_open(v->dirfd, FS_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		struct stat lst;
+		if (v->lockfd >= 0 && (fstat(v->lockfd, &lst) != 0 || !S_ISREG(lst.st_mode))) {
+			close(v->lockfd);
+			v->lockfd = -ELOOP;
+		}
 		if (v->lockfd < 0) {
-			st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_LOCK_NAME, strerror(errno));
+			int e = -v->lockfd;
+			v->lockfd = -1;
+			st = fs_reason(err, errlen, e == ELOOP ? FS_ST_TAMPER : FS_ST_IO, "%s/%s: %s", o->dir, FS_LOCK_NAME,
+				       e == ELOOP ? "tamper detected: not a regular file (a planted symbolic link or device)" : strerror(e));
 			goto fail;
 		}
 		if (flock(v->lockfd, LOCK_EX | LOCK_NB) != 0) {
@@ -561,11 +579,12 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	}
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", o->dir, FS_META_NAME);
-	if (faccessat(v->dirfd, FS_META_NAME, F_OK, 0) != 0) {
+	struct stat mst;
+	if (fs_beneath_stat(v->dirfd, FS_META_NAME, &mst) != 0) {
 		st = fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the metadata store %s is missing", path);
 		goto fail;
 	}
-	int rc = fs_store_open(path, vol_readonly(v), &v->store);
+	int rc = fs_store_open(v->dirfd, vol_readonly(v), &v->store);
 	if (rc) {
 		st = fs_reason(err, errlen, rc == -EBADMSG || rc == -EIO ? FS_ST_TAMPER : FS_ST_IO, "%s: %s", path,
 			 fs_store_errmsg(v->store));
@@ -662,7 +681,7 @@ void vol_collect_garbage(fs_volume *v)
 				continue;
 			char path[64];
 			if (vol_pack_path(v, w.items[i].ino, w.items[i].gen, path, sizeof(path)) == 0)
-				unlinkat(v->dirfd, path, 0);
+				fs_beneath_unlink(v->dirfd, path, 0);
 			fs_store_del_gc(v->store, w.items[i].ino, w.items[i].gen);
 		}
 		if (fs_store_commit(v->store) != 0)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fs/volume/internal.h"
+#include "meta/common/beneath.h"
 
 int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size)
 {
@@ -30,27 +31,33 @@ int vol_pack_open(fs_volume *v, struct inode *ip, int create)
 	int flags = (vol_readonly(v) || vol_failed(v) ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
 	if (v->nfds >= FS_MAX_PACK_FDS)
 		vol_fd_reclaim(v, FS_MAX_PACK_FDS / 2);
-	ip->fd = openat(v->dirfd, path, flags);
-	if (ip->fd < 0 && errno == ENOENT && create) {
+	/* Beneath the backing directory, no link in any component: a planted d/ or d/XX link must not
+	 * make us create or write files elsewhere. */
+	int fd = fs_beneath_open(v->dirfd, path, flags, 0);
+	if (fd == -ENOENT && create) {
 		char sub[8];
 		snprintf(sub, sizeof(sub), FS_DATA_DIR "/%02x", (unsigned)(ip->ino & 0xff));
-		if (mkdirat(v->dirfd, sub, 0700) == 0) {
+		if (fs_beneath_mkdir(v->dirfd, sub, 0700) == 0) {
 			/* A new directory entry in d/ must be durable too: fsync d/ now. */
-			int d = openat(v->dirfd, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			int rc = d < 0 || fsync(d) != 0 ? -errno : 0;
+			int d = fs_beneath_open(v->dirfd, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+			int rc = d < 0 ? d : fsync(d) != 0 ? -errno : 0;
 			if (d >= 0)
 				close(d);
 			if (rc)
 				return rc;
 		}
-		ip->fd = openat(v->dirfd, path, flags | O_CREAT | O_EXCL, 0600);
-		if (ip->fd >= 0)
+		fd = fs_beneath_open(v->dirfd, path, flags | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0)
 			v->new_packs[(ip->ino & 0xff) / 8] |= (uint8_t)(1u << (ip->ino & 7));
 	}
-	if (ip->fd < 0)
-		return -errno;
+	if (fd == -ELOOP)
+		fd = -EFTYPE_PACK; /* a symbolic link where a pack file or its directory should be */
+	if (fd < 0)
+		return fd;
+	ip->fd = fd;
 	struct stat st;
-	if (fstat(ip->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	/* A second name could be a hard link to a file elsewhere on the same file system: never write it. */
+	if (fstat(ip->fd, &st) != 0 || !S_ISREG(st.st_mode) || ((flags & O_ACCMODE) == O_RDWR && st.st_nlink > 1)) {
 		close(ip->fd);
 		ip->fd = -1;
 		return -EFTYPE_PACK;

@@ -13,6 +13,7 @@
 
 #include "fs/volume/verify.h"
 #include "fs/volume/setup.h"
+#include "meta/common/beneath.h"
 
 struct vino {
 	uint64_t ino, bucket;
@@ -431,7 +432,8 @@ static int open_file(vctx *c, struct cfile *f, uint64_t ino)
 	fs_key_free(k);
 	char path[64];
 	vol_pack_path(v, ino, f->vi->r.gen, path, sizeof(path));
-	f->fd = openat(v->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	f->fd = fs_beneath_open(v->dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+	f->fd = f->fd < 0 ? -1 : f->fd; /* a link anywhere in the path: reported as missing data */
 	struct stat st;
 	if (f->fd >= 0 && (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode))) {
 		close(f->fd);
@@ -494,10 +496,10 @@ static void check_chunkless(vctx *c)
 /* Pack files that no live file owns: crash leftovers or planted; a note, not a violation. */
 static void check_unreferenced(vctx *c)
 {
-	int dfd = openat(c->v->dirfd, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = fs_beneath_open(c->v->dirfd, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0) {
-		report(c, "missing", FS_ST_TAMPER, NULL, -1, 0, 0, "integrity violation: the data directory %s is missing",
-		       FS_DATA_DIR);
+		report(c, "missing", FS_ST_TAMPER, NULL, -1, 0, 0, "integrity violation: the data directory %s is %s", FS_DATA_DIR,
+		       dfd == -ELOOP ? "a symbolic link" : dfd == -ENOTDIR ? "not a directory" : "missing");
 		return;
 	}
 	DIR *d = fdopendir(dfd);
@@ -505,7 +507,10 @@ static void check_unreferenced(vctx *c)
 	while (d && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		int sfd = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int sfd = fs_beneath_open(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		if (sfd == -ELOOP)
+			report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
+			       "tamper detected: %s/%s is a symbolic link, not a directory of the volume", FS_DATA_DIR, e->d_name);
 		DIR *s = sfd >= 0 ? fdopendir(sfd) : NULL;
 		struct dirent *f;
 		while (s && (f = readdir(s))) {
@@ -538,9 +543,14 @@ static void check_unreferenced(vctx *c)
 /* Copies DIR/name to the private directory; -ENOENT when it does not exist. */
 static int copy_file(int dirfd, const char *name, const char *todir)
 {
-	int in = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int in = fs_beneath_open(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
 	if (in < 0)
-		return -errno;
+		return in;
+	struct stat st;
+	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(in);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
 	char path[512];
 	snprintf(path, sizeof(path), "%s/%s", todir, name);
 	int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -593,7 +603,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 		goto out;
 	}
 	/* A daemon writing the volume right now makes any offline answer stale. */
-	int lfd = openat(v->dirfd, FS_LOCK_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int lfd = fs_beneath_open(v->dirfd, FS_LOCK_NAME, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
 	if (lfd >= 0) {
 		if (flock(lfd, LOCK_SH | LOCK_NB) != 0)
 			report(&c, "busy", FS_ST_BUSY, NULL, -1, 0, 0, "the volume is open read-write by a daemon");
@@ -606,6 +616,21 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 		report(&c, "io", FS_ST_IO, NULL, -1, 0, 0, "cannot make a private directory: %s", strerror(errno));
 		goto out;
 	}
+	/* The store and its companions must be plain files of the directory: a link is planted. */
+	static const char *const comp[] = { FS_META_NAME, FS_META_NAME "-wal", FS_META_NAME "-shm",
+					    FS_META_NAME "-journal" };
+	int planted = 0;
+	for (size_t i = 0; i < sizeof(comp) / sizeof(comp[0]); i++) {
+		int pr = fs_beneath_check_plain(v->dirfd, comp[i]);
+		if (pr == -ELOOP || pr == -EMLINK || pr == -EINVAL) {
+			report(&c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0, "tamper detected: %s/%s is %s, not the store's own file",
+			       o->dir, comp[i], pr == -ELOOP ? "a symbolic link" : pr == -EMLINK ? "a hard link to another name"
+								  : "not a regular file");
+			planted = 1;
+		}
+	}
+	if (planted)
+		goto out;
 	int rc = copy_file(v->dirfd, FS_META_NAME, c.tmpdir);
 	if (rc) {
 		report(&c, rc == -ENOENT ? "metadata" : "io", rc == -ENOENT ? FS_ST_TAMPER : FS_ST_IO, NULL, -1, 0, 0,
@@ -614,11 +639,17 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 		goto out;
 	}
 	copy_file(v->dirfd, FS_META_NAME "-wal", c.tmpdir);
-	char path[600];
-	snprintf(path, sizeof(path), "%s/%s", c.tmpdir, FS_META_NAME);
-	if ((rc = fs_store_open(path, 0, &v->store)) != 0) {
-		report(&c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0, "tamper detected: the metadata store is unreadable: %s",
-		       fs_store_errmsg(v->store));
+	int tfd = open(c.tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = tfd < 0 ? -errno : fs_store_open(tfd, 0, &v->store);
+	if (tfd >= 0)
+		close(tfd);
+	if (rc) {
+		const char *why = fs_store_errmsg(v->store);
+		if (!strncmp(why, "tamper detected", 15))
+			report(&c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0, "%s", why);
+		else
+			report(&c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0, "tamper detected: the metadata store is unreadable: %s",
+			       why);
 		goto out;
 	}
 	fs_volume_row row;

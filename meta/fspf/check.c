@@ -3,15 +3,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "meta/common/beneath.h"
 #include "meta/common/status.h"
 #include "meta/fspf/internal.h"
 
@@ -20,16 +19,11 @@ int fspf_open_beneath(int rootfd, const char *path, int flags)
 	const char *rel = path;
 	while (*rel == '/')
 		rel++;
-	if (!*rel)
-		rel = ".";
-	struct open_how how;
-	memset(&how, 0, sizeof(how));
-	how.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW);
-	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-	long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
-	if (fd < 0 && errno == ENOSYS)
-		fd = openat(rootfd, rel, flags | O_CLOEXEC | O_NOFOLLOW);
-	return fd < 0 ? -errno : (int)fd;
+	if (!*rel) {
+		int fd = openat(rootfd, ".", flags | O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	return fs_beneath_open(rootfd, rel, flags | O_CLOEXEC, 0);
 }
 
 int fspf_open_data(int rootfd, const fspf_entry *e, struct stat *st, enum fspf_data_fault *fault)
