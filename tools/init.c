@@ -12,12 +12,14 @@
 #include "tools/keyopts.h"
 
 const char usage_init[] =
-	"init (--key-file F | --passphrase-file F) [--trust URI] [--chunk-size N] DIR\n"
+	"init [--key-file F | --passphrase-file F | --extpass CMD] [--trust URI] [--chunk-size N] DIR\n"
 	"   or: fshield init --trust cas://HOST:PORT/NS/SESSION/VOLUME [--tls-cert F --tls-key F --ca F] [--chunk-size N] DIR\n"
 	"  Creates a protected volume in the empty directory DIR and registers version 0 with the trust\n"
 	"  anchor (default file:/var/lib/fshield/trust.db, or $FSHIELD_TRUST; 'none' opts out of rollback\n"
 	"  protection). Chunk size: a power of two from 4096 to 1048576 (default 65536). With a cas://\n"
-	"  anchor and no key option, the CAS generates and releases the volume key (docs/CAS.md).\n";
+	"  anchor and no key option, the CAS generates and releases the volume key (docs/CAS.md); with\n"
+	"  no key option on a terminal, a new passphrase is asked for twice. --passphrase-file - reads\n"
+	"  standard input.\n";
 
 int cmd_init(int argc, char **argv)
 {
@@ -59,9 +61,13 @@ int cmd_init(int argc, char **argv)
 		fprintf(stderr, "fshield init: %s\n", err);
 		return FS_ST_ANCHOR;
 	}
-	int st = fsv_create(&o, err, sizeof(err));
+	keyopts_held held = { 0 };
+	int st = keyopts_resolve(&o, keyopts_extpass(), KEYIN_CONFIRM, &held, err, sizeof(err));
+	if (!st)
+		st = fsv_create(&o, err, sizeof(err));
 	if (st) {
 		fprintf(stderr, "fshield init: %s\n", err);
+		keyopts_release(&held);
 		return st;
 	}
 	/* Show what was made. */
@@ -75,6 +81,10 @@ int cmd_init(int argc, char **argv)
 		printf("created volume %s in %s (chunk size %u, %s, trust %s)\n", id, o.dir, in.chunk_size,
 		       fs_aead_alg_name(in.aead_alg), fs_anchor_default_uri(o.trust_uri));
 		fsv_close(v);
+	} else {
+		fprintf(stderr, "fshield init: created the volume in %s, but it does not open: %s\n", o.dir, err);
+		st = FS_ST_IO;
 	}
-	return 0;
+	keyopts_release(&held);
+	return st;
 }

@@ -118,48 +118,86 @@ static int key_from_anchor(fs_volume *v, const char *uri, const cas_tls *tls, in
 	return 0;
 }
 
-/* The master key from the options: key file, raw key, or passphrase (unwrapped with the header's
- * parameters; hdr NULL at init, when wrapped is filled instead); with none of them, from a cas:// anchor. */
-static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char *err, size_t errlen)
+/* A key given as a file or as bytes opens a raw-key volume (it is the master key) or a key-file-wrapped
+ * one (it unwraps the master key, docs/FORMAT.md 3.2). */
+static int master_from_key(fs_volume *v, const fs_volume_opts *o, int creating, char *err, size_t errlen)
 {
 	const char *why = NULL;
-	int n = !!o->key_file + !!o->passphrase_file + !!o->key;
+	uint8_t *k = fs_key_alloc();
+	if (!k)
+		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
+	int st = 0;
+	if (o->key)
+		memcpy(k, o->key, 32);
+	else if (fs_key_read_file(o->key_file, k, &why) != 0)
+		st = fs_reason(err, errlen, FS_ST_USAGE, "key file %s: %s", o->key_file, why);
+	if (st) {
+	} else if (creating & VOL_KEEP_MASTER) {
+		/* A new key file for an existing master key: it wraps the key (a raw key would change it). */
+		uint8_t *kek = fs_key_alloc();
+		if (!kek) {
+			st = fs_reason(err, errlen, FS_ST_IO, "out of memory");
+		} else {
+			v->hdr.key_source = FS_KEYSRC_KEYFILE;
+			memset(&v->hdr.kdf, 0, sizeof(v->hdr.kdf));
+			fs_keyfile_kek(kek, k, v->hdr.volid);
+			fs_key_wrap(v->hdr.wrapped, kek, v->k_master, v->hdr.volid);
+			fs_key_free(kek);
+		}
+	} else if (creating) {
+		v->hdr.key_source = FS_KEYSRC_RAW;
+		memcpy(v->k_master, k, 32);
+	} else if (v->hdr.key_source == FS_KEYSRC_RAW) {
+		memcpy(v->k_master, k, 32);
+	} else if (v->hdr.key_source == FS_KEYSRC_KEYFILE) {
+		uint8_t *kek = fs_key_alloc();
+		if (!kek)
+			st = fs_reason(err, errlen, FS_ST_IO, "out of memory");
+		else {
+			fs_keyfile_kek(kek, k, v->hdr.volid);
+			if (fs_key_unwrap(v->k_master, kek, v->hdr.wrapped, v->hdr.volid) != 0)
+				st = fs_reason(err, errlen, FS_ST_WRONG_KEY, "wrong key: this key file does not open the volume "
+									 "in %s (or the wrapped key in the header was changed)",
+					       o->dir);
+			fs_key_free(kek);
+		}
+	} else {
+		st = fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key file");
+	}
+	fs_key_free(k);
+	return st;
+}
+
+/* The master key from the options: key file, raw key, or passphrase (unwrapped with the header's
+ * parameters; at init a random master key is wrapped instead); with none of them, from a cas:// anchor. */
+int vol_get_master(fs_volume *v, const fs_volume_opts *o, int creating, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	int n = !!o->key_file + !!o->passphrase_file + !!o->key + !!o->passphrase;
 	const char *uri = fs_anchor_default_uri(o->trust_uri);
 	if (n == 0 && strncmp(uri, "cas://", 6) == 0)
 		return key_from_anchor(v, uri, &o->tls, creating, err, errlen);
 	if (n != 1)
 		return fs_reason(err, errlen, FS_ST_USAGE, n ? "give only one of a key file, a passphrase file or a key"
-					  : "a key is needed: --key-file F or --passphrase-file F (or a cas:// trust "
-					    "anchor that releases it)");
-	if (o->key) {
-		memcpy(v->k_master, o->key, 32);
-		if (creating)
-			v->hdr.key_source = FS_KEYSRC_RAW;
-		return 0;
-	}
-	if (o->key_file) {
-		if (fs_key_read_file(o->key_file, v->k_master, &why) != 0)
-			return fs_reason(err, errlen, FS_ST_USAGE, "key file %s: %s", o->key_file, why);
-		if (creating)
-			v->hdr.key_source = FS_KEYSRC_RAW;
-		else if (v->hdr.key_source != FS_KEYSRC_RAW)
-			return fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key file");
-		return 0;
-	}
-	char *pass;
-	size_t plen;
-	if (fs_passphrase_read_file(o->passphrase_file, &pass, &plen, &why) != 0)
+					  : "a key is needed: --key-file F, --passphrase-file F or --extpass CMD, or run on "
+					    "a terminal to be asked for the passphrase (or a cas:// trust anchor that releases it)");
+	if (o->key || o->key_file)
+		return master_from_key(v, o, creating, err, errlen);
+	char *pass = NULL;
+	size_t plen = o->passphrase_len;
+	if (!o->passphrase && fs_passphrase_read_file(o->passphrase_file, &pass, &plen, &why) != 0)
 		return fs_reason(err, errlen, FS_ST_USAGE, "passphrase file %s: %s", o->passphrase_file, why);
-	if (!creating && v->hdr.key_source != FS_KEYSRC_PASSPHRASE) {
-		fs_passphrase_free(pass, plen);
-		return fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a key file, not a passphrase");
-	}
-	uint8_t *kek = fs_key_alloc();
-	if (!kek) {
-		fs_passphrase_free(pass, plen);
-		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
-	}
+	const char *pw = o->passphrase ? o->passphrase : pass;
 	int st = 0;
+	uint8_t *kek = NULL;
+	if (!creating && v->hdr.key_source != FS_KEYSRC_PASSPHRASE) {
+		st = fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a key file, not a passphrase");
+		goto out;
+	}
+	if (!(kek = fs_key_alloc())) {
+		st = fs_reason(err, errlen, FS_ST_IO, "out of memory");
+		goto out;
+	}
 	if (creating) {
 		v->hdr.key_source = FS_KEYSRC_PASSPHRASE;
 		fs_kdf_params_default(&v->hdr.kdf);
@@ -167,21 +205,24 @@ static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char 
 			v->hdr.kdf.opslimit = o->kdf_ops;
 		if (o->kdf_mem)
 			v->hdr.kdf.memlimit = o->kdf_mem;
-		randombytes_buf(v->k_master, 32);
+		if (!(creating & VOL_KEEP_MASTER))
+			randombytes_buf(v->k_master, 32);
 	}
 	if (creating && !fs_kdf_params_ok(&v->hdr.kdf))
 		st = fs_reason(err, errlen, FS_ST_USAGE, "Argon2id cost out of bounds (opslimit %d to %d, memlimit %d bytes "
 			       "to 1 GiB, opslimit x memlimit at most 4 GiB)", FS_KDF_OPSLIMIT_MIN, FS_KDF_OPSLIMIT_MAX,
 			       FS_KDF_MEMLIMIT_MIN);
-	else if (fs_passphrase_kek(kek, pass, plen, &v->hdr.kdf) != 0)
+	else if (fs_passphrase_kek(kek, pw, plen, &v->hdr.kdf) != 0)
 		st = fs_reason(err, errlen, creating ? FS_ST_IO : FS_ST_TAMPER, "cannot derive the passphrase key (Argon2id parameters %s)",
 			 creating ? "need more memory than available" : "in the header are out of range");
 	else if (creating)
 		fs_key_wrap(v->hdr.wrapped, kek, v->k_master, v->hdr.volid);
 	else if (fs_key_unwrap(v->k_master, kek, v->hdr.wrapped, v->hdr.volid) != 0)
 		st = fs_reason(err, errlen, FS_ST_WRONG_KEY, "wrong passphrase (or the wrapped key in the header was changed)");
+out:
 	fs_key_free(kek);
-	fs_passphrase_free(pass, plen);
+	if (pass)
+		fs_passphrase_free(pass, plen);
 	return st;
 }
 
@@ -209,7 +250,7 @@ static int dir_is_empty(int dirfd)
 	return empty;
 }
 
-static int write_file_durably(int dirfd, const char *name, const uint8_t *buf, size_t len)
+int vol_write_file_durably(int dirfd, const char *name, const uint8_t *buf, size_t len)
 {
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
@@ -271,7 +312,7 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 	v->hdr.hash_alg = FS_HASH_BLAKE2B_256;
 	v->hdr.chunk_size = cs;
 	v->hdr.buckets = nb;
-	if ((st = get_master(v, o, 1, err, errlen)) != 0)
+	if ((st = vol_get_master(v, o, 1, err, errlen)) != 0)
 		goto out;
 	const char *uri = fs_anchor_default_uri(o->trust_uri);
 	char aerr[256];
@@ -359,7 +400,7 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 	}
 	uint8_t hdr[FS_HDR_BYTES];
 	fs_header_encode(&v->hdr, v->k_master, hdr);
-	if ((rc = write_file_durably(v->dirfd, FS_HDR_NAME, hdr, sizeof(hdr))) != 0) {
+	if ((rc = vol_write_file_durably(v->dirfd, FS_HDR_NAME, hdr, sizeof(hdr))) != 0) {
 		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_HDR_NAME, strerror(-rc));
 		goto out;
 	}
@@ -416,7 +457,7 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 		return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: %s", why);
 	if (flags & VOL_SETUP_HEADER_ONLY)
 		return 0;
-	int st = get_master(v, o, 0, err, errlen);
+	int st = vol_get_master(v, o, 0, err, errlen);
 	if (st)
 		return st;
 	switch (fs_header_authenticate(raw, &v->hdr, v->k_master)) {

@@ -32,8 +32,10 @@ typedef struct {
 	const char *dir;             /* backing directory */
 	const char *key_file;        /* 64 hex digits; or: */
 	const char *passphrase_file; /* first line; Argon2id */
-	const uint8_t *key;          /* or a raw 32-byte key (tests); none of the three with a cas://
-	                                trust_uri: the CAS releases the key (docs/CAS.md) */
+	const uint8_t *key;          /* or a 32-byte key, read already (as from a key file); or: */
+	const char *passphrase;      /* a passphrase read already (prompt, program, stdin) and its length */
+	size_t passphrase_len;       /* none of the four with a cas:// trust_uri: the CAS releases the key
+	                                (docs/CAS.md) */
 	const char *trust_uri;       /* NULL: the default local trust store (FS_DEFAULT_TRUST) */
 	cas_tls tls;                 /* a cas:// trust_uri: TLS files and time per request */
 	int readonly;                /* open without changing anything, not even a pending commit */

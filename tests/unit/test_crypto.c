@@ -562,7 +562,7 @@ START_TEST(mac_domains_separate)
 	static const uint8_t doms[] = {
 		FS_DOM_CHUNK_LEAF, FS_DOM_FILE_ROOT, FS_DOM_DIRENT_LEAF, FS_DOM_DIR_ROOT, FS_DOM_INODE_LEAF,
 		FS_DOM_BUCKET,     FS_DOM_TREE_NODE, FS_DOM_VOLUME_ROOT, FS_DOM_NAME,    FS_DOM_HEADER,
-		FS_DOM_KEY_CHECK,  FS_DOM_SUBKEY,    FS_DOM_FILE_KEY,
+		FS_DOM_KEY_CHECK,  FS_DOM_SUBKEY,    FS_DOM_FILE_KEY,  FS_DOM_KEYFILE_KEK,
 	};
 	enum { N = sizeof(doms) };
 	uint8_t key[32], data[100], out[N][32];
@@ -1030,6 +1030,21 @@ START_TEST(passphrase_files)
 	write_file(p, "\nsecond", 7);
 	ck_assert_int_eq(fs_passphrase_read_file(p, &pass, &len, &why), -EINVAL);
 	ck_assert_str_eq(why, "empty passphrase");
+
+	/* Readable by group or others: refused, with the fix; so is such a key file. */
+	write_file(p, "open sesame\n", 12);
+	ck_assert_int_eq(chmod(p, 0640), 0);
+	ck_assert_int_eq(fs_passphrase_read_file(p, &pass, &len, &why), -EACCES);
+	ck_assert_msg(strstr(why, "chmod 600 ") && strstr(why, p), "%s", why);
+	char *kp2 = path_in(dir, "key");
+	write_file(kp2, KEY_HEX, 64);
+	ck_assert_int_eq(chmod(kp2, 0604), 0);
+	uint8_t kk[32];
+	ck_assert_int_eq(fs_key_read_file(kp2, kk, &why), -EACCES);
+	ck_assert_msg(strstr(why, "chmod 600 "), "%s", why);
+	ck_assert_int_eq(chmod(kp2, 0400), 0);
+	ck_assert_int_eq(fs_key_read_file(kp2, kk, &why), 0);
+	free(kp2);
 
 	char *missing = path_in(dir, "missing");
 	ck_assert_int_eq(fs_passphrase_read_file(missing, &pass, &len, &why), -ENOENT);
