@@ -63,6 +63,8 @@ int cmd_info(int argc, char **argv)
 	fs_hex(id, h.volid, 16);
 	fs_hex(anchor, h.anchor_id, 16);
 	int bound = memcmp(h.anchor_id, zero, 16) != 0;
+	char buri[FS_ANCHOR_URI_MAX];
+	int have_uri = bound && fsv_bound_anchor_uri(o.dir, buri, sizeof(buri)) == 0;
 	keyopts_held held = { 0 };
 	int have_key = o.key_file || o.passphrase_file || keyopts_extpass();
 	if ((st = keyopts_resolve(&o, keyopts_extpass(), KEYIN_NO_PROMPT, &held, err, sizeof(err))) != 0) {
@@ -87,6 +89,8 @@ int cmd_info(int argc, char **argv)
 			printf("null");
 		printf(", \"anchor_id\": ");
 		json_str(bound ? anchor : NULL);
+		printf(", \"anchor_uri\": ");
+		json_str(have_uri ? buri : bound ? NULL : "none");
 		if (have_key && !st)
 			printf(", \"version\": %llu, \"root\": \"%s\", \"files\": %llu, \"chunks\": %llu",
 			       (unsigned long long)in.version, root, (unsigned long long)in.inodes,
@@ -104,7 +108,10 @@ int cmd_info(int argc, char **argv)
 			       (unsigned long long)h.kdf.opslimit, (unsigned long long)h.kdf.memlimit);
 		else
 			printf("key           key file\n");
-		printf("bound to      %s%s\n", bound ? "trust store " : "none (no rollback protection)", bound ? anchor : "");
+		if (!bound)
+			printf("bound to      none (no rollback protection)\n");
+		else
+			printf("bound to      %s (anchor id %s)\n", have_uri ? buri : "(URI not recorded)", anchor);
 		if (have_key && !st)
 			printf("version       %llu\nroot          %s\nfiles         %llu\nchunks        %llu\n",
 			       (unsigned long long)in.version, root, (unsigned long long)in.inodes,

@@ -250,28 +250,11 @@ static int dir_is_empty(int dirfd)
 	return empty;
 }
 
-int vol_write_file_durably(int dirfd, const char *name, const uint8_t *buf, size_t len)
-{
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	int rc = 0;
-	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) != 0)
-		rc = errno ? -errno : -EIO;
-	close(fd);
-	if (!rc && renameat(dirfd, tmp, dirfd, name) != 0)
-		rc = -errno;
-	if (rc)
-		unlinkat(dirfd, tmp, 0);
-	return rc ? rc : (fsync(dirfd) == 0 ? 0 : -errno);
-}
-
 static void remove_created(int dirfd)
 {
 	static const char *const names[] = { FS_HDR_NAME, FS_HDR_NAME ".tmp", FS_META_NAME, FS_META_NAME "-wal",
-					      FS_META_NAME "-shm", FS_META_NAME "-journal", FS_LOCK_NAME, FS_INIT_MARK };
+					      FS_META_NAME "-shm", FS_META_NAME "-journal", FS_LOCK_NAME, FS_INIT_MARK,
+					      FS_ANCHOR_RECORD, FS_ANCHOR_RECORD ".tmp" };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		unlinkat(dirfd, names[i], 0);
 	unlinkat(dirfd, FS_DATA_DIR, AT_REMOVEDIR);
@@ -404,6 +387,10 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_HDR_NAME, strerror(-rc));
 		goto out;
 	}
+	if ((rc = vol_anchor_record_write(v->dirfd, fs_anchor_uri(v->anchor))) != 0) {
+		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_ANCHOR_RECORD, strerror(-rc));
+		goto out;
+	}
 	fs_anchor_state as = { 0, { 0 } };
 	memcpy(as.root, v->root, 32);
 	if (fs_anchor_register(v->anchor, v->hdr.volid, &as, aerr, sizeof(aerr)) != 0) {
@@ -476,16 +463,26 @@ int vol_open_anchor(fs_volume *v, const char *trust_uri, const cas_tls *tls, cha
 {
 	const char *uri = fs_anchor_default_uri(trust_uri);
 	char aerr[256];
-	if (!v->anchor && fs_anchor_open_tls(uri, 0, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
-		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
+	char bound[FS_ANCHOR_URI_MAX + 64], bid[33], gid[33];
 	uint8_t id[16], zero[16] = { 0 };
+	fs_hex(bid, v->hdr.anchor_id, 16);
+	if (fsv_bound_anchor_uri(v->dir, bound, FS_ANCHOR_URI_MAX) != 0)
+		strcpy(bound, "(URI not recorded)");
+	if (!v->anchor && fs_anchor_open_tls(uri, 0, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor unavailable: %s (the volume is bound to %s, anchor id "
+							    "%s; if that anchor is lost for good, see fshield trust adopt)",
+				 aerr, bound, bid);
 	fs_anchor_id(v->anchor, id);
+	fs_hex(gid, id, 16);
 	if (!fs_ct_eq(id, v->hdr.anchor_id, 16)) {
 		if (fs_ct_eq(v->hdr.anchor_id, zero, 16))
 			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume was created without a trust anchor; open it with --trust none");
 		if (fs_anchor_is_none(v->anchor))
-			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume is bound to a trust anchor; refusing to open it without one");
-		return fs_reason(err, errlen, FS_ST_ANCHOR, "wrong trust anchor: this volume is bound to another trust store than %s", uri);
+			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume is bound to a trust anchor (%s, anchor id %s); refusing to open it without one",
+					 bound, bid);
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "wrong trust anchor: this volume is bound to %s (anchor id %s), not to the "
+							    "given %s (anchor id %s); if the bound anchor is lost for good, see fshield trust adopt",
+				 bound, bid, uri, gid);
 	}
 	/* A volume created with rollback protection keeps it: an anchor that no longer checks freshness (a CAS
 	 * session changed to no_rollback_protection) would let any old snapshot be served. (An all-zero anchor

@@ -25,6 +25,8 @@ int vol_write_file_durably(int dirfd, const char *name, const uint8_t *buf, size
 int vol_header_replace(fs_volume *v, const fs_volume_opts *check, char *err, size_t errlen);
 /* Holds volume.lock exclusively (v->lockfd), as a read-write daemon does: FS_ST_BUSY while one runs. */
 int vol_lock_writer(fs_volume *v, char *err, size_t errlen);
+/* Records uri as the anchor the volume in dirfd is bound to (anchor.uri, written whole). 0 or -errno. */
+int vol_anchor_record_write(int dirfd, const char *uri);
 void vol_destroy(fs_volume *v);
 void vol_collect_garbage(fs_volume *v);
 fs_volume *vol_new(void);

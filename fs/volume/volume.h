@@ -163,6 +163,12 @@ typedef struct {
 } fs_volume_info;
 void fsv_info(fs_volume *v, fs_volume_info *out);
 
+/* The URI of the trust anchor the volume in dir was bound to, as recorded at init or trust adopt
+ * (anchor.uri; a hint, not authenticated: the header's anchor id is the binding). 0, or -errno
+ * (-ENOENT for a volume made before it was recorded). */
+#define FS_ANCHOR_URI_MAX 1024
+int fsv_bound_anchor_uri(const char *dir, char *out, size_t outlen);
+
 /* For tests only: replaces the clock used for file times. */
 #ifdef FS_TEST_HOOKS
 void fs_test_set_clock(void (*fn)(struct timespec *ts));
