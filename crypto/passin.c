@@ -15,24 +15,38 @@
 
 enum { PASS_CAP = 4096 };
 
+/* The terminal's settings while echo is off, for a signal that ends the process meanwhile: it must not
+ * leave the terminal silent. */
+static int tty_fd = -1;
+static struct termios tty_saved;
+static const int tty_signals[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP };
+#define NSIG_TTY (sizeof(tty_signals) / sizeof(tty_signals[0]))
+
+static void restore_and_die(int sig)
+{
+	if (tty_fd >= 0)
+		tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /* One line from the terminal fd, echo off, into locked memory. */
 static int read_line_noecho(int fd, const char *prompt, char **pass, size_t *len, char *err, size_t errlen)
 {
-	struct termios old, quiet;
-	int have_tc = tcgetattr(fd, &old) == 0;
+	struct termios quiet;
+	struct sigaction prev[NSIG_TTY];
+	int have_tc = tcgetattr(fd, &tty_saved) == 0;
 	if (have_tc) {
-		quiet = old;
+		struct sigaction sa = { .sa_handler = restore_and_die };
+		sigemptyset(&sa.sa_mask);
+		tty_fd = fd;
+		for (size_t i = 0; i < NSIG_TTY; i++)
+			sigaction(tty_signals[i], &sa, &prev[i]);
+		quiet = tty_saved;
 		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 		quiet.c_lflag |= ICANON;
 		tcsetattr(fd, TCSAFLUSH, &quiet);
 	}
-	/* An interrupt while echo is off would leave the terminal silent: SIGINT waits until echo is back. */
-	sigset_t block, prev;
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTSTP);
-	sigaddset(&block, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &block, &prev);
 	if (write(fd, prompt, strlen(prompt)) < 0) {
 		/* the prompt is a courtesy; reading still works */
 	}
@@ -52,12 +66,15 @@ static int read_line_noecho(int fd, const char *prompt, char **pass, size_t *len
 		}
 		buf[n++] = ch;
 	}
-	if (have_tc)
-		tcsetattr(fd, TCSAFLUSH, &old);
+	if (have_tc) {
+		tcsetattr(fd, TCSAFLUSH, &tty_saved);
+		for (size_t i = 0; i < NSIG_TTY; i++)
+			sigaction(tty_signals[i], &prev[i], NULL);
+		tty_fd = -1;
+	}
 	if (write(fd, "\n", 1) < 0) {
 		/* as above */
 	}
-	sigprocmask(SIG_SETMASK, &prev, NULL);
 	if (!buf) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
