@@ -345,6 +345,7 @@ w_untar() {
 
 PW="fs-bench-password"
 printf '%s\n' "$PW" >"$WORK/password"
+chmod 600 "$WORK/password"
 declare -A DIR_OF # fs -> the directory its workloads run in (unset: it could not be mounted)
 
 mount_fs() {

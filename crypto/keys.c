@@ -1,4 +1,5 @@
 #include "crypto/keys.h"
+#include "crypto/secret_mode.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,7 +83,9 @@ static int read_secret(const char *path, char *buf, size_t cap, size_t *len, con
 		*why = strerror(errno);
 		return -errno;
 	}
-	int rc = read_secret_fd(fd, buf, cap, len, why);
+	int rc = fs_secret_mode_check(fd, path, why);
+	if (rc == 0)
+		rc = read_secret_fd(fd, buf, cap, len, why);
 	close(fd);
 	return rc;
 }
@@ -156,7 +159,8 @@ void fs_kdf_params_default(fs_kdf_params *p)
 	randombytes_buf(p->salt, sizeof(p->salt));
 }
 
-int fs_passphrase_read_file(const char *path, char **pass, size_t *len, const char **why)
+/* The first line of what path (or fd, when path is NULL) holds, into locked memory. */
+static int passphrase_read(const char *path, int fd, char **pass, size_t *len, const char **why)
 {
 	enum { CAP = 4096 };
 	char *buf = sodium_malloc(CAP);
@@ -164,7 +168,7 @@ int fs_passphrase_read_file(const char *path, char **pass, size_t *len, const ch
 		*why = "out of memory";
 		return -ENOMEM;
 	}
-	int rc = read_secret(path, buf, CAP, len, why);
+	int rc = path ? read_secret(path, buf, CAP, len, why) : read_secret_fd(fd, buf, CAP, len, why);
 	if (rc == 0) {
 		char *nl = memchr(buf, '\n', *len);
 		if (nl)
@@ -183,6 +187,16 @@ int fs_passphrase_read_file(const char *path, char **pass, size_t *len, const ch
 	}
 	*pass = buf;
 	return 0;
+}
+
+int fs_passphrase_read_file(const char *path, char **pass, size_t *len, const char **why)
+{
+	return passphrase_read(path, -1, pass, len, why);
+}
+
+int fs_passphrase_read_fd(int fd, char **pass, size_t *len, const char **why)
+{
+	return passphrase_read(NULL, fd, pass, len, why);
 }
 
 void fs_passphrase_free(char *pass, size_t len)

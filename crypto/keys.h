@@ -16,7 +16,8 @@ uint8_t *fs_key_alloc(void);
 void fs_key_free(uint8_t *k);
 
 
-/* Key files hold 64 hex digits (and an optional newline). Returns 0 or -errno; *why says what is wrong. */
+/* Key files hold 64 hex digits (and an optional newline); one that group or others may read is refused.
+ * Returns 0 or -errno; *why says what is wrong. */
 int fs_key_read_file(const char *path, uint8_t key[32], const char **why);
 /* The same from an open file descriptor, read to its end (left open: the caller closes it). */
 int fs_key_read_fd(int fd, uint8_t key[32], const char **why);
@@ -40,8 +41,11 @@ void fs_kdf_params_default(fs_kdf_params *p);
 #define FS_KDF_WORK_MAX ((uint64_t)4 << 30) /* opslimit × memlimit, bytes */
 /* Whether p's costs are within those bounds. */
 int fs_kdf_params_ok(const fs_kdf_params *p);
-/* Reads a passphrase file (first line, without its newline) into locked memory. */
+/* Reads a passphrase file (first line, without its newline) into locked memory. A regular file that
+ * group or others may read is refused (crypto/secret_mode.h), as is a key file. */
 int fs_passphrase_read_file(const char *path, char **pass, size_t *len, const char **why);
+/* The same from an open descriptor, read to its end (left open). */
+int fs_passphrase_read_fd(int fd, char **pass, size_t *len, const char **why);
 void fs_passphrase_free(char *pass, size_t len);
 /* kek = Argon2id(pass, params). Returns 0 or -1 (out of memory or parameters out of range). */
 int fs_passphrase_kek(uint8_t kek[32], const char *pass, size_t len, const fs_kdf_params *p);

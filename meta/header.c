@@ -61,7 +61,7 @@ int fs_header_parse(const uint8_t *b, size_t len, fs_header *h, char *err, size_
 		return fs_reason(err, errlen, -1, "volume header names an unknown cipher (%u)", h->aead_alg);
 	if (h->hash_alg != FS_HASH_BLAKE2B_256)
 		return fs_reason(err, errlen, -1, "volume header names an unknown hash (%u)", h->hash_alg);
-	if (h->key_source != FS_KEYSRC_RAW && h->key_source != FS_KEYSRC_PASSPHRASE)
+	if (h->key_source != FS_KEYSRC_RAW && h->key_source != FS_KEYSRC_PASSPHRASE && h->key_source != FS_KEYSRC_KEYFILE)
 		return fs_reason(err, errlen, -1, "volume header names an unknown key source (%u)", h->key_source);
 	if (!pow2(h->chunk_size) || h->chunk_size < 4096 || h->chunk_size > (1u << 20))
 		return fs_reason(err, errlen, -1, "volume header has an invalid chunk size (%u)", h->chunk_size);
@@ -74,6 +74,8 @@ int fs_header_parse(const uint8_t *b, size_t len, fs_header *h, char *err, size_
 	if (h->key_source == FS_KEYSRC_RAW &&
 	    !all_zero(b + OFF_OPS, OFF_CHECK - OFF_OPS))
 		return fs_reason(err, errlen, -1, "volume header carries passphrase fields for a key-file volume");
+	if (h->key_source == FS_KEYSRC_KEYFILE && !all_zero(b + OFF_OPS, OFF_WRAPPED - OFF_OPS))
+		return fs_reason(err, errlen, -1, "volume header carries Argon2id fields for a key-file-wrapped volume");
 	/* Checked before the KDF runs: a planted header must not make an open take hours or all memory. */
 	if (h->key_source == FS_KEYSRC_PASSPHRASE && !fs_kdf_params_ok(&h->kdf))
 		return fs_reason(err, errlen, -1,
@@ -125,6 +127,8 @@ void fs_header_encode(fs_header *h, const uint8_t master[32], uint8_t b[FS_HDR_B
 		fs_put_le64(b + OFF_OPS, h->kdf.opslimit);
 		fs_put_le64(b + OFF_MEM, h->kdf.memlimit);
 		memcpy(b + OFF_SALT, h->kdf.salt, FS_SALT_BYTES);
+		memcpy(b + OFF_WRAPPED, h->wrapped, FS_WRAPPED_BYTES);
+	} else if (h->key_source == FS_KEYSRC_KEYFILE) {
 		memcpy(b + OFF_WRAPPED, h->wrapped, FS_WRAPPED_BYTES);
 	}
 	key_check(h->key_check, master, h->volid);

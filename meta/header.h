@@ -14,7 +14,10 @@
 #define FS_FORMAT_VERSION 1
 #define FS_HDR_NAME "volume.hdr"
 
-enum fs_key_source { FS_KEYSRC_RAW = 1, FS_KEYSRC_PASSPHRASE = 2 };
+/* RAW: the key file is the master key. PASSPHRASE: the master key is wrapped under Argon2id of a
+ * passphrase. KEYFILE: the master key is wrapped under a key derived from a key file (after a change of
+ * key with fshield passwd). */
+enum fs_key_source { FS_KEYSRC_RAW = 1, FS_KEYSRC_PASSPHRASE = 2, FS_KEYSRC_KEYFILE = 3 };
 enum fs_hash_alg { FS_HASH_BLAKE2B_256 = 1 };
 /* Protection flags (byte 35), fixed at init: a trust anchor that later offers less is refused. */
 #define FS_HDR_NO_ROLLBACK_PROTECTION 0x01 /* created without rollback protection (none, or a CAS volume

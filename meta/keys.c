@@ -19,3 +19,11 @@ void fs_derive_file_key(uint8_t out[32], const uint8_t chunk_subkey[32], uint64_
 	fs_mac_u64(&m, gen);
 	fs_mac_final(&m, out);
 }
+
+void fs_keyfile_kek(uint8_t out[32], const uint8_t keyfile[32], const uint8_t volid[FS_VOLID_BYTES])
+{
+	fs_mac m;
+	fs_mac_init(&m, keyfile, FS_DOM_KEYFILE_KEK);
+	fs_mac_update(&m, volid, FS_VOLID_BYTES);
+	fs_mac_final(&m, out);
+}

@@ -35,6 +35,7 @@ enum fs_mac_domain {
 	FS_DOM_KEY_CHECK = 0x0b,
 	FS_DOM_SUBKEY = 0x0c,
 	FS_DOM_FILE_KEY = 0x0d,
+	FS_DOM_KEYFILE_KEK = 0x0e,
 };
 
 /* subkey = BLAKE2b-256(key = master, 0x0c || purpose || volume id). */
@@ -42,4 +43,6 @@ void fs_derive_subkey(uint8_t out[32], const uint8_t master[32], enum fs_subkey 
 		      const uint8_t volid[FS_VOLID_BYTES]);
 /* Per-file chunk key = BLAKE2b-256(key = chunk subkey, 0x0d || ino || inode generation). */
 void fs_derive_file_key(uint8_t out[32], const uint8_t chunk_subkey[32], uint64_t ino, uint64_t gen);
+/* The key that wraps the master key of a key-file-wrapped volume: H_keyfile(0x0e, volume id). */
+void fs_keyfile_kek(uint8_t out[32], const uint8_t keyfile[32], const uint8_t volid[FS_VOLID_BYTES]);
 #endif

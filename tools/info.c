@@ -14,7 +14,7 @@
 #include "tools/keyopts.h"
 
 const char usage_info[] =
-	"info [--key-file F | --passphrase-file F] [--trust URI] [--json] DIR\n"
+	"info [--key-file F | --passphrase-file F | --extpass CMD] [--trust URI] [--json] DIR\n"
 	"  Shows the volume's format, id, chunk size and algorithms; with the key also its version, root\n"
 	"  and file and chunk counts. Use 'verify' to check the volume.\n";
 
@@ -67,20 +67,28 @@ int cmd_info(int argc, char **argv)
 		fprintf(stderr, "fshield info: %s\n", n < 0 ? "cannot read the header" : err);
 		return n < 0 ? FS_ST_IO : FS_ST_TAMPER;
 	}
+	int st = 0;
 	char id[33], anchor[33], root[65];
 	uint8_t zero[16] = { 0 };
 	fs_hex(id, h.volid, 16);
 	fs_hex(anchor, h.anchor_id, 16);
 	int bound = memcmp(h.anchor_id, zero, 16) != 0;
-	int have_key = o.key_file || o.passphrase_file;
+	char buri[FS_ANCHOR_URI_MAX];
+	int have_uri = bound && fsv_bound_anchor_uri(o.dir, buri, sizeof(buri)) == 0;
+	keyopts_held held = { 0 };
+	int have_key = o.key_file || o.passphrase_file || keyopts_extpass();
+	if ((st = keyopts_resolve(&o, keyopts_extpass(), KEYIN_NO_PROMPT, &held, err, sizeof(err))) != 0) {
+		fprintf(stderr, "fshield info: %s\n", err);
+		return st;
+	}
 	fs_volume *v = NULL;
 	fs_volume_info in = { 0 };
-	int st = 0;
 	if (have_key && (st = fsv_open(&o, &v, err, sizeof(err))) == 0) {
 		fsv_info(v, &in);
 		fsv_close(v);
 		fs_hex(root, in.root, 32);
 	}
+	keyopts_release(&held);
 	if (json) {
 		printf("{\"format\": %u, \"volume_id\": \"%s\", \"chunk_size\": %u, \"aead\": \"%s\", \"kdf\": ",
 		       h.format_version, id, h.chunk_size, fs_aead_alg_name(h.aead_alg));
@@ -91,6 +99,8 @@ int cmd_info(int argc, char **argv)
 			printf("null");
 		printf(", \"anchor_id\": ");
 		json_str(bound ? anchor : NULL);
+		printf(", \"anchor_uri\": ");
+		json_str(have_uri ? buri : bound ? NULL : "none");
 		if (have_key && !st)
 			printf(", \"version\": %llu, \"root\": \"%s\", \"files\": %llu, \"chunks\": %llu",
 			       (unsigned long long)in.version, root, (unsigned long long)in.inodes,
@@ -108,7 +118,10 @@ int cmd_info(int argc, char **argv)
 			       (unsigned long long)h.kdf.opslimit, (unsigned long long)h.kdf.memlimit);
 		else
 			printf("key           key file\n");
-		printf("bound to      %s%s\n", bound ? "trust store " : "none (no rollback protection)", bound ? anchor : "");
+		if (!bound)
+			printf("bound to      none (no rollback protection)\n");
+		else
+			printf("bound to      %s (anchor id %s)\n", have_uri ? buri : "(URI not recorded)", anchor);
 		if (have_key && !st)
 			printf("version       %llu\nroot          %s\nfiles         %llu\nchunks        %llu\n",
 			       (unsigned long long)in.version, root, (unsigned long long)in.inodes,

@@ -12,14 +12,16 @@
 #include "tools/keyopts.h"
 
 const char usage_init[] =
-	"init (--key-file F | --passphrase-file F) [--trust URI] [--chunk-size N] DIR\n"
+	"init [--key-file F | --passphrase-file F | --extpass CMD] [--trust URI] [--chunk-size N] DIR\n"
 	"   or: fshield init --trust cas://HOST:PORT/NS/SESSION/VOLUME [--tls-cert F --tls-key F --ca F]\n"
 	"                    [--cas-creator FINGERPRINT] [--chunk-size N] DIR\n"
 	"  Creates a protected volume in the empty directory DIR and registers version 0 with the trust\n"
 	"  anchor (default file:/var/lib/fshield/trust.db, or $FSHIELD_TRUST; 'none' opts out of rollback\n"
 	"  protection). Chunk size: a power of two from 4096 to 1048576 (default 65536). With a cas://\n"
 	"  anchor and no key option, the CAS generates and releases the volume key (docs/CAS.md);\n"
-	"  --cas-creator refuses a session that another certificate than FINGERPRINT created.\n";
+	"  --cas-creator refuses a session that another certificate than FINGERPRINT created. With no key\n"
+	"  option on a terminal, a new passphrase is asked for twice. --passphrase-file - reads standard\n"
+	"  input.\n";
 
 int cmd_init(int argc, char **argv)
 {
@@ -61,9 +63,13 @@ int cmd_init(int argc, char **argv)
 		fprintf(stderr, "fshield init: %s\n", err);
 		return FS_ST_ANCHOR;
 	}
-	int st = fsv_create(&o, err, sizeof(err));
+	keyopts_held held = { 0 };
+	int st = keyopts_resolve(&o, keyopts_extpass(), KEYIN_CONFIRM, &held, err, sizeof(err));
+	if (!st)
+		st = fsv_create(&o, err, sizeof(err));
 	if (st) {
 		fprintf(stderr, "fshield init: %s\n", err);
+		keyopts_release(&held);
 		return st;
 	}
 	/* Show what was made. */
@@ -79,6 +85,10 @@ int cmd_init(int argc, char **argv)
 		if (in.anchor_desc[0]) /* who runs the CAS and who owns the session: check them */
 			printf("trust anchor: %s\n", in.anchor_desc);
 		fsv_close(v);
+	} else {
+		fprintf(stderr, "fshield init: created the volume in %s, but it does not open: %s\n", o.dir, err);
+		st = FS_ST_IO;
 	}
-	return 0;
+	keyopts_release(&held);
+	return st;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
+#include "crypto/passin.h"
 #include "meta/anchor/anchor.h"
 #include "meta/common/status.h"
 #include "meta/common/reason.h"
@@ -75,6 +76,62 @@ int keyopts_env(fs_volume_opts *o, char *err, size_t errlen)
 	return keyopts_tls_env(&o->tls, err, errlen);
 }
 
+static const char *extpass_opt;
+
+const char *keyopts_extpass(void)
+{
+	return extpass_opt;
+}
+
+int keyopts_resolve(fs_volume_opts *o, const char *extpass, int flags, keyopts_held *h, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	int n = !!o->key_file + !!o->passphrase_file + !!extpass;
+	if (n > 1)
+		return fs_reason(err, errlen, FS_ST_USAGE, "give only one of --key-file, --passphrase-file and --extpass");
+	if (o->key_file) {
+		if (!(h->key = fs_key_alloc()))
+			return fs_reason(err, errlen, FS_ST_IO, "out of memory");
+		if (fs_key_read_file(o->key_file, h->key, &why) != 0)
+			return fs_reason(err, errlen, FS_ST_USAGE, "key file %s: %s", o->key_file, why);
+		o->key = h->key;
+		o->key_file = NULL;
+		return 0;
+	}
+	int rc;
+	if (o->passphrase_file) {
+		rc = strcmp(o->passphrase_file, "-") ? fs_passphrase_read_file(o->passphrase_file, &h->pass, &h->len, &why)
+						     : fs_passphrase_read_fd(0, &h->pass, &h->len, &why);
+		if (rc != 0)
+			return fs_reason(err, errlen, FS_ST_USAGE, "passphrase file %s: %s",
+					 strcmp(o->passphrase_file, "-") ? o->passphrase_file : "- (standard input)", why);
+	} else if (extpass) {
+		if (fs_pass_extpass(extpass, &h->pass, &h->len, err, errlen) != 0)
+			return FS_ST_USAGE;
+	} else {
+		/* No key option: a cas:// anchor releases the key; elsewhere a terminal is asked. */
+		if ((flags & KEYIN_NO_PROMPT) || keyopts_trust_is_cas(o->trust_uri) || !isatty(0))
+			return 0;
+		char prompt[4200];
+		snprintf(prompt, sizeof(prompt), "%s for %s: ", flags & KEYIN_CONFIRM ? "New passphrase" : "Passphrase",
+			 o->dir ? o->dir : "the volume");
+		if (fs_pass_prompt(prompt, flags & KEYIN_CONFIRM, &h->pass, &h->len, err, errlen) != 0)
+			return FS_ST_USAGE;
+	}
+	o->passphrase = h->pass;
+	o->passphrase_len = h->len;
+	o->passphrase_file = NULL;
+	return 0;
+}
+
+void keyopts_release(keyopts_held *h)
+{
+	fs_key_free(h->key);
+	if (h->pass)
+		fs_passphrase_free(h->pass, h->len);
+	*h = (keyopts_held){ 0 };
+}
+
 int keyopts_apply(int c, const char *arg, fs_volume_opts *o)
 {
 	switch (c) {
@@ -85,6 +142,7 @@ int keyopts_apply(int c, const char *arg, fs_volume_opts *o)
 	case OPT_TLS_KEY: o->tls.key = arg; return 1;
 	case OPT_CA: o->tls.ca = arg; return 1;
 	case OPT_CAS_CREATOR: o->tls.creator = arg; return 1;
+	case OPT_EXTPASS: extpass_opt = arg; return 1;
 	default: return 0;
 	}
 }

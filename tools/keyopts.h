@@ -11,11 +11,12 @@
 #include "meta/cas/client.h"
 
 enum { OPT_KEY_FILE = 1000, OPT_PASSPHRASE_FILE, OPT_TRUST, OPT_JSON, OPT_CHUNK_SIZE, OPT_EXPECT_VERSION,
-       OPT_EXPECT_ROOT, OPT_CIPHER, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CA, OPT_CAS_CREATOR };
+       OPT_EXPECT_ROOT, OPT_CIPHER, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CA, OPT_CAS_CREATOR, OPT_EXTPASS };
 
 #define KEYOPTS_LONG                                                                  \
 	{ "key-file", required_argument, NULL, OPT_KEY_FILE },                        \
 	{ "passphrase-file", required_argument, NULL, OPT_PASSPHRASE_FILE },          \
+	{ "extpass", required_argument, NULL, OPT_EXTPASS },                          \
 	{ "trust", required_argument, NULL, OPT_TRUST },                              \
 	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },                        \
 	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },                          \
@@ -39,6 +40,24 @@ int keyopts_secret_read(const keyopts_secret *s, uint8_t out[32], const char *wh
 /* Refuses a secret given on the command line as opt, with a message that names the forms to use instead.
  * Returns FS_ST_USAGE. */
 int keyopts_refuse_cmdline(const char *prog, const char *opt, const char *instead);
+
+/* Key input (docs/CLI.md "Keys"): a key file, a passphrase file ("-": standard input), an external
+ * password program (--extpass CMD), or, with none of them on a terminal, a prompt without echo. Each is
+ * read exactly once, into locked memory held here, and handed to the library as bytes. */
+typedef struct {
+	uint8_t *key; /* fs_key_alloc'd */
+	char *pass;   /* fs_passphrase_free'd */
+	size_t len;
+} keyopts_held;
+#define KEYIN_CONFIRM 1   /* a new passphrase: a prompt asks twice */
+#define KEYIN_NO_PROMPT 2 /* the key is optional (info): never ask */
+/* The --extpass given to keyopts_apply, or NULL. */
+const char *keyopts_extpass(void);
+/* Reads the key o names (o->key_file, o->passphrase_file) or extpass gives, or prompts, and sets o->key or
+ * o->passphrase to what was read (o->key_file and o->passphrase_file become NULL). With none given, a
+ * cas:// anchor or no terminal, nothing is read: 0. Returns 0 or an fs_status with a reason in err. */
+int keyopts_resolve(fs_volume_opts *o, const char *extpass, int flags, keyopts_held *h, char *err, size_t errlen);
+void keyopts_release(keyopts_held *h);
 
 /* Applies one of the shared options to o; returns 1 if c was one of them. */
 int keyopts_apply(int c, const char *arg, fs_volume_opts *o);

@@ -16,12 +16,12 @@
 #include "tools/keyopts.h"
 
 const char usage_mount[] =
-	"mount [--key-file FILE | --passphrase-file FILE] [--trust URI] [--tls-cert F --tls-key F --ca F]\n"
+	"mount [--key-file FILE | --passphrase-file FILE | --extpass CMD] [--trust URI] [--tls-cert F --tls-key F --ca F]\n"
 	"      [-f] [-o OPTIONS] DIR MOUNTPOINT\n"
 	"  Mounts the volume in DIR at MOUNTPOINT and returns once the mount is ready; -f stays in the\n"
 	"  foreground and logs to standard error (otherwise to syslog, or to the journal when started by\n"
 	"  systemd). OPTIONS, comma separated:\n"
-	"    key_file=FILE, passphrase_file=FILE, trust=URI   as the long options\n"
+	"    key_file=FILE, passphrase_file=FILE, extpass=CMD, trust=URI   as the long options\n"
 	"    tls_cert=FILE, tls_key=FILE, ca=FILE   TLS files for a cas:// trust anchor (which releases the\n"
 	"                                           key when no key option is given)\n"
 	"    log_file=FILE   append the daemon's log lines to FILE (created mode 0600; not a symbolic link)\n"
@@ -37,7 +37,7 @@ const char usage_mount[] =
 
 /* The strings are owned (freed by free_args). */
 struct mount_args {
-	char *key_file, *passphrase_file, *trust, *tls_cert, *tls_key, *ca, *log_file;
+	char *key_file, *passphrase_file, *extpass, *trust, *tls_cert, *tls_key, *ca, *log_file;
 	unsigned commit_interval;
 	int ro, allow_other, sloppy;
 	char *extra; /* options for libfuse and the kernel */
@@ -59,6 +59,7 @@ static void free_args(struct mount_args *m)
 {
 	free(m->key_file);
 	free(m->passphrase_file);
+	free(m->extpass);
 	free(m->trust);
 	free(m->tls_cert);
 	free(m->tls_key);
@@ -124,6 +125,8 @@ static int parse_options(struct mount_args *m, const char *list)
 			st = set_str(&m->key_file, val) ? FS_ST_IO : FS_OK;
 		} else if (val && !strcmp(o, "passphrase_file")) {
 			st = set_str(&m->passphrase_file, val) ? FS_ST_IO : FS_OK;
+		} else if (val && !strcmp(o, "extpass")) {
+			st = set_str(&m->extpass, val) ? FS_ST_IO : FS_OK;
 		} else if (val && !strcmp(o, "trust")) {
 			st = set_str(&m->trust, val) ? FS_ST_IO : FS_OK;
 		} else if (val && (!strcmp(o, "tls_cert") || !strcmp(o, "tls_key") || !strcmp(o, "ca"))) {
@@ -199,6 +202,7 @@ static char **path_opt(struct mount_args *m, int c)
 	switch (c) {
 	case 'k': return &m->key_file;
 	case 'p': return &m->passphrase_file;
+	case 'E': return &m->extpass;
 	case 'T': return &m->trust;
 	case 'C': return &m->tls_cert;
 	case 'K': return &m->tls_key;
@@ -211,6 +215,7 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "key-file", required_argument, NULL, 'k' },
 		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "extpass", required_argument, NULL, 'E' },
 		{ "trust", required_argument, NULL, 'T' },
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
@@ -234,6 +239,7 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		switch (c) {
 		case 'k':
 		case 'p':
+		case 'E':
 		case 'T':
 		case 'C':
 		case 'K':
@@ -291,8 +297,8 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		print_usage(stderr, usage_mount);
 		return FS_ST_USAGE;
 	}
-	if (m->key_file && m->passphrase_file) {
-		fprintf(stderr, "fshield mount: give a key file or a passphrase file, not both\n");
+	if (!!m->key_file + !!m->passphrase_file + !!m->extpass > 1) {
+		fprintf(stderr, "fshield mount: give only one of a key file, a passphrase file and --extpass\n");
 		return FS_ST_USAGE;
 	}
 
@@ -308,7 +314,8 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	if (fake)
 		return FS_OK;
 
-	if (make_absolute(&m->key_file, 0) || make_absolute(&m->passphrase_file, 0) ||
+	if (make_absolute(&m->key_file, 0) ||
+	    (m->passphrase_file && strcmp(m->passphrase_file, "-") && make_absolute(&m->passphrase_file, 0)) ||
 	    (m->trust && !strncmp(m->trust, "file:", 5) && make_absolute(&m->trust, 5)) ||
 	    make_absolute(&m->tls_cert, 0) || make_absolute(&m->tls_key, 0) || make_absolute(&m->ca, 0) ||
 	    make_absolute(&m->log_file, 0)) {
@@ -347,7 +354,7 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	keyopts_secret fk = { m->fspf_key_file, m->fspf_key_fd }, ft = { m->fspf_tag_file, m->fspf_tag_fd };
 	if (m->fspf || keyopts_secret_given(&fk) || keyopts_secret_given(&ft)) {
 		if (!m->fspf || !keyopts_secret_given(&fk) || !keyopts_secret_given(&ft) || m->key_file ||
-		    m->passphrase_file || m->trust) {
+		    m->passphrase_file || m->extpass || m->trust) {
 			fprintf(stderr, "fshield mount: --fspf, its key (--fspf-key-file or --fspf-key-fd) and its tag "
 					"(--fspf-tag-file or --fspf-tag-fd) go together, without a volume key or trust anchor\n");
 			return FS_ST_USAGE;
@@ -373,7 +380,14 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 		cfg.fspf_tag = ftag;
 		cfg.vol.readonly = 1;
 	}
+	/* The volume key is read here, once, before the daemon starts: a prompt needs this terminal. */
+	keyopts_held held = { 0 };
+	if (!cfg.fspf && (st = keyopts_resolve(&cfg.vol, m->extpass, 0, &held, err, sizeof(err))) != 0) {
+		fprintf(stderr, "fshield mount: %s\n", err);
+		return st;
+	}
 	st = fsd_run(&cfg);
 	fs_key_free(fkey);
+	keyopts_release(&held);
 	return st;
 }

@@ -11,7 +11,7 @@
 #include "tools/keyopts.h"
 
 const char usage_verify[] =
-	"verify (--key-file F | --passphrase-file F) [--trust URI | --expect-version V --expect-root HEX]\n"
+	"verify (--key-file F | --passphrase-file F | --extpass CMD) [--trust URI | --expect-version V --expect-root HEX]\n"
 	"       [--json] DIR\n"
 	"   or: fshield verify --trust cas://HOST:PORT/NS/SESSION/VOLUME [--tls-cert F --tls-key F --ca F] [--json] DIR\n"
 	"  Checks a backing directory without changing it: header, key, freshness against the trust anchor\n"
@@ -87,11 +87,6 @@ int cmd_verify(int argc, char **argv)
 		print_usage(stderr, usage_verify);
 		return FS_ST_USAGE;
 	}
-	if (!o.key_file && !o.passphrase_file && (have_v || !keyopts_trust_is_cas(o.trust_uri))) {
-		fprintf(stderr, "fshield verify: a key is needed: --key-file F or --passphrase-file F (or a cas:// "
-				"trust anchor that releases it)\n");
-		return FS_ST_USAGE;
-	}
 	vo.use_expect = have_v;
 	o.dir = argv[optind];
 	o.readonly = 1;
@@ -100,10 +95,21 @@ int cmd_verify(int argc, char **argv)
 		fprintf(stderr, "fshield verify: %s\n", err);
 		return FS_ST_ANCHOR;
 	}
+	keyopts_held held = { 0 };
+	int kst = keyopts_resolve(&o, keyopts_extpass(), 0, &held, err, sizeof(err));
+	if (!kst && !o.key && !o.passphrase && (have_v || !keyopts_trust_is_cas(o.trust_uri)))
+		kst = FS_ST_USAGE, snprintf(err, sizeof(err), "a key is needed: --key-file F, --passphrase-file F or "
+							  "--extpass CMD (or a cas:// trust anchor that releases it)");
+	if (kst) {
+		fprintf(stderr, "fshield verify: %s\n", err);
+		keyopts_release(&held);
+		return kst;
+	}
 	fs_verify_result res;
 	if (out.json)
 		printf("{\"findings\": [");
 	int st = fsv_verify(&o, &vo, on_finding, &out, &res);
+	keyopts_release(&held);
 	char id[33], root[65], troot[65];
 	fs_hex(id, res.volid, 16);
 	fs_hex(root, res.root, 32);

@@ -515,6 +515,19 @@ static void quote_dead(const struct fsd_config *c, const char *how)
 	}
 }
 
+/* A forked child shares the caller's pages but not their memory locks: the secrets read before the fork
+ * (volume key or passphrase, fspf key) are locked again, so that they are not swapped out for the life of
+ * the mount. */
+static void relock_secrets(const struct fsd_config *c)
+{
+	if (c->vol.key)
+		sodium_mlock((void *)c->vol.key, 32);
+	if (c->vol.passphrase)
+		sodium_mlock((void *)c->vol.passphrase, c->vol.passphrase_len);
+	if (c->fspf_key)
+		sodium_mlock((void *)c->fspf_key, 32);
+}
+
 int fsd_run(const struct fsd_config *c)
 {
 	if (c->foreground)
@@ -537,6 +550,7 @@ int fsd_run(const struct fsd_config *c)
 		if (p[1] > 3)
 			close_range(3, (unsigned)p[1] - 1, 0);
 		close_range((unsigned)p[1] + 1, ~0U, 0);
+		relock_secrets(c);
 		_exit(serve(c, p[1]));
 	}
 	close(p[1]);

@@ -31,6 +31,7 @@
 
 #define FS_DATA_DIR "d"
 #define FS_LOCK_NAME "volume.lock"
+#define FS_ANCHOR_RECORD "anchor.uri" /* the bound anchor's URI, unauthenticated (anchor_record.c) */
 #define FS_INIT_MARK "init.incomplete" /* exists while init runs: a crash there is not tamper */
 #define FS_MAX_DIRTY_CHUNKS 64 /* per file, before they are sealed and written out */
 /* FS_MAX_CHUNKS and FS_MAX_SLOT (meta/check.h) bound a file. */

@@ -119,48 +119,86 @@ static int key_from_anchor(fs_volume *v, const char *uri, const cas_tls *tls, in
 	return 0;
 }
 
-/* The master key from the options: key file, raw key, or passphrase (unwrapped with the header's
- * parameters; hdr NULL at init, when wrapped is filled instead); with none of them, from a cas:// anchor. */
-static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char *err, size_t errlen)
+/* A key given as a file or as bytes opens a raw-key volume (it is the master key) or a key-file-wrapped
+ * one (it unwraps the master key, docs/FORMAT.md 3.2). */
+static int master_from_key(fs_volume *v, const fs_volume_opts *o, int creating, char *err, size_t errlen)
 {
 	const char *why = NULL;
-	int n = !!o->key_file + !!o->passphrase_file + !!o->key;
+	uint8_t *k = fs_key_alloc();
+	if (!k)
+		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
+	int st = 0;
+	if (o->key)
+		memcpy(k, o->key, 32);
+	else if (fs_key_read_file(o->key_file, k, &why) != 0)
+		st = fs_reason(err, errlen, FS_ST_USAGE, "key file %s: %s", o->key_file, why);
+	if (st) {
+	} else if (creating & VOL_KEEP_MASTER) {
+		/* A new key file for an existing master key: it wraps the key (a raw key would change it). */
+		uint8_t *kek = fs_key_alloc();
+		if (!kek) {
+			st = fs_reason(err, errlen, FS_ST_IO, "out of memory");
+		} else {
+			v->hdr.key_source = FS_KEYSRC_KEYFILE;
+			memset(&v->hdr.kdf, 0, sizeof(v->hdr.kdf));
+			fs_keyfile_kek(kek, k, v->hdr.volid);
+			fs_key_wrap(v->hdr.wrapped, kek, v->k_master, v->hdr.volid);
+			fs_key_free(kek);
+		}
+	} else if (creating) {
+		v->hdr.key_source = FS_KEYSRC_RAW;
+		memcpy(v->k_master, k, 32);
+	} else if (v->hdr.key_source == FS_KEYSRC_RAW) {
+		memcpy(v->k_master, k, 32);
+	} else if (v->hdr.key_source == FS_KEYSRC_KEYFILE) {
+		uint8_t *kek = fs_key_alloc();
+		if (!kek)
+			st = fs_reason(err, errlen, FS_ST_IO, "out of memory");
+		else {
+			fs_keyfile_kek(kek, k, v->hdr.volid);
+			if (fs_key_unwrap(v->k_master, kek, v->hdr.wrapped, v->hdr.volid) != 0)
+				st = fs_reason(err, errlen, FS_ST_WRONG_KEY, "wrong key: this key file does not open the volume "
+									 "in %s (or the wrapped key in the header was changed)",
+					       o->dir);
+			fs_key_free(kek);
+		}
+	} else {
+		st = fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key file");
+	}
+	fs_key_free(k);
+	return st;
+}
+
+/* The master key from the options: key file, raw key, or passphrase (unwrapped with the header's
+ * parameters; at init a random master key is wrapped instead); with none of them, from a cas:// anchor. */
+int vol_get_master(fs_volume *v, const fs_volume_opts *o, int creating, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	int n = !!o->key_file + !!o->passphrase_file + !!o->key + !!o->passphrase;
 	const char *uri = fs_anchor_default_uri(o->trust_uri);
 	if (n == 0 && strncmp(uri, "cas://", 6) == 0)
 		return key_from_anchor(v, uri, &o->tls, creating, err, errlen);
 	if (n != 1)
 		return fs_reason(err, errlen, FS_ST_USAGE, n ? "give only one of a key file, a passphrase file or a key"
-					  : "a key is needed: --key-file F or --passphrase-file F (or a cas:// trust "
-					    "anchor that releases it)");
-	if (o->key) {
-		memcpy(v->k_master, o->key, 32);
-		if (creating)
-			v->hdr.key_source = FS_KEYSRC_RAW;
-		return 0;
-	}
-	if (o->key_file) {
-		if (fs_key_read_file(o->key_file, v->k_master, &why) != 0)
-			return fs_reason(err, errlen, FS_ST_USAGE, "key file %s: %s", o->key_file, why);
-		if (creating)
-			v->hdr.key_source = FS_KEYSRC_RAW;
-		else if (v->hdr.key_source != FS_KEYSRC_RAW)
-			return fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a passphrase, not a key file");
-		return 0;
-	}
-	char *pass;
-	size_t plen;
-	if (fs_passphrase_read_file(o->passphrase_file, &pass, &plen, &why) != 0)
+					  : "a key is needed: --key-file F, --passphrase-file F or --extpass CMD, or run on "
+					    "a terminal to be asked for the passphrase (or a cas:// trust anchor that releases it)");
+	if (o->key || o->key_file)
+		return master_from_key(v, o, creating, err, errlen);
+	char *pass = NULL;
+	size_t plen = o->passphrase_len;
+	if (!o->passphrase && fs_passphrase_read_file(o->passphrase_file, &pass, &plen, &why) != 0)
 		return fs_reason(err, errlen, FS_ST_USAGE, "passphrase file %s: %s", o->passphrase_file, why);
-	if (!creating && v->hdr.key_source != FS_KEYSRC_PASSPHRASE) {
-		fs_passphrase_free(pass, plen);
-		return fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a key file, not a passphrase");
-	}
-	uint8_t *kek = fs_key_alloc();
-	if (!kek) {
-		fs_passphrase_free(pass, plen);
-		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
-	}
+	const char *pw = o->passphrase ? o->passphrase : pass;
 	int st = 0;
+	uint8_t *kek = NULL;
+	if (!creating && v->hdr.key_source != FS_KEYSRC_PASSPHRASE) {
+		st = fs_reason(err, errlen, FS_ST_WRONG_KEY, "this volume is protected by a key file, not a passphrase");
+		goto out;
+	}
+	if (!(kek = fs_key_alloc())) {
+		st = fs_reason(err, errlen, FS_ST_IO, "out of memory");
+		goto out;
+	}
 	if (creating) {
 		v->hdr.key_source = FS_KEYSRC_PASSPHRASE;
 		fs_kdf_params_default(&v->hdr.kdf);
@@ -168,21 +206,24 @@ static int get_master(fs_volume *v, const fs_volume_opts *o, int creating, char 
 			v->hdr.kdf.opslimit = o->kdf_ops;
 		if (o->kdf_mem)
 			v->hdr.kdf.memlimit = o->kdf_mem;
-		randombytes_buf(v->k_master, 32);
+		if (!(creating & VOL_KEEP_MASTER))
+			randombytes_buf(v->k_master, 32);
 	}
 	if (creating && !fs_kdf_params_ok(&v->hdr.kdf))
 		st = fs_reason(err, errlen, FS_ST_USAGE, "Argon2id cost out of bounds (opslimit %d to %d, memlimit %d bytes "
 			       "to 1 GiB, opslimit x memlimit at most 4 GiB)", FS_KDF_OPSLIMIT_MIN, FS_KDF_OPSLIMIT_MAX,
 			       FS_KDF_MEMLIMIT_MIN);
-	else if (fs_passphrase_kek(kek, pass, plen, &v->hdr.kdf) != 0)
+	else if (fs_passphrase_kek(kek, pw, plen, &v->hdr.kdf) != 0)
 		st = fs_reason(err, errlen, creating ? FS_ST_IO : FS_ST_TAMPER, "cannot derive the passphrase key (Argon2id parameters %s)",
 			 creating ? "need more memory than available" : "in the header are out of range");
 	else if (creating)
 		fs_key_wrap(v->hdr.wrapped, kek, v->k_master, v->hdr.volid);
 	else if (fs_key_unwrap(v->k_master, kek, v->hdr.wrapped, v->hdr.volid) != 0)
 		st = fs_reason(err, errlen, FS_ST_WRONG_KEY, "wrong passphrase (or the wrapped key in the header was changed)");
+out:
 	fs_key_free(kek);
-	fs_passphrase_free(pass, plen);
+	if (pass)
+		fs_passphrase_free(pass, plen);
 	return st;
 }
 
@@ -210,28 +251,11 @@ static int dir_is_empty(int dirfd)
 	return empty;
 }
 
-static int write_file_durably(int dirfd, const char *name, const uint8_t *buf, size_t len)
-{
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	int fd = fs_beneath_open(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fd;
-	int rc = 0;
-	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) != 0)
-		rc = errno ? -errno : -EIO;
-	close(fd);
-	if (!rc)
-		rc = fs_beneath_rename(dirfd, tmp, name);
-	if (rc)
-		fs_beneath_unlink(dirfd, tmp, 0);
-	return rc ? rc : (fsync(dirfd) == 0 ? 0 : -errno);
-}
-
 static void remove_created(int dirfd)
 {
 	static const char *const names[] = { FS_HDR_NAME, FS_HDR_NAME ".tmp", FS_META_NAME, FS_META_NAME "-wal",
-					      FS_META_NAME "-shm", FS_META_NAME "-journal", FS_LOCK_NAME, FS_INIT_MARK };
+					      FS_META_NAME "-shm", FS_META_NAME "-journal", FS_LOCK_NAME, FS_INIT_MARK,
+					      FS_ANCHOR_RECORD, FS_ANCHOR_RECORD ".tmp" };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		fs_beneath_unlink(dirfd, names[i], 0);
 	fs_beneath_unlink(dirfd, FS_DATA_DIR, AT_REMOVEDIR);
@@ -272,7 +296,7 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 	v->hdr.hash_alg = FS_HASH_BLAKE2B_256;
 	v->hdr.chunk_size = cs;
 	v->hdr.buckets = nb;
-	if ((st = get_master(v, o, 1, err, errlen)) != 0)
+	if ((st = vol_get_master(v, o, 1, err, errlen)) != 0)
 		goto out;
 	const char *uri = fs_anchor_default_uri(o->trust_uri);
 	char aerr[256];
@@ -362,8 +386,12 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen)
 	}
 	uint8_t hdr[FS_HDR_BYTES];
 	fs_header_encode(&v->hdr, v->k_master, hdr);
-	if ((rc = write_file_durably(v->dirfd, FS_HDR_NAME, hdr, sizeof(hdr))) != 0) {
+	if ((rc = vol_write_file_durably(v->dirfd, FS_HDR_NAME, hdr, sizeof(hdr))) != 0) {
 		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_HDR_NAME, strerror(-rc));
+		goto out;
+	}
+	if ((rc = vol_anchor_record_write(v->dirfd, fs_anchor_uri(v->anchor))) != 0) {
+		st = fs_reason(err, errlen, FS_ST_IO, "%s/%s: %s", o->dir, FS_ANCHOR_RECORD, strerror(-rc));
 		goto out;
 	}
 	fs_anchor_state as = { 0, { 0 } };
@@ -423,7 +451,7 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 		return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: %s", why);
 	if (flags & VOL_SETUP_HEADER_ONLY)
 		return 0;
-	int st = get_master(v, o, 0, err, errlen);
+	int st = vol_get_master(v, o, 0, err, errlen);
 	if (st)
 		return st;
 	switch (fs_header_authenticate(raw, &v->hdr, v->k_master)) {
@@ -442,27 +470,31 @@ int vol_open_anchor(fs_volume *v, const char *trust_uri, const cas_tls *tls, cha
 {
 	const char *uri = fs_anchor_default_uri(trust_uri);
 	char aerr[256];
+	char bound[FS_ANCHOR_URI_MAX + 64], bid[33], gid[33];
 	int st = vol_trust_outside(v->dirfd, v->dir, uri, err, errlen);
 	if (st)
 		return st;
-	if (!v->anchor && fs_anchor_open_tls(uri, 0, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
-		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor unavailable: %s", aerr);
 	uint8_t id[16], zero[16] = { 0 };
+	fs_hex(bid, v->hdr.anchor_id, 16);
+	if (fsv_bound_anchor_uri(v->dir, bound, FS_ANCHOR_URI_MAX) != 0)
+		strcpy(bound, "(URI not recorded)");
+	if (!v->anchor && fs_anchor_open_tls(uri, 0, tls, &v->anchor, aerr, sizeof(aerr)) != 0)
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor unavailable: %s (the volume is bound to %s, anchor id "
+							    "%s; if that anchor is lost for good, see fshield trust adopt)",
+				 aerr, bound, bid);
 	fs_anchor_id(v->anchor, id);
+	fs_hex(gid, id, 16);
 	if (!fs_ct_eq(id, v->hdr.anchor_id, 16)) {
 		if (fs_ct_eq(v->hdr.anchor_id, zero, 16))
 			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume was created without a trust anchor; open it with --trust none");
 		if (fs_anchor_is_none(v->anchor))
-			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume is bound to a trust anchor; refusing to open it without one");
-		char want[33], got[33], who[400] = "";
-		fs_hex(want, v->hdr.anchor_id, 16);
-		fs_hex(got, id, 16);
+			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume is bound to a trust anchor (%s, anchor id %s); refusing to open it without one",
+					 bound, bid);
+		char who[400] = "";
 		int described = fs_anchor_describe(v->anchor, who, sizeof(who)) == 0;
-		return fs_reason(err, errlen, FS_ST_ANCHOR,
-				 "wrong trust anchor: this volume is bound to another trust store than %s: it was created "
-				 "with anchor id %s, this one has anchor id %s%s%s%s. Use the anchor the volume was created "
-				 "with",
-				 uri, want, got, described ? " (" : "", who, described ? ")" : "");
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "wrong trust anchor: this volume is bound to %s (anchor id %s), not to the "
+							    "given %s (anchor id %s)%s%s%s; if the bound anchor is lost for good, see fshield trust adopt",
+				 bound, bid, uri, gid, described ? " (" : "", who, described ? ")" : "");
 	}
 	/* A volume created with rollback protection keeps it: an anchor that no longer checks freshness (a CAS
 	 * session changed to no_rollback_protection) would let any old snapshot be served. (An all-zero anchor

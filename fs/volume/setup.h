@@ -13,6 +13,20 @@ int vol_open_anchor(fs_volume *v, const char *trust_uri, const cas_tls *tls, cha
 int vol_check_store(fs_volume *v, fs_volume_row *row, char *err, size_t errlen);
 int vol_check_anchor(fs_volume *v, const fs_volume_row *row, int *roll_forward, int *pending, char *err,
 		     size_t errlen);
+/* The master key from o's key options into v->k_master (v->hdr parsed). creating: a new volume's key
+ * source and wrapping are set in v->hdr from o; with VOL_KEEP_MASTER added, v->k_master is kept and
+ * wrapped instead of a fresh one (a change of passphrase). */
+#define VOL_KEEP_MASTER 2
+int vol_get_master(fs_volume *v, const fs_volume_opts *o, int creating, char *err, size_t errlen);
+/* Writes name in dirfd whole: NAME.tmp, fsync, rename, fsync of the directory. 0 or -errno. */
+int vol_write_file_durably(int dirfd, const char *name, const uint8_t *buf, size_t len);
+/* Encodes v->hdr under v->k_master and replaces volume.hdr with it, once the written copy opened with
+ * check's key options to the same master key (fs/volume/header_write.c). */
+int vol_header_replace(fs_volume *v, const fs_volume_opts *check, char *err, size_t errlen);
+/* Holds volume.lock exclusively (v->lockfd), as a read-write daemon does: FS_ST_BUSY while one runs. */
+int vol_lock_writer(fs_volume *v, char *err, size_t errlen);
+/* Records uri as the anchor the volume in dirfd is bound to (anchor.uri, written whole). 0 or -errno. */
+int vol_anchor_record_write(int dirfd, const char *uri);
 void vol_destroy(fs_volume *v);
 void vol_collect_garbage(fs_volume *v);
 fs_volume *vol_new(void);

@@ -20,6 +20,8 @@ typedef struct {
 	int use_expect;            /* check against expect_* instead of the trust anchor */
 	uint64_t expect_version;
 	uint8_t expect_root[32];
+	int skip_anchor;           /* no freshness check at all: the anchor is neither opened nor compared
+	                              (trust adopt, which binds the state found to a new anchor) */
 	const char *scratch_dir;   /* where the private copy of the store is made; NULL: /tmp */
 } fs_verify_opts;
 

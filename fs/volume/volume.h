@@ -32,8 +32,10 @@ typedef struct {
 	const char *dir;             /* backing directory */
 	const char *key_file;        /* 64 hex digits; or: */
 	const char *passphrase_file; /* first line; Argon2id */
-	const uint8_t *key;          /* or a raw 32-byte key (tests); none of the three with a cas://
-	                                trust_uri: the CAS releases the key (docs/CAS.md) */
+	const uint8_t *key;          /* or a 32-byte key, read already (as from a key file); or: */
+	const char *passphrase;      /* a passphrase read already (prompt, program, stdin) and its length */
+	size_t passphrase_len;       /* none of the four with a cas:// trust_uri: the CAS releases the key
+	                                (docs/CAS.md) */
 	const char *trust_uri;       /* NULL: the default local trust store (FS_DEFAULT_TRUST) */
 	cas_tls tls;                 /* a cas:// trust_uri: TLS files and time per request */
 	int readonly;                /* open without changing anything, not even a pending commit */
@@ -161,6 +163,12 @@ typedef struct {
 	char anchor_desc[400];   /* what identifies the anchor beyond its URI (fs_anchor_describe), or "" */
 } fs_volume_info;
 void fsv_info(fs_volume *v, fs_volume_info *out);
+
+/* The URI of the trust anchor the volume in dir was bound to, as recorded at init or trust adopt
+ * (anchor.uri; a hint, not authenticated: the header's anchor id is the binding). 0, or -errno
+ * (-ENOENT for a volume made before it was recorded). */
+#define FS_ANCHOR_URI_MAX 1024
+int fsv_bound_anchor_uri(const char *dir, char *out, size_t outlen);
 
 /* For tests only: replaces the clock used for file times. */
 #ifdef FS_TEST_HOOKS

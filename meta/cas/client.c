@@ -1,4 +1,5 @@
 /* HTTPS client of the CAS over libcurl. */
+#include "crypto/secret_mode.h"
 #include "meta/cas/client.h"
 
 #include <curl/curl.h>
@@ -124,6 +125,9 @@ int cas_client_new(const char *authority, const cas_tls *tls, cas_client **out, 
 	if (missing)
 		return fs_reason(err, errlen, -EINVAL,
 				 "a CAS needs a client certificate, its key and the CA of the server: %s is not set", missing);
+	const char *why;
+	if (fs_secret_mode_check_path(tls->key, &why) != 0)
+		return fs_reason(err, errlen, -EACCES, "TLS key %s: %s", tls->key, why);
 	cas_client *c = calloc(1, sizeof(*c));
 	/* Absolute paths: every new connection reads the files again, also after a daemon's chdir("/"). */
 	if (!c || !(c->h = curl_easy_init()) || !(c->cert = abs_path(tls->cert)) || !(c->key = abs_path(tls->key)) ||

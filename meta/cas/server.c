@@ -2,6 +2,7 @@
  * the client CA is required by the handshake itself: a client without one gets no HTTP answer at all.
  * This file holds the connections, TLS, the body limit and the process's signals; the routes are in
  * meta/cas/routes.c. The protocol is in docs/CAS.md. */
+#include "crypto/secret_mode.h"
 #include "meta/cas/server.h"
 
 #include <arpa/inet.h>
@@ -288,6 +289,9 @@ int cas_server_run(const struct cas_server_opts *o, char *err, size_t errlen)
 	struct MHD_Daemon *d = NULL;
 	uint8_t *audit_key = NULL, *master = NULL;
 	int fd = -1, rc = -EIO;
+	const char *why;
+	if (fs_secret_mode_check_path(o->key, &why) != 0)
+		return fs_reason(err, errlen, -EACCES, "TLS key %s: %s", o->key, why);
 	if (!(cert_pem = read_file(o->cert, err, errlen)) || !(key_pem = read_file(o->key, err, errlen)) ||
 	    !(ca_pem = read_file(o->client_ca, err, errlen)))
 		goto out;

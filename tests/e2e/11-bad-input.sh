@@ -114,6 +114,7 @@ restored_is_clean "$d"
 echo "== a planted header asks for an Argon2id cost beyond the bounds"
 PASS=$T/passphrase
 echo 'correct horse battery staple' >"$PASS"
+chmod 600 "$PASS"
 mkdir "$T/pp"
 "$FSHIELD" init --passphrase-file "$PASS" --trust "file:$T/pp-trust.db" "$T/pp" >/dev/null
 python3 - "$T/pp/volume.hdr" <<'EOF2'

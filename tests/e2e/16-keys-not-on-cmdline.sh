@@ -19,7 +19,9 @@ K=$(sed -n 's/.* key: \([0-9a-f]*\) tag: .*/\1/p' <<<"$line")
 TG=$(sed -n 's/.* tag: \([0-9a-f]*\)$/\1/p' <<<"$line")
 [ ${#K} = 64 ] && [ ${#TG} = 64 ] || fail "no key and tag in: $line"
 echo "$K" >"$T/fspf.key"
+chmod 600 "$T/fspf.key"
 echo "$TG" >"$T/fspf.tag"
+chmod 600 "$T/fspf.tag"
 HELPER=$(dirname "$FSHIELD")/mount.fshield
 
 # refused LABEL INSTEAD COMMAND...: COMMAND exits 64, says the form INSTEAD, echoes neither key nor tag,

@@ -278,7 +278,7 @@ expect_refused wrong-key 5 "wrong key: this key does not open the volume in .*" 
 mkdir "$T/other"
 "$FSHIELD" init --key-file "$T/key2" --trust "file:$T/other-trust.db" "$T/other" >/dev/null
 case_copy other-trust
-expect_refused other-trust 6 "wrong trust anchor: this volume is bound to another trust store than file:.*" \
+expect_refused other-trust 6 "wrong trust anchor: this volume is bound to file:.*/trust\.db \(anchor id [0-9a-f]{32}\), not to the given file:.*/other-trust\.db \(anchor id [0-9a-f]{32}\); if the bound anchor is lost for good, see fshield trust adopt" \
 	--trust "file:$T/other-trust.db"
 case_copy absent-trust
 expect_refused absent-trust 6 "trust anchor unavailable: .*" --trust "file:$T/absent/trust.db"

@@ -73,6 +73,7 @@ sys.exit(1 if bytes.fromhex(sys.argv[2]) in data else 0)
 EOF
 echo "$KEY_HEX" >"$T/fspf.key"
 echo "$TAG_HEX" >"$T/fspf.tag"
+chmod 600 "$T/fspf.key" "$T/fspf.tag"
 expect_eq "$TAG_HEX" "$("$FSHIELD" fspf show --tag --key-fd 3 "$W" 3<"$T/fspf.key")" "show --tag"
 "$FSHIELD" fspf show --key-file "$T/fspf.key" "$W" >"$T/show.out"
 grep -q '^f 0600 0:0 200000 encrypted 4 chunks /app/big.bin$' "$T/show.out" || fail "show: $(head -n 30 "$T/show.out")"

@@ -82,7 +82,7 @@ cumount "$MNT"
 cas_stop main
 CAS_CERT=server3 cas_start main "sqlite:$T/cas.db"
 expect_status 6 "$FSHIELD" mount --trust "$URI" -o commit_interval=0 "$BACK" "$MNT" 2>"$T/err"
-grep -Eq "wrong trust anchor: .*created with anchor id [0-9a-f]{32}, this one has anchor id [0-9a-f]{32} \(CAS $CAS \(server key SHA-256 $(keyfp server3)" "$T/err" ||
+grep -Eq "wrong trust anchor: .*\(anchor id [0-9a-f]{32}\), not to the given .* \(anchor id [0-9a-f]{32}\) \(CAS $CAS \(server key SHA-256 $(keyfp server3)" "$T/err" ||
 	fail "mount through a CAS with another key: $(cat "$T/err")"
 ! is_mounted "$MNT" || fail "mounted through a CAS with another key"
 expect_status 6 "$FSHIELD" verify --trust "$URI" "$BACK" >"$T/out" 2>&1

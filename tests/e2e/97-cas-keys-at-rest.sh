@@ -130,8 +130,8 @@ echo "a clear store refused, then sealed"
 # ---- etcd over TLS with client certificates ----
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/etcdca.key" \
 	-out "$PKI/etcdca.crt" -days 2 -subj "/CN=etcdca" 2>/dev/null
-mkcert etcd etcdca
-mkcert casetcd etcdca
+mkcert etcd etcdca serverAuth
+mkcert casetcd etcdca clientAuth
 read -r P Q <<<"$(python3 -c '
 import socket
 s = [socket.socket() for _ in range(2)]

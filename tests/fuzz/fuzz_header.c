@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size != FS_HDR_BYTES || h.format_version != FS_FORMAT_VERSION)
 		fail("parsed a header of the wrong length or version");
 	if (!fs_aead_alg_valid(h.aead_alg) || h.hash_alg != FS_HASH_BLAKE2B_256 ||
-	    (h.key_source != FS_KEYSRC_RAW && h.key_source != FS_KEYSRC_PASSPHRASE))
+	    (h.key_source != FS_KEYSRC_RAW && h.key_source != FS_KEYSRC_PASSPHRASE && h.key_source != FS_KEYSRC_KEYFILE))
 		fail("parsed a header naming an unknown algorithm or key source");
 	if (!pow2(h.chunk_size) || h.chunk_size < 4096 || h.chunk_size > (1u << 20) || !pow2(h.buckets) ||
 	    h.buckets > (1u << 20))

@@ -562,7 +562,7 @@ START_TEST(mac_domains_separate)
 	static const uint8_t doms[] = {
 		FS_DOM_CHUNK_LEAF, FS_DOM_FILE_ROOT, FS_DOM_DIRENT_LEAF, FS_DOM_DIR_ROOT, FS_DOM_INODE_LEAF,
 		FS_DOM_BUCKET,     FS_DOM_TREE_NODE, FS_DOM_VOLUME_ROOT, FS_DOM_NAME,    FS_DOM_HEADER,
-		FS_DOM_KEY_CHECK,  FS_DOM_SUBKEY,    FS_DOM_FILE_KEY,
+		FS_DOM_KEY_CHECK,  FS_DOM_SUBKEY,    FS_DOM_FILE_KEY,  FS_DOM_KEYFILE_KEK,
 	};
 	enum { N = sizeof(doms) };
 	uint8_t key[32], data[100], out[N][32];
@@ -992,6 +992,38 @@ START_TEST(planted_header_kdf_cost)
 }
 END_TEST
 
+/* Key source 3 (a key file wrapping the master key): the wrapped key round-trips, Argon2id fields must
+ * be zero. */
+START_TEST(header_keyfile_wrapped)
+{
+	uint8_t master[32], raw[FS_HDR_BYTES];
+	randombytes_buf(master, sizeof(master));
+	fs_header h;
+	memset(&h, 0, sizeof(h));
+	randombytes_buf(h.volid, sizeof(h.volid));
+	h.aead_alg = FS_AEAD_XCHACHA20POLY1305;
+	h.hash_alg = FS_HASH_BLAKE2B_256;
+	h.key_source = FS_KEYSRC_KEYFILE;
+	h.chunk_size = 65536;
+	h.buckets = 4096;
+	uint8_t kf[32], kek[32], back_key[32];
+	randombytes_buf(kf, sizeof(kf));
+	fs_keyfile_kek(kek, kf, h.volid);
+	fs_key_wrap(h.wrapped, kek, master, h.volid);
+	fs_header_encode(&h, master, raw);
+	fs_header back;
+	char err[512];
+	ck_assert_msg(fs_header_parse(raw, sizeof(raw), &back, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(back.key_source, FS_KEYSRC_KEYFILE);
+	ck_assert_int_eq(fs_key_unwrap(back_key, kek, back.wrapped, back.volid), 0);
+	ck_assert_mem_eq(back_key, master, 32);
+	ck_assert_int_eq(fs_header_authenticate(raw, &back, master), FS_HDR_AUTH_OK);
+	raw[64] = 1; /* an Argon2id opslimit in a key-file header */
+	ck_assert_int_eq(fs_header_parse(raw, sizeof(raw), &back, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "Argon2id fields"), "%s", err);
+}
+END_TEST
+
 START_TEST(passphrase_files)
 {
 	char *dir = test_tmpdir("pass");
@@ -1031,6 +1063,21 @@ START_TEST(passphrase_files)
 	ck_assert_int_eq(fs_passphrase_read_file(p, &pass, &len, &why), -EINVAL);
 	ck_assert_str_eq(why, "empty passphrase");
 
+	/* Readable by group or others: refused, with the fix; so is such a key file. */
+	write_file(p, "open sesame\n", 12);
+	ck_assert_int_eq(chmod(p, 0640), 0);
+	ck_assert_int_eq(fs_passphrase_read_file(p, &pass, &len, &why), -EACCES);
+	ck_assert_msg(strstr(why, "chmod 600 ") && strstr(why, p), "%s", why);
+	char *kp2 = path_in(dir, "key");
+	write_file(kp2, KEY_HEX, 64);
+	ck_assert_int_eq(chmod(kp2, 0604), 0);
+	uint8_t kk[32];
+	ck_assert_int_eq(fs_key_read_file(kp2, kk, &why), -EACCES);
+	ck_assert_msg(strstr(why, "chmod 600 "), "%s", why);
+	ck_assert_int_eq(chmod(kp2, 0400), 0);
+	ck_assert_int_eq(fs_key_read_file(kp2, kk, &why), 0);
+	free(kp2);
+
 	char *missing = path_in(dir, "missing");
 	ck_assert_int_eq(fs_passphrase_read_file(missing, &pass, &len, &why), -ENOENT);
 	ck_assert_str_eq(why, strerror(ENOENT));
@@ -1052,7 +1099,7 @@ static Suite *crypto_suite(void)
 	TEST_CASE(s, "derive", NULL, 0, subkeys_distinct_and_deterministic, file_keys_distinct, mac_domains_separate,
 		  mac_streaming_and_integers, le_helpers, ct_eq, hex_helpers);
 	TEST_CASE(s, "keys", "unit-crypto", 60, key_files, key_generate_file, key_alloc, passphrase_wrap_round_trip,
-		  passphrase_params, passphrase_cost_bounds, planted_header_kdf_cost, passphrase_files);
+		  passphrase_params, passphrase_cost_bounds, planted_header_kdf_cost, header_keyfile_wrapped, passphrase_files);
 	return s;
 }
 

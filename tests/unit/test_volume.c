@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include "fs/volume/rekey.h"
 #include "fs/volume/verify.h"
 #include "fs/volume/volume.h"
 #include "testutil.h"
@@ -332,6 +333,7 @@ START_TEST(passphrase_volume)
 	f = fopen(bad, "w");
 	fputs("correct horse battery stapler\n", f);
 	fclose(f);
+	ck_assert_int_eq(chmod(pf, 0600) | chmod(bad, 0600), 0);
 	ck_assert_int_eq(fs_key_generate_file(kf), 0);
 	fs_volume_opts o = { .dir = dir, .passphrase_file = pf, .trust_uri = trust, .kdf_ops = 1, .kdf_mem = 8192 * 1024 };
 	char err[256] = "";
@@ -353,6 +355,44 @@ START_TEST(passphrase_volume)
 	char b;
 	ck_assert_int_eq(fsv_read(v, fi, &b, 1, 0), 1);
 	ck_assert_int_eq(b, 'x');
+	fsv_close(v);
+}
+END_TEST
+
+/* A change of key rewraps the same master key: the data stays readable, the old key no longer opens. */
+START_TEST(rekey_keeps_data)
+{
+	fs_volume *v = new_vol();
+	uint64_t fi = mkfile(v, FS_ROOT_INO, "kept");
+	ck_assert_int_eq(fsv_write(v, fi, "abc", 3, 0), 3);
+	ck_assert_int_eq(fsv_close(v), 0);
+	fs_volume_opts o = opts(), p = { .passphrase = "new words", .passphrase_len = 9, .kdf_ops = 1,
+					 .kdf_mem = 8192 * 1024 };
+	char err[256] = "";
+	ck_assert_msg(fsv_rekey(&o, &p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(fsv_open(&o, &v, err, sizeof(err)), FS_ST_WRONG_KEY);
+	fs_volume_opts q = opts();
+	q.key = NULL;
+	q.passphrase = "old words";
+	q.passphrase_len = 9;
+	ck_assert_int_eq(fsv_open(&q, &v, err, sizeof(err)), FS_ST_WRONG_KEY);
+	/* and on to a key file that wraps the key */
+	uint8_t k2[32];
+	memset(k2, 7, sizeof(k2));
+	q.passphrase = "new words";
+	fs_volume_opts n = { .key = k2 };
+	ck_assert_msg(fsv_rekey(&q, &n, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(fsv_open(&q, &v, err, sizeof(err)), FS_ST_WRONG_KEY);
+	q.passphrase = NULL;
+	q.key = k2;
+	ck_assert_msg(fsv_open(&q, &v, err, sizeof(err)) == 0, "%s", err);
+	char b[3];
+	ck_assert_int_eq(fsv_read(v, fi, b, 3, 0), 3);
+	ck_assert_mem_eq(b, "abc", 3);
+	fsv_close(v);
+	/* a wrong current key changes nothing */
+	ck_assert_int_eq(fsv_rekey(&o, &p, err, sizeof(err)), FS_ST_WRONG_KEY);
+	ck_assert_msg(fsv_open(&q, &v, err, sizeof(err)) == 0, "%s", err);
 	fsv_close(v);
 }
 END_TEST
@@ -396,7 +436,7 @@ static Suite *suite(void)
 	TCase *t = TEST_CASE(s, "api", "unit-volume", 60, roundtrip_across_reopen, holes_truncate_punch,
 			     namespace_ops, removed_dir_gains_no_entry, tampered_chunk_reads_eio,
 			     rollback_and_second_writer, wrong_key_and_anchor, passphrase_volume,
-			     removed_directory_leaves_no_rows);
+			     removed_directory_leaves_no_rows, rekey_keeps_data);
 	tcase_add_checked_fixture(t, setup, teardown);
 	return s;
 }
