@@ -12,7 +12,7 @@ static int bind_new(fs_volume *v, const fs_volume_opts *o, uint64_t version, con
 {
 	char path[4096], aerr[256];
 	snprintf(path, sizeof(path), "%s/%s", o->dir, FS_META_NAME);
-	int rc = fs_store_open(path, 1, &v->store);
+	int rc = fs_store_open(v->dirfd, 1, &v->store);
 	if (rc)
 		return fs_reason(err, errlen, FS_ST_TAMPER, "%s: %s", path, fs_store_errmsg(v->store));
 	fs_volume_row row;
