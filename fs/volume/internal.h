@@ -155,7 +155,9 @@ struct fs_volume {
 	int have_lease;
 	unsigned lease_ttl;
 	int stale; /* the anchor moved past the version served: every request fails with EIO */
+	int init_mark; /* init.incomplete present at open; VOL_MARK_STRAY: the anchor records the volume */
 };
+#define VOL_MARK_STRAY 2
 
 /* State queries and the transitions of fs/volume/state.h that are not a whole commit. */
 static inline int vol_readonly(const fs_volume *v) { return v->state == VOL_READONLY; }

@@ -386,6 +386,30 @@ out:
 	return st;
 }
 
+static int interrupted(const char *dir, char *err, size_t errlen)
+{
+	return fs_reason(err, errlen, FS_ST_IO, "the creation of the volume in %s was interrupted: empty the directory and run "
+			 "init again", dir);
+}
+
+int vol_check_init_mark(fs_volume *v, const fs_volume_opts *o, char *err, size_t errlen)
+{
+	if (!v->init_mark)
+		return 0;
+	int st = vol_open_anchor(v, o->trust_uri, &o->tls, err, errlen);
+	if (st)
+		return st;
+	fs_anchor_state as;
+	char aerr[256];
+	int rc = fs_anchor_get(v->anchor, v->hdr.volid, &as, aerr, sizeof(aerr));
+	if (rc == -ENOENT)
+		return interrupted(o->dir, err, errlen);
+	if (rc)
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor: %s", aerr);
+	v->init_mark = VOL_MARK_STRAY; /* registered: init got past its last step but one */
+	return 0;
+}
+
 int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_t errlen)
 {
 	v->dir = strdup(o->dir);
@@ -394,14 +418,15 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 		return fs_reason(err, errlen, FS_ST_IO, "%s: %s", o->dir, strerror(errno));
 	if (keys_alloc(v) != 0)
 		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
-	if (faccessat(v->dirfd, FS_INIT_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		return fs_reason(err, errlen, FS_ST_IO, "the creation of the volume in %s was interrupted: empty the directory and run "
-				     "init again",
-			   o->dir);
+	/* The marker is anyone's to plant: it is believed only once the anchor is asked (vol_check_init_mark).
+	 * Without a header there is no volume id to ask about, and init writes the header before it registers. */
+	v->init_mark = faccessat(v->dirfd, FS_INIT_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 	uint8_t raw[FS_HDR_BYTES + 1];
 	int fd = openat(v->dirfd, FS_HDR_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		int e = errno;
+		if (e == ENOENT && v->init_mark)
+			return interrupted(o->dir, err, errlen);
 		if (e == ENOENT && faccessat(v->dirfd, FS_META_NAME, F_OK, 0) == 0)
 			return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the volume header %s/%s is missing", o->dir, FS_HDR_NAME);
 		return fs_reason(err, errlen, FS_ST_IO, "%s is not an fshield volume: %s/%s: %s", o->dir, o->dir, FS_HDR_NAME, strerror(e));
@@ -522,6 +547,20 @@ int vol_check_anchor(fs_volume *v, const fs_volume_row *row, int *roll_forward, 
 	return fs_reason(err, errlen, FS_ST_FORK, "fork detected: volume version %llu is not a successor of trusted version %llu", V, T);
 }
 
+/* A marker beside a volume the anchor records and whose store verified: left by a crash between the
+ * registration and its removal, or planted. Either way the volume is whole; a writer removes it. */
+static void drop_stray_mark(fs_volume *v)
+{
+	if (vol_readonly(v)) {
+		fs_log(LOG_WARNING, "%s/%s is present, but the trust anchor records this volume: the marker is ignored",
+		       v->dir, FS_INIT_MARK);
+		return;
+	}
+	if (unlinkat(v->dirfd, FS_INIT_MARK, 0) == 0 && fsync(v->dirfd) == 0)
+		fs_log(LOG_WARNING, "%s/%s was present, but the trust anchor records this volume: marker removed",
+		       v->dir, FS_INIT_MARK);
+}
+
 int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 {
 	fs_volume *v = vol_new();
@@ -533,6 +572,8 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	int st = vol_setup(v, o, 0, err, errlen);
 	if (!st)
 		st = vol_open_anchor(v, o->trust_uri, &o->tls, err, errlen);
+	if (!st)
+		st = vol_check_init_mark(v, o, err, errlen);
 	if (st)
 		goto fail;
 	if (!vol_readonly(v)) {
@@ -609,6 +650,8 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 		st = fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the root directory's row is missing or fails verification");
 		goto fail;
 	}
+	if (v->init_mark)
+		drop_stray_mark(v);
 	*out = v;
 	return 0;
 fail:

@@ -599,6 +599,19 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 			report(&c, "busy", FS_ST_BUSY, NULL, -1, 0, 0, "the volume is open read-write by a daemon");
 		close(lfd);
 	}
+	/* The marker hides nothing: believed only when the anchor has no record, else one finding more. */
+	if (v->init_mark && vo && vo->use_expect)
+		v->init_mark = VOL_MARK_STRAY; /* a trusted state is given: the volume was made */
+	if (v->init_mark && (st = vol_check_init_mark(v, o, err, sizeof(err))) != 0) {
+		report(&c, fs_status_name(st), st, NULL, -1, 0, 0, "%s", err);
+		if (st == FS_ST_IO)
+			goto out;
+	}
+	if (v->init_mark == VOL_MARK_STRAY)
+		report(&c, "marker", 0, NULL, -1, 0, 0,
+		       "note: %s is present, but the trust anchor records this volume: the marker is not believed "
+		       "(a crash at the end of init, or planted); the next read-write mount removes it",
+		       FS_INIT_MARK);
 	const char *base = vo && vo->scratch_dir && *vo->scratch_dir ? vo->scratch_dir : "/tmp";
 	snprintf(c.tmpdir, sizeof(c.tmpdir), "%s/fshield-verify-XXXXXX", base);
 	if (!mkdtemp(c.tmpdir)) {
