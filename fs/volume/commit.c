@@ -368,6 +368,9 @@ int vol_commit_locked(fs_volume *v)
 sqlfail:
 	fs_log(LOG_ERR, "commit: the metadata store refused the transaction: %s (%s)", strerror(-rc),
 	       fs_store_errmsg(v->store));
+	/* A page SQLite finds corrupt while it writes is the store failing a read: a violation. */
+	if (rc == -EBADMSG)
+		return vol_violation(v, NULL, -1, "commit: the metadata store " FS_META_NAME " cannot be read");
 	return rc;
 }
 

@@ -216,6 +216,10 @@ int vol_path(fs_volume *v, struct inode *ip, char *buf, size_t size);
 int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kind);
 /* The same for the entry name in directory dir (its inode could not be loaded). */
 int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const char *kind);
+/* A store read that failed with rc (what names the table or row): -ENOMEM passes through; anything else
+ * is the attacker's store failing us, a violation like any other (vol_violation about ip, or about the
+ * entry being looked up when ip is NULL). */
+int vol_store_violation(fs_volume *v, struct inode *ip, int rc, const char *what);
 struct inode *vol_iget(fs_volume *v, uint64_t ino, int *err);
 struct inode *vol_ifind(fs_volume *v, uint64_t ino); /* only if its bucket is loaded; no I/O */
 int vol_load_content(fs_volume *v, struct inode *ip);

@@ -650,6 +650,12 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 		st = fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the root directory's row is missing or fails verification");
 		goto fail;
 	}
+	/* A violation found by the steps above (logged where it was found) refuses the open. */
+	if (vol_failed(v)) {
+		st = fs_reason(err, errlen, v->fail_status, "tamper detected while opening the volume in %s (the log names "
+			       "what failed)", o->dir);
+		goto fail;
+	}
 	if (v->init_mark)
 		drop_stray_mark(v);
 	*out = v;
@@ -683,8 +689,11 @@ static int gc_row(void *ctx, uint64_t ino, uint64_t gen, uint64_t after)
 void vol_collect_garbage(fs_volume *v)
 {
 	struct gc_walk w = { .v = v };
-	if (fs_store_gc_list(v->store, gc_row, &w) != 0 || !w.n) {
+	int rc = fs_store_gc_list(v->store, gc_row, &w);
+	if (rc || !w.n) {
 		free(w.items);
+		if (rc)
+			vol_store_violation(v, NULL, rc, "the gc table");
 		return;
 	}
 	if (fs_store_begin(v->store) == 0) {
@@ -725,10 +734,14 @@ void fsv_info(fs_volume *v, fs_volume_info *out)
 	memcpy(out->root, v->root, 32);
 	out->chunk_size = v->hdr.chunk_size;
 	out->aead_alg = v->hdr.aead_alg;
+	int rc = v->store ? fs_store_counts(v->store, &out->inodes, &out->chunks) : -ENOENT;
+	if (rc) {
+		out->inodes = out->chunks = 0;
+		if (v->store)
+			vol_store_violation(v, NULL, rc, "row counts");
+	}
 	out->failed = vol_failed(v) ? v->fail_status : 0;
 	out->stale = v->stale;
 	out->anchor_none = v->anchor ? fs_anchor_is_none(v->anchor) : 1;
-	if (!v->store || fs_store_counts(v->store, &out->inodes, &out->chunks) != 0)
-		out->inodes = out->chunks = 0;
 	pthread_mutex_unlock(&v->lock);
 }

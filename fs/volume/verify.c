@@ -52,6 +52,7 @@ typedef struct {
 	size_t nleaves, capleaves;
 	int group_bad;
 	uint8_t prev_mac[32]; /* the last good entry of the current directory: entries come in order */
+	int oom; /* a row callback ran out of memory and stopped the walk */
 	char tmpdir[256];
 } vctx;
 
@@ -118,6 +119,27 @@ static int push_leaf(vctx *c, const uint8_t leaf[32])
 	return rc;
 }
 
+/* The end of a walk over a whole table: 1 when every row was seen; else the walk's failure is reported
+ * (a store that cannot be read is tamper; c->oom: memory ran out) and 0. */
+static int table_read(vctx *c, int rc, const char *table)
+{
+	if (c->oom) {
+		report(c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory while reading the %s rows", table);
+		c->oom = 0;
+		return 0;
+	}
+	if (!rc)
+		return 1;
+	if (rc == -ENOMEM)
+		report(c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory while reading the %s rows", table);
+	else
+		report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
+		       "tamper detected: the %s rows of the metadata store cannot be read (%s); the checks that need "
+		       "all of them were skipped",
+		       table, fs_store_errmsg(c->v->store));
+	return 0;
+}
+
 /* Inode rows: all of them, then bucket by bucket against the stored bucket digests. */
 /* The leaves gathered for the current group (a directory's entries or a file's chunks). */
 static fs_leaves group_leaves(vctx *c)
@@ -131,7 +153,7 @@ static int inode_row(void *ctx, uint64_t ino, const uint8_t *k2, size_t k2len, c
 	fs_volume *v = c->v;
 	struct vino blank = { 0 };
 	if (VEC_PUSH(c->in, c->nin, c->capin, blank) != 0)
-		return 1;
+		return c->oom = 1;
 	struct vino *vi = &c->in[c->nin - 1];
 	vi->ino = ino;
 	vi->bucket = k2len == 8 ? fs_get_le64(k2) : UINT64_MAX;
@@ -241,11 +263,12 @@ static int dirent_row(void *ctx, uint64_t parent, const uint8_t *mac, size_t mac
 		return 0;
 	}
 	memcpy(c->prev_mac, mac, 32);
-	push_leaf(c, leaf);
+	if (push_leaf(c, leaf) != 0)
+		return c->oom = 1;
 	struct vdent d = { .parent = parent, .ino = rec.ino, .mode = rec.mode };
 	memcpy(d.name, rec.name, rec.name_len + 1);
 	if (VEC_PUSH(c->de, c->nde, c->capde, d) != 0)
-		return 1;
+		return c->oom = 1;
 	return 0;
 }
 
@@ -462,15 +485,17 @@ static int chunk_row(void *ctx, uint64_t ino, const fs_chunk_row *r, int malform
 		c->group_bad = 1;
 		return 0;
 	}
-	push_leaf(c, leaf);
+	if (push_leaf(c, leaf) != 0)
+		return c->oom = 1;
 	check_chunk_data(c, f, r);
 	return 0;
 }
 
-/* Files with no chunk rows at all still have a digest to check (an empty one). */
-static void check_chunkless(vctx *c)
+/* Files with no chunk rows at all still have a digest to check (an empty one). Only over tables read
+ * whole. */
+static void check_chunkless(vctx *c, int chunks_ok, int dirents_ok)
 {
-	for (size_t i = 0; i < c->nin; i++) {
+	for (size_t i = 0; i < c->nin && chunks_ok; i++) {
 		struct vino *vi = &c->in[i];
 		if (!vi->ok || !S_ISREG(vi->r.mode) || vi->has_chunks_checked)
 			continue;
@@ -481,7 +506,7 @@ static void check_chunkless(vctx *c)
 			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "chunk rows missing (deleted from the store)");
 	}
 	/* Directories without any entry rows. */
-	for (size_t i = 0; i < c->nin; i++) {
+	for (size_t i = 0; i < c->nin && dirents_ok; i++) {
 		struct vino *vi = &c->in[i];
 		if (!vi->ok || !S_ISDIR(vi->r.mode) || vi->r.count == 0)
 			continue;
@@ -676,34 +701,48 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 				       (unsigned long long)row.version, (unsigned long long)res->trusted_version);
 		}
 	}
-	/* Every row and chunk, whatever was found above. */
+	/* Every row and chunk, whatever was found above. A table that cannot be read whole is one finding,
+	 * and no check that needs all of it runs: a part of a table would read as rows deleted. */
 	uint8_t (*stored)[32] = calloc(v->hdr.buckets, 32);
-	if (stored && fs_store_get_buckets(v->store, v->hdr.buckets, stored) == 0) {
-		fs_store_all_inodes(v->store, inode_row, &c);
-		check_buckets(&c, stored);
-	} else {
-		fs_store_all_inodes(v->store, inode_row, &c);
+	if (!stored) {
+		report(&c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory");
+		goto out;
 	}
+	int buckets_ok = fs_store_get_buckets(v->store, v->hdr.buckets, stored) == 0;
+	int inodes_ok = table_read(&c, fs_store_all_inodes(v->store, inode_row, &c), "inode");
+	if (buckets_ok && inodes_ok)
+		check_buckets(&c, stored);
 	free(stored);
+	if (!inodes_ok)
+		goto out; /* every other check is about the inodes */
 	c.cur = 0;
 	c.have_cur = 0;
-	fs_store_all_dirents(v->store, dirent_row, &c);
-	finish_dir(&c);
+	int dirents_ok = table_read(&c, fs_store_all_dirents(v->store, dirent_row, &c), "directory entry");
+	if (dirents_ok)
+		finish_dir(&c);
+	c.nleaves = 0; /* a directory cut short leaves its leaves */
+	c.group_bad = 0;
 	name_inodes(&c);
 	report_deferred(&c);
-	check_links(&c);
+	if (dirents_ok)
+		check_links(&c);
 	struct cfile f = { .c = &c, .fd = -1 };
 	uint32_t cs = v->hdr.chunk_size;
 	f.buf = malloc(cs);
 	f.pt = malloc(cs);
 	c.cur = 0;
 	c.have_cur = 0;
-	if (f.buf && f.pt)
-		fs_store_all_chunks(v->store, chunk_row, &f);
+	int chunks_ok = f.buf && f.pt;
+	if (!chunks_ok)
+		report(&c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory");
+	else
+		chunks_ok = table_read(&c, fs_store_all_chunks(v->store, chunk_row, &f), "chunk");
+	if (!chunks_ok)
+		c.group_bad = 1; /* the file being read when it failed has only some of its rows */
 	close_file(&c, &f);
 	free(f.buf);
 	free(f.pt);
-	check_chunkless(&c);
+	check_chunkless(&c, chunks_ok, dirents_ok);
 	check_unreferenced(&c);
 out:
 	for (size_t i = 0; i < c.nin; i++) {
