@@ -285,7 +285,7 @@ int vol_commit_locked(fs_volume *v)
 	if (vol_readonly(v))
 		return 0;
 	if (vol_failed(v))
-		return -EIO;
+		return vol_commit_failed(v);
 	int rc;
 	if (vol_prepared(v) && (rc = anchor_and_finish(v)) != 0)
 		return rc;
@@ -400,7 +400,7 @@ int fsv_commit(fs_volume *v)
 int fsv_dirty(fs_volume *v)
 {
 	pthread_mutex_lock(&v->lock);
-	int d = vol_changed(v) || vol_prepared(v) || v->ndead;
+	int d = vol_changed(v) || vol_prepared(v) || v->ndead || (vol_salvageable(v) && vol_salvage_pending(v));
 	pthread_mutex_unlock(&v->lock);
 	return d;
 }

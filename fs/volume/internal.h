@@ -156,6 +156,7 @@ struct fs_volume {
 	unsigned lease_ttl;
 	int stale; /* the anchor moved past the version served: every request fails with EIO */
 	int init_mark; /* init.incomplete present at open; VOL_MARK_STRAY: the anchor records the volume */
+	enum vol_state fail_from; /* in VOL_FAILED: the state it failed from (salvage.c) */
 };
 #define VOL_MARK_STRAY 2
 
@@ -187,10 +188,21 @@ static inline void vol_set_acknowledged(fs_volume *v)
 /* Read-only until opened again; the first reason stays. */
 static inline void vol_fail(fs_volume *v, int status)
 {
-	if (v->state != VOL_FAILED)
+	if (v->state != VOL_FAILED) {
 		v->fail_status = status;
+		v->fail_from = v->state;
+	}
 	v->state = VOL_FAILED;
 }
+
+/* salvage.c: the changes acknowledged before a failure. vol_commit_failed is vol_commit_locked in
+ * VOL_FAILED: after an integrity violation it commits the verified in-memory state (0, or the commit's
+ * error), after any other failure -EIO. vol_uncommitted counts the files and directories with changes
+ * not in the store. */
+int vol_salvageable(const fs_volume *v);
+int vol_salvage_pending(const fs_volume *v);
+int vol_commit_failed(fs_volume *v);
+uint64_t vol_uncommitted(const fs_volume *v);
 
 /* vol_pack_open: the pack file exists but is not a regular file. */
 #define EFTYPE_PACK EMEDIUMTYPE

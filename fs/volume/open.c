@@ -720,7 +720,21 @@ int fsv_close(fs_volume *v)
 	if (!v)
 		return 0;
 	pthread_mutex_lock(&v->lock);
-	int rc = vol_readonly(v) || vol_failed(v) ? 0 : vol_commit_locked(v);
+	int rc = vol_readonly(v) || (vol_failed(v) && !vol_salvageable(v)) ? 0 : vol_commit_locked(v);
+	uint64_t lost = vol_readonly(v) ? 0 : vol_uncommitted(v);
+	if (vol_failed(v) && !vol_salvageable(v) && (vol_salvage_pending(v) || lost)) {
+		char prep[96] = "";
+		if (v->fail_from == VOL_PREPARED || v->fail_from == VOL_PREPARED_DIRTY)
+			snprintf(prep, sizeof(prep), "version %llu (prepared, never acknowledged by the trust anchor) and ",
+				 (unsigned long long)v->pending_row.version);
+		fs_log(LOG_ERR, "volume %s: %schanges to %llu more files and directories, acknowledged before the volume "
+				"turned read-only (%s), were not committed and are lost",
+		       v->dir, prep, (unsigned long long)lost, fs_status_name(v->fail_status));
+		rc = -EIO;
+	} else if (rc && lost) {
+		fs_log(LOG_ERR, "volume %s: changes to %llu files and directories were not committed and are lost",
+		       v->dir, (unsigned long long)lost);
+	}
 	pthread_mutex_unlock(&v->lock);
 	vol_destroy(v);
 	return rc;
