@@ -204,6 +204,12 @@ int vol_salvage_pending(const fs_volume *v);
 int vol_commit_failed(fs_volume *v);
 uint64_t vol_uncommitted(const fs_volume *v);
 
+/* orphans.c: at a read-write open, after verification, removes the pack files the verified tree does not
+ * own (unless the last writer left the clean hint); vol_clean_hint records in volume.lock whether a
+ * writer closed leaving nothing behind (1) or is at work (0). */
+void vol_collect_orphans(fs_volume *v);
+void vol_clean_hint(fs_volume *v, int clean);
+
 /* vol_pack_open: the pack file exists but is not a regular file. */
 #define EFTYPE_PACK EMEDIUMTYPE
 

@@ -650,6 +650,11 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 		st = fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the root directory's row is missing or fails verification");
 		goto fail;
 	}
+	/* Only now, with the tree verified against the anchor, may anything be removed. */
+	if (!vol_readonly(v) && !vol_prepared(v) && !vol_failed(v))
+		vol_collect_orphans(v);
+	else if (!vol_readonly(v))
+		vol_clean_hint(v, 0);
 	/* A violation found by the steps above (logged where it was found) refuses the open. */
 	if (vol_failed(v)) {
 		st = fs_reason(err, errlen, v->fail_status, "tamper detected while opening the volume in %s (the log names "
@@ -721,6 +726,9 @@ int fsv_close(fs_volume *v)
 		return 0;
 	pthread_mutex_lock(&v->lock);
 	int rc = vol_readonly(v) || (vol_failed(v) && !vol_salvageable(v)) ? 0 : vol_commit_locked(v);
+	/* Nothing left behind: the next open need not look for orphans. */
+	if (!rc && v->state == VOL_CLEAN && !v->ndead)
+		vol_clean_hint(v, 1);
 	uint64_t lost = vol_readonly(v) ? 0 : vol_uncommitted(v);
 	if (vol_failed(v) && !vol_salvageable(v) && (vol_salvage_pending(v) || lost)) {
 		char prep[96] = "";

@@ -536,15 +536,20 @@ static void check_unreferenced(vctx *c)
 		while (s && (f = readdir(s))) {
 			if (f->d_name[0] == '.')
 				continue;
-			unsigned long long ino, gen;
-			char tail;
+			unsigned long long ino = 0, gen = 0;
+			char tail, want[64] = "", got[600];
 			struct vino *vi = NULL;
-			if (sscanf(f->d_name, "%16llx.%llx%c", &ino, &gen, &tail) == 2)
+			snprintf(got, sizeof(got), "%s/%s/%s", FS_DATA_DIR, e->d_name, f->d_name);
+			if (sscanf(f->d_name, "%16llx.%llx%c", &ino, &gen, &tail) == 2) {
 				vi = find_ino(c, ino);
+				vol_pack_path(c->v, ino, gen, want, sizeof(want));
+			}
 			if (!vi || !vi->ok || vi->r.gen != gen || !S_ISREG(vi->r.mode)) {
-				char m[600];
-				snprintf(m, sizeof(m), "note: %s/%s/%s is not part of the volume (unreferenced data)",
-					 FS_DATA_DIR, e->d_name, f->d_name);
+				char m[800];
+				/* The open removes only what is named as a pack file: docs/FORMAT.md section 13. */
+				snprintf(m, sizeof(m), "note: %s is not part of the volume (unreferenced data: an orphan of an "
+					 "interrupted commit, or planted); %s", got,
+					 strcmp(want, got) ? "it is left alone" : "the next read-write mount removes it");
 				fs_finding fi = { "unreferenced", 0, NULL, 0, -1, 0, 0, m };
 				c->cb(c->ctx, &fi);
 			}
