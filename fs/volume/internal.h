@@ -195,10 +195,10 @@ static inline void vol_fail(fs_volume *v, int status)
 	v->state = VOL_FAILED;
 }
 
-/* salvage.c: the changes acknowledged before a failure. vol_commit_failed is vol_commit_locked in
- * VOL_FAILED: after an integrity violation it commits the verified in-memory state (0, or the commit's
- * error), after any other failure -EIO. vol_uncommitted counts the files and directories with changes
- * not in the store. */
+/* The changes acknowledged before a failure (docs/THREAT-MODEL.md 7.1). commit.c: vol_commit_failed is
+ * vol_commit_locked in VOL_FAILED: after an integrity violation it commits the verified in-memory state
+ * (0, or the commit's error), after any other failure -EIO. salvage.c: vol_uncommitted counts the files
+ * and directories with changes not in the store. */
 int vol_salvageable(const fs_volume *v);
 int vol_salvage_pending(const fs_volume *v);
 int vol_commit_failed(fs_volume *v);

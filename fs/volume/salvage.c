@@ -1,5 +1,6 @@
 /* After a failure that made the volume read-only: what happens to the changes programs were already told
- * succeeded (docs/THREAT-MODEL.md, "After an integrity violation").
+ * succeeded (docs/THREAT-MODEL.md 7.1). The commit after a violation is vol_commit_failed (commit.c);
+ * this file tells what can no longer be committed.
  *
  * An integrity violation leaves the verified in-memory state intact: tampered data never got in (it
  * failed verification before it was used), and no change was accepted since. That state is committed,
@@ -11,41 +12,6 @@
 #include <syslog.h>
 
 #include "fs/volume/internal.h"
-#include "meta/common/status.h"
-
-int vol_salvageable(const fs_volume *v)
-{
-	return vol_failed(v) && v->fail_status == FS_ST_TAMPER && !v->stale && v->fail_from != VOL_READONLY;
-}
-
-int vol_salvage_pending(const fs_volume *v)
-{
-	enum vol_state s = v->fail_from;
-	return s == VOL_DIRTY || s == VOL_PREPARED || s == VOL_PREPARED_DIRTY;
-}
-
-int vol_commit_failed(fs_volume *v)
-{
-	if (!vol_salvageable(v))
-		return -EIO;
-	if (!vol_salvage_pending(v) && !v->ndead)
-		return 0;
-	int status = v->fail_status;
-	uint64_t from = v->version;
-	v->state = v->fail_from; /* for this commit only: no write gets in, the lock is held */
-	int rc = vol_commit_locked(v);
-	if (vol_failed(v)) { /* failed again in the commit: a worse reason wins */
-		v->fail_status = fs_status_worse(status, v->fail_status);
-		return rc ? rc : -EIO;
-	}
-	v->fail_from = v->state;
-	v->state = VOL_FAILED;
-	v->fail_status = status;
-	if (!rc && v->version != from)
-		fs_log(LOG_NOTICE, "volume %s: the changes made before the integrity violation were committed "
-				   "(version %llu)", v->dir, (unsigned long long)v->version);
-	return rc;
-}
 
 uint64_t vol_uncommitted(const fs_volume *v)
 {
