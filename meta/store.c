@@ -594,13 +594,14 @@ int fs_store_counts(fs_store *s, uint64_t *inodes, uint64_t *chunks)
 	uint64_t *out[2] = { inodes, chunks };
 	for (int i = 0; i < 2; i++) {
 		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(s->db, q[i], -1, &st, NULL) != SQLITE_OK)
-			return -EIO;
-		int rc = sqlite3_step(st);
+		int rc = sqlite3_prepare_v2(s->db, q[i], -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return sqerr(s, rc) ? sqerr(s, rc) : -EIO;
+		rc = sqlite3_step(st);
 		*out[i] = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
 		sqlite3_finalize(st);
 		if (rc != SQLITE_ROW)
-			return -EIO;
+			return sqerr(s, rc) ? sqerr(s, rc) : -EIO;
 	}
 	return 0;
 }
@@ -633,16 +634,19 @@ int fs_store_del_gc(fs_store *s, uint64_t ino, uint64_t gen)
 int fs_store_gc_list(fs_store *s, fs_gc_cb cb, void *ctx)
 {
 	sqlite3_stmt *q;
-	/* Volumes made before the table existed have none: nothing to do. */
-	if (sqlite3_prepare_v2(s->db, "SELECT ino, gen, after FROM gc", -1, &q, NULL) != SQLITE_OK)
-		return 0;
-	int rc;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT ino, gen, after FROM gc", -1, &q, NULL);
+	if (rc != SQLITE_OK) {
+		/* Volumes made before the table existed have none: nothing to do. Any other failure is one. */
+		if ((rc & 0xff) == SQLITE_ERROR && strstr(sqlite3_errmsg(s->db), "no such table"))
+			return 0;
+		return sqerr(s, rc) ? sqerr(s, rc) : -EIO;
+	}
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
 		if (cb(ctx, (uint64_t)sqlite3_column_int64(q, 0), (uint64_t)sqlite3_column_int64(q, 1),
 		       (uint64_t)sqlite3_column_int64(q, 2)))
 			break;
 	sqlite3_finalize(q);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : (sqerr(s, rc) ? sqerr(s, rc) : -EIO);
 }
 
 int fs_store_del_dirents_of(fs_store *s, uint64_t parent)

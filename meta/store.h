@@ -1,7 +1,9 @@
 /* meta.db: the SQLite metadata store of a volume (schema in docs/FORMAT.md). WAL, synchronous=FULL, no
  * ATTACH, one connection per volume, used under the volume's lock. Functions return 0 or -errno (-EIO
- * for SQLite errors, -ENOSPC for a full disk); fs_store_errmsg says what SQLite said. Rows come back
- * through callbacks as raw bytes: whoever reads them checks them against the integrity tree. */
+ * for SQLite errors, -EBADMSG for a page SQLite finds corrupt, -ENOSPC for a full disk, -ENOMEM);
+ * fs_store_errmsg says what SQLite said. Rows come back through callbacks as raw bytes: whoever reads
+ * them checks them against the integrity tree. Whatever a read returns other than 0 (and -ENOMEM) the
+ * caller treats as an integrity violation of the store: it is the attacker's file. */
 #ifndef FS_STORE_H
 #define FS_STORE_H
 #include <stddef.h>

@@ -342,7 +342,7 @@ static int open_file(struct fsd_fs *fs, uint64_t ino, struct fuse_file_info *fi)
 			return rc;
 		}
 	}
-	fi->fh = ino;
+	fi->fh = (fi->flags & O_ACCMODE) != O_RDONLY; /* a writer: its close reports changes lost (op_flush) */
 	/* Pages cached by an earlier open are still valid: only this mount writes. O_DIRECT needs no flag: the
 	 * kernel sends such reads and writes straight here, in step with its cache. */
 	fi->keep_cache = 1;
@@ -430,9 +430,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
+	struct fsd_fs *fs = fs_of(req);
+	reply_status(req, fs->ro || !fs->v ? 0 : fsv_flush(fs->v, ino, fi->fh == 1));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -281,12 +281,47 @@ static int anchor_and_finish(fs_volume *v)
 	return 0;
 }
 
+/* After an integrity violation (only) the changes accepted before it are committed: salvage.c. */
+int vol_salvageable(const fs_volume *v)
+{
+	return vol_failed(v) && v->fail_status == FS_ST_TAMPER && !v->stale && v->fail_from != VOL_READONLY;
+}
+
+int vol_salvage_pending(const fs_volume *v)
+{
+	enum vol_state s = v->fail_from;
+	return s == VOL_DIRTY || s == VOL_PREPARED || s == VOL_PREPARED_DIRTY;
+}
+
+int vol_commit_failed(fs_volume *v)
+{
+	if (!vol_salvageable(v))
+		return -EIO;
+	if (!vol_salvage_pending(v) && !v->ndead)
+		return 0;
+	int status = v->fail_status;
+	uint64_t from = v->version;
+	v->state = v->fail_from; /* for this commit only: no write gets in, the lock is held */
+	int rc = vol_commit_locked(v);
+	if (vol_failed(v)) { /* failed again in the commit: a worse reason wins */
+		v->fail_status = fs_status_worse(status, v->fail_status);
+		return rc ? rc : -EIO;
+	}
+	v->fail_from = v->state;
+	v->state = VOL_FAILED;
+	v->fail_status = status;
+	if (!rc && v->version != from)
+		fs_log(LOG_NOTICE, "volume %s: the changes made before the integrity violation were committed "
+				   "(version %llu)", v->dir, (unsigned long long)v->version);
+	return rc;
+}
+
 int vol_commit_locked(fs_volume *v)
 {
 	if (vol_readonly(v))
 		return 0;
 	if (vol_failed(v))
-		return -EIO;
+		return vol_commit_failed(v);
 	int rc;
 	if (vol_prepared(v) && (rc = anchor_and_finish(v)) != 0)
 		return rc;
@@ -369,6 +404,9 @@ int vol_commit_locked(fs_volume *v)
 sqlfail:
 	fs_log(LOG_ERR, "commit: the metadata store refused the transaction: %s (%s)", strerror(-rc),
 	       fs_store_errmsg(v->store));
+	/* A page SQLite finds corrupt while it writes is the store failing a read: a violation. */
+	if (rc == -EBADMSG)
+		return vol_violation(v, NULL, -1, "commit: the metadata store " FS_META_NAME " cannot be read");
 	return rc;
 }
 
@@ -398,7 +436,7 @@ int fsv_commit(fs_volume *v)
 int fsv_dirty(fs_volume *v)
 {
 	pthread_mutex_lock(&v->lock);
-	int d = vol_changed(v) || vol_prepared(v) || v->ndead;
+	int d = vol_changed(v) || vol_prepared(v) || v->ndead || (vol_salvageable(v) && vol_salvage_pending(v));
 	pthread_mutex_unlock(&v->lock);
 	return d;
 }

@@ -141,8 +141,13 @@ static int load_bucket(fs_volume *v, uint32_t b)
 		vol_free_inode(v, L.head);
 		L.head = n;
 	}
-	if (rc || L.bad == FS_CHECK_NOMEM)
-		return rc ? rc : -ENOMEM;
+	if (rc) {
+		char what[64];
+		snprintf(what, sizeof(what), "inode rows of bucket %u", b);
+		return vol_store_violation(v, NULL, rc, what);
+	}
+	if (L.bad == FS_CHECK_NOMEM)
+		return -ENOMEM;
 	char what[200];
 	if (L.bad_ino)
 		snprintf(what, sizeof(what), "inode %llu (bucket %u): %s", (unsigned long long)L.bad_ino, b,
@@ -386,7 +391,7 @@ int vol_load_content(fs_volume *v, struct inode *ip)
 	/* Unloaded before naming it: naming may load other directories. */
 	unload_content(ip);
 	if (rc)
-		return rc;
+		return vol_store_violation(v, ip, rc, S_ISDIR(ip->r.mode) ? "directory entries" : "chunk map");
 	return bad == FS_CHECK_NOMEM ? -ENOMEM : vol_violation(v, ip, idx, fs_check_msg(bad));
 }
 
@@ -603,6 +608,18 @@ int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const ch
 		fs_log(LOG_ERR, "volume %s is now read-only until it is mounted again", v->dir);
 	vol_fail(v, FS_ST_TAMPER);
 	return -EIO;
+}
+
+int vol_store_violation(fs_volume *v, struct inode *ip, int rc, const char *what)
+{
+	if (rc == -ENOMEM)
+		return rc;
+	char kind[600];
+	snprintf(kind, sizeof(kind), "%s: the metadata store %s cannot be read (%s)", what, FS_META_NAME,
+		 v->store ? fs_store_errmsg(v->store) : strerror(-rc));
+	if (!ip && v->lookup_dir)
+		return vol_violation_at(v, v->lookup_dir, v->lookup_name, kind);
+	return vol_violation(v, ip, -1, kind);
 }
 
 int fsv_known_inodes(fs_volume *v, uint64_t **out, size_t *n)

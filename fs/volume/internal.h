@@ -156,7 +156,10 @@ struct fs_volume {
 	int have_lease;
 	unsigned lease_ttl;
 	int stale; /* the anchor moved past the version served: every request fails with EIO */
+	int init_mark; /* init.incomplete present at open; VOL_MARK_STRAY: the anchor records the volume */
+	enum vol_state fail_from; /* in VOL_FAILED: the state it failed from (salvage.c) */
 };
+#define VOL_MARK_STRAY 2
 
 /* State queries and the transitions of fs/volume/state.h that are not a whole commit. */
 static inline int vol_readonly(const fs_volume *v) { return v->state == VOL_READONLY; }
@@ -186,10 +189,27 @@ static inline void vol_set_acknowledged(fs_volume *v)
 /* Read-only until opened again; the first reason stays. */
 static inline void vol_fail(fs_volume *v, int status)
 {
-	if (v->state != VOL_FAILED)
+	if (v->state != VOL_FAILED) {
 		v->fail_status = status;
+		v->fail_from = v->state;
+	}
 	v->state = VOL_FAILED;
 }
+
+/* The changes acknowledged before a failure (docs/THREAT-MODEL.md 7.1). commit.c: vol_commit_failed is
+ * vol_commit_locked in VOL_FAILED: after an integrity violation it commits the verified in-memory state
+ * (0, or the commit's error), after any other failure -EIO. salvage.c: vol_uncommitted counts the files
+ * and directories with changes not in the store. */
+int vol_salvageable(const fs_volume *v);
+int vol_salvage_pending(const fs_volume *v);
+int vol_commit_failed(fs_volume *v);
+uint64_t vol_uncommitted(const fs_volume *v);
+
+/* orphans.c: at a read-write open, after verification, removes the pack files the verified tree does not
+ * own (unless the last writer left the clean hint); vol_clean_hint records in volume.lock whether a
+ * writer closed leaving nothing behind (1) or is at work (0). */
+void vol_collect_orphans(fs_volume *v);
+void vol_clean_hint(fs_volume *v, int clean);
 
 /* vol_pack_open: the pack file exists but is not a regular file. */
 #define EFTYPE_PACK EMEDIUMTYPE
@@ -217,6 +237,10 @@ int vol_path(fs_volume *v, struct inode *ip, char *buf, size_t size);
 int vol_violation(fs_volume *v, struct inode *ip, int64_t chunk, const char *kind);
 /* The same for the entry name in directory dir (its inode could not be loaded). */
 int vol_violation_at(fs_volume *v, struct inode *dir, const char *name, const char *kind);
+/* A store read that failed with rc (what names the table or row): -ENOMEM passes through; anything else
+ * is the attacker's store failing us, a violation like any other (vol_violation about ip, or about the
+ * entry being looked up when ip is NULL). */
+int vol_store_violation(fs_volume *v, struct inode *ip, int rc, const char *what);
 struct inode *vol_iget(fs_volume *v, uint64_t ino, int *err);
 struct inode *vol_ifind(fs_volume *v, uint64_t ino); /* only if its bucket is loaded; no I/O */
 int vol_load_content(fs_volume *v, struct inode *ip);

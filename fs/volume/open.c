@@ -417,6 +417,30 @@ out:
 	return st;
 }
 
+static int interrupted(const char *dir, char *err, size_t errlen)
+{
+	return fs_reason(err, errlen, FS_ST_IO, "the creation of the volume in %s was interrupted: empty the directory and run "
+			 "init again", dir);
+}
+
+int vol_check_init_mark(fs_volume *v, const fs_volume_opts *o, char *err, size_t errlen)
+{
+	if (!v->init_mark)
+		return 0;
+	int st = vol_open_anchor(v, o->trust_uri, &o->tls, err, errlen);
+	if (st)
+		return st;
+	fs_anchor_state as;
+	char aerr[256];
+	int rc = fs_anchor_get(v->anchor, v->hdr.volid, &as, aerr, sizeof(aerr));
+	if (rc == -ENOENT)
+		return interrupted(o->dir, err, errlen);
+	if (rc)
+		return fs_reason(err, errlen, FS_ST_ANCHOR, "trust anchor: %s", aerr);
+	v->init_mark = VOL_MARK_STRAY; /* registered: init got past its last step but one */
+	return 0;
+}
+
 int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_t errlen)
 {
 	v->dir = strdup(o->dir);
@@ -425,11 +449,10 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 		return fs_reason(err, errlen, FS_ST_IO, "%s: %s", o->dir, strerror(errno));
 	if (keys_alloc(v) != 0)
 		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
+	/* The marker is anyone's to plant: it is believed only once the anchor is asked (vol_check_init_mark).
+	 * Without a header there is no volume id to ask about, and init writes the header before it registers. */
 	struct stat mst;
-	if (fs_beneath_stat(v->dirfd, FS_INIT_MARK, &mst) == 0)
-		return fs_reason(err, errlen, FS_ST_IO, "the creation of the volume in %s was interrupted: empty the directory and run "
-				     "init again",
-			   o->dir);
+	v->init_mark = fs_beneath_stat(v->dirfd, FS_INIT_MARK, &mst) == 0;
 	uint8_t raw[FS_HDR_BYTES + 1];
 	int fd = fs_beneath_open(v->dirfd, FS_HDR_NAME, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
 	if (fd == -ELOOP)
@@ -437,6 +460,8 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 				 FS_HDR_NAME);
 	if (fd < 0) {
 		int e = -fd;
+		if (e == ENOENT && v->init_mark)
+			return interrupted(o->dir, err, errlen);
 		if (e == ENOENT && fs_beneath_stat(v->dirfd, FS_META_NAME, &mst) == 0)
 			return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the volume header %s/%s is missing", o->dir, FS_HDR_NAME);
 		return fs_reason(err, errlen, FS_ST_IO, "%s is not an fshield volume: %s/%s: %s", o->dir, o->dir, FS_HDR_NAME, strerror(e));
@@ -572,6 +597,20 @@ int vol_check_anchor(fs_volume *v, const fs_volume_row *row, int *roll_forward, 
 	return fs_reason(err, errlen, FS_ST_FORK, "fork detected: volume version %llu is not a successor of trusted version %llu", V, T);
 }
 
+/* A marker beside a volume the anchor records and whose store verified: left by a crash between the
+ * registration and its removal, or planted. Either way the volume is whole; a writer removes it. */
+static void drop_stray_mark(fs_volume *v)
+{
+	if (vol_readonly(v)) {
+		fs_log(LOG_WARNING, "%s/%s is present, but the trust anchor records this volume: the marker is ignored",
+		       v->dir, FS_INIT_MARK);
+		return;
+	}
+	if (unlinkat(v->dirfd, FS_INIT_MARK, 0) == 0 && fsync(v->dirfd) == 0)
+		fs_log(LOG_WARNING, "%s/%s was present, but the trust anchor records this volume: marker removed",
+		       v->dir, FS_INIT_MARK);
+}
+
 int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 {
 	fs_volume *v = vol_new();
@@ -583,6 +622,8 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	int st = vol_setup(v, o, 0, err, errlen);
 	if (!st)
 		st = vol_open_anchor(v, o->trust_uri, &o->tls, err, errlen);
+	if (!st)
+		st = vol_check_init_mark(v, o, err, errlen);
 	if (st)
 		goto fail;
 	if (!vol_readonly(v)) {
@@ -668,6 +709,19 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 		st = fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the root directory's row is missing or fails verification");
 		goto fail;
 	}
+	/* Only now, with the tree verified against the anchor, may anything be removed. */
+	if (!vol_readonly(v) && !vol_prepared(v) && !vol_failed(v))
+		vol_collect_orphans(v);
+	else if (!vol_readonly(v))
+		vol_clean_hint(v, 0);
+	/* A violation found by the steps above (logged where it was found) refuses the open. */
+	if (vol_failed(v)) {
+		st = fs_reason(err, errlen, v->fail_status, "tamper detected while opening the volume in %s (the log names "
+			       "what failed)", o->dir);
+		goto fail;
+	}
+	if (v->init_mark)
+		drop_stray_mark(v);
 	*out = v;
 	return 0;
 fail:
@@ -699,8 +753,11 @@ static int gc_row(void *ctx, uint64_t ino, uint64_t gen, uint64_t after)
 void vol_collect_garbage(fs_volume *v)
 {
 	struct gc_walk w = { .v = v };
-	if (fs_store_gc_list(v->store, gc_row, &w) != 0 || !w.n) {
+	int rc = fs_store_gc_list(v->store, gc_row, &w);
+	if (rc || !w.n) {
 		free(w.items);
+		if (rc)
+			vol_store_violation(v, NULL, rc, "the gc table");
 		return;
 	}
 	if (fs_store_begin(v->store) == 0) {
@@ -727,7 +784,24 @@ int fsv_close(fs_volume *v)
 	if (!v)
 		return 0;
 	pthread_mutex_lock(&v->lock);
-	int rc = vol_readonly(v) || vol_failed(v) ? 0 : vol_commit_locked(v);
+	int rc = vol_readonly(v) || (vol_failed(v) && !vol_salvageable(v)) ? 0 : vol_commit_locked(v);
+	/* Nothing left behind: the next open need not look for orphans. */
+	if (!rc && v->state == VOL_CLEAN && !v->ndead)
+		vol_clean_hint(v, 1);
+	uint64_t lost = vol_readonly(v) ? 0 : vol_uncommitted(v);
+	if (vol_failed(v) && !vol_salvageable(v) && (vol_salvage_pending(v) || lost)) {
+		char prep[96] = "";
+		if (v->fail_from == VOL_PREPARED || v->fail_from == VOL_PREPARED_DIRTY)
+			snprintf(prep, sizeof(prep), "version %llu (prepared, never acknowledged by the trust anchor) and ",
+				 (unsigned long long)v->pending_row.version);
+		fs_log(LOG_ERR, "volume %s: %schanges to %llu more files and directories, acknowledged before the volume "
+				"turned read-only (%s), were not committed and are lost",
+		       v->dir, prep, (unsigned long long)lost, fs_status_name(v->fail_status));
+		rc = -EIO;
+	} else if (rc && lost) {
+		fs_log(LOG_ERR, "volume %s: changes to %llu files and directories were not committed and are lost",
+		       v->dir, (unsigned long long)lost);
+	}
 	pthread_mutex_unlock(&v->lock);
 	vol_destroy(v);
 	return rc;
@@ -741,12 +815,16 @@ void fsv_info(fs_volume *v, fs_volume_info *out)
 	memcpy(out->root, v->root, 32);
 	out->chunk_size = v->hdr.chunk_size;
 	out->aead_alg = v->hdr.aead_alg;
+	int rc = v->store ? fs_store_counts(v->store, &out->inodes, &out->chunks) : -ENOENT;
+	if (rc) {
+		out->inodes = out->chunks = 0;
+		if (v->store)
+			vol_store_violation(v, NULL, rc, "row counts");
+	}
 	out->failed = vol_failed(v) ? v->fail_status : 0;
 	out->stale = v->stale;
 	out->anchor_none = v->anchor ? fs_anchor_is_none(v->anchor) : 1;
 	if (!v->anchor || fs_anchor_describe(v->anchor, out->anchor_desc, sizeof(out->anchor_desc)) != 0)
 		out->anchor_desc[0] = 0;
-	if (!v->store || fs_store_counts(v->store, &out->inodes, &out->chunks) != 0)
-		out->inodes = out->chunks = 0;
 	pthread_mutex_unlock(&v->lock);
 }

@@ -14,8 +14,10 @@
  *   VOL_READONLY: opened read-only (fsv_open, fsv_verify); nothing is ever written. Terminal.
  *   VOL_FAILED: vol_fail() from any writable state, on an integrity violation (vol_violation), an
  *   anchor that refused a commit (a fork) or a lost writer lease; the volume serves what verifies and
- *   writes nothing until it is opened again. Also from VOL_READONLY when the anchor has moved past the
- *   version served (stale, fs/volume/lease.c): then it serves nothing. Terminal; fail_status says why.
+ *   accepts no change until it is opened again. Also from VOL_READONLY when the anchor has moved past the
+ *   version served (stale, fs/volume/lease.c): then it serves nothing. Terminal; fail_status says why and
+ *   fail_from what state it left. After a violation (only), a commit still writes the changes accepted
+ *   before it: vol_commit_failed (salvage.c) runs one commit from fail_from and returns to VOL_FAILED.
  *
  * Invariants:
  *   1. Only VOL_DIRTY and VOL_PREPARED_DIRTY hold changes that are not in the store.

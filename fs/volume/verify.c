@@ -53,6 +53,7 @@ typedef struct {
 	size_t nleaves, capleaves;
 	int group_bad;
 	uint8_t prev_mac[32]; /* the last good entry of the current directory: entries come in order */
+	int oom; /* a row callback ran out of memory and stopped the walk */
 	char tmpdir[256];
 } vctx;
 
@@ -119,6 +120,27 @@ static int push_leaf(vctx *c, const uint8_t leaf[32])
 	return rc;
 }
 
+/* The end of a walk over a whole table: 1 when every row was seen; else the walk's failure is reported
+ * (a store that cannot be read is tamper; c->oom: memory ran out) and 0. */
+static int table_read(vctx *c, int rc, const char *table)
+{
+	if (c->oom) {
+		report(c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory while reading the %s rows", table);
+		c->oom = 0;
+		return 0;
+	}
+	if (!rc)
+		return 1;
+	if (rc == -ENOMEM)
+		report(c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory while reading the %s rows", table);
+	else
+		report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
+		       "tamper detected: the %s rows of the metadata store cannot be read (%s); the checks that need "
+		       "all of them were skipped",
+		       table, fs_store_errmsg(c->v->store));
+	return 0;
+}
+
 /* Inode rows: all of them, then bucket by bucket against the stored bucket digests. */
 /* The leaves gathered for the current group (a directory's entries or a file's chunks). */
 static fs_leaves group_leaves(vctx *c)
@@ -132,7 +154,7 @@ static int inode_row(void *ctx, uint64_t ino, const uint8_t *k2, size_t k2len, c
 	fs_volume *v = c->v;
 	struct vino blank = { 0 };
 	if (VEC_PUSH(c->in, c->nin, c->capin, blank) != 0)
-		return 1;
+		return c->oom = 1;
 	struct vino *vi = &c->in[c->nin - 1];
 	vi->ino = ino;
 	vi->bucket = k2len == 8 ? fs_get_le64(k2) : UINT64_MAX;
@@ -242,11 +264,12 @@ static int dirent_row(void *ctx, uint64_t parent, const uint8_t *mac, size_t mac
 		return 0;
 	}
 	memcpy(c->prev_mac, mac, 32);
-	push_leaf(c, leaf);
+	if (push_leaf(c, leaf) != 0)
+		return c->oom = 1;
 	struct vdent d = { .parent = parent, .ino = rec.ino, .mode = rec.mode };
 	memcpy(d.name, rec.name, rec.name_len + 1);
 	if (VEC_PUSH(c->de, c->nde, c->capde, d) != 0)
-		return 1;
+		return c->oom = 1;
 	return 0;
 }
 
@@ -464,15 +487,17 @@ static int chunk_row(void *ctx, uint64_t ino, const fs_chunk_row *r, int malform
 		c->group_bad = 1;
 		return 0;
 	}
-	push_leaf(c, leaf);
+	if (push_leaf(c, leaf) != 0)
+		return c->oom = 1;
 	check_chunk_data(c, f, r);
 	return 0;
 }
 
-/* Files with no chunk rows at all still have a digest to check (an empty one). */
-static void check_chunkless(vctx *c)
+/* Files with no chunk rows at all still have a digest to check (an empty one). Only over tables read
+ * whole. */
+static void check_chunkless(vctx *c, int chunks_ok, int dirents_ok)
 {
-	for (size_t i = 0; i < c->nin; i++) {
+	for (size_t i = 0; i < c->nin && chunks_ok; i++) {
 		struct vino *vi = &c->in[i];
 		if (!vi->ok || !S_ISREG(vi->r.mode) || vi->has_chunks_checked)
 			continue;
@@ -483,7 +508,7 @@ static void check_chunkless(vctx *c)
 			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "chunk rows missing (deleted from the store)");
 	}
 	/* Directories without any entry rows. */
-	for (size_t i = 0; i < c->nin; i++) {
+	for (size_t i = 0; i < c->nin && dirents_ok; i++) {
 		struct vino *vi = &c->in[i];
 		if (!vi->ok || !S_ISDIR(vi->r.mode) || vi->r.count == 0)
 			continue;
@@ -516,15 +541,20 @@ static void check_unreferenced(vctx *c)
 		while (s && (f = readdir(s))) {
 			if (f->d_name[0] == '.')
 				continue;
-			unsigned long long ino, gen;
-			char tail;
+			unsigned long long ino = 0, gen = 0;
+			char tail, want[64] = "", got[600];
 			struct vino *vi = NULL;
-			if (sscanf(f->d_name, "%16llx.%llx%c", &ino, &gen, &tail) == 2)
+			snprintf(got, sizeof(got), "%s/%s/%s", FS_DATA_DIR, e->d_name, f->d_name);
+			if (sscanf(f->d_name, "%16llx.%llx%c", &ino, &gen, &tail) == 2) {
 				vi = find_ino(c, ino);
+				vol_pack_path(c->v, ino, gen, want, sizeof(want));
+			}
 			if (!vi || !vi->ok || vi->r.gen != gen || !S_ISREG(vi->r.mode)) {
-				char m[600];
-				snprintf(m, sizeof(m), "note: %s/%s/%s is not part of the volume (unreferenced data)",
-					 FS_DATA_DIR, e->d_name, f->d_name);
+				char m[800];
+				/* The open removes only what is named as a pack file: docs/FORMAT.md section 13. */
+				snprintf(m, sizeof(m), "note: %s is not part of the volume (unreferenced data: an orphan of an "
+					 "interrupted commit, or planted); %s", got,
+					 strcmp(want, got) ? "it is left alone" : "the next read-write mount removes it");
 				fs_finding fi = { "unreferenced", 0, NULL, 0, -1, 0, 0, m };
 				c->cb(c->ctx, &fi);
 			}
@@ -609,6 +639,19 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 			report(&c, "busy", FS_ST_BUSY, NULL, -1, 0, 0, "the volume is open read-write by a daemon");
 		close(lfd);
 	}
+	/* The marker hides nothing: believed only when the anchor has no record, else one finding more. */
+	if (v->init_mark && vo && vo->use_expect)
+		v->init_mark = VOL_MARK_STRAY; /* a trusted state is given: the volume was made */
+	if (v->init_mark && (st = vol_check_init_mark(v, o, err, sizeof(err))) != 0) {
+		report(&c, fs_status_name(st), st, NULL, -1, 0, 0, "%s", err);
+		if (st == FS_ST_IO)
+			goto out;
+	}
+	if (v->init_mark == VOL_MARK_STRAY)
+		report(&c, "marker", 0, NULL, -1, 0, 0,
+		       "note: %s is present, but the trust anchor records this volume: the marker is not believed "
+		       "(a crash at the end of init, or planted); the next read-write mount removes it",
+		       FS_INIT_MARK);
 	const char *base = vo && vo->scratch_dir && *vo->scratch_dir ? vo->scratch_dir : "/tmp";
 	snprintf(c.tmpdir, sizeof(c.tmpdir), "%s/fshield-verify-XXXXXX", base);
 	if (!mkdtemp(c.tmpdir)) {
@@ -696,34 +739,48 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 				       (unsigned long long)row.version, (unsigned long long)res->trusted_version);
 		}
 	}
-	/* Every row and chunk, whatever was found above. */
+	/* Every row and chunk, whatever was found above. A table that cannot be read whole is one finding,
+	 * and no check that needs all of it runs: a part of a table would read as rows deleted. */
 	uint8_t (*stored)[32] = calloc(v->hdr.buckets, 32);
-	if (stored && fs_store_get_buckets(v->store, v->hdr.buckets, stored) == 0) {
-		fs_store_all_inodes(v->store, inode_row, &c);
-		check_buckets(&c, stored);
-	} else {
-		fs_store_all_inodes(v->store, inode_row, &c);
+	if (!stored) {
+		report(&c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory");
+		goto out;
 	}
+	int buckets_ok = fs_store_get_buckets(v->store, v->hdr.buckets, stored) == 0;
+	int inodes_ok = table_read(&c, fs_store_all_inodes(v->store, inode_row, &c), "inode");
+	if (buckets_ok && inodes_ok)
+		check_buckets(&c, stored);
 	free(stored);
+	if (!inodes_ok)
+		goto out; /* every other check is about the inodes */
 	c.cur = 0;
 	c.have_cur = 0;
-	fs_store_all_dirents(v->store, dirent_row, &c);
-	finish_dir(&c);
+	int dirents_ok = table_read(&c, fs_store_all_dirents(v->store, dirent_row, &c), "directory entry");
+	if (dirents_ok)
+		finish_dir(&c);
+	c.nleaves = 0; /* a directory cut short leaves its leaves */
+	c.group_bad = 0;
 	name_inodes(&c);
 	report_deferred(&c);
-	check_links(&c);
+	if (dirents_ok)
+		check_links(&c);
 	struct cfile f = { .c = &c, .fd = -1 };
 	uint32_t cs = v->hdr.chunk_size;
 	f.buf = malloc(cs);
 	f.pt = malloc(cs);
 	c.cur = 0;
 	c.have_cur = 0;
-	if (f.buf && f.pt)
-		fs_store_all_chunks(v->store, chunk_row, &f);
+	int chunks_ok = f.buf && f.pt;
+	if (!chunks_ok)
+		report(&c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory");
+	else
+		chunks_ok = table_read(&c, fs_store_all_chunks(v->store, chunk_row, &f), "chunk");
+	if (!chunks_ok)
+		c.group_bad = 1; /* the file being read when it failed has only some of its rows */
 	close_file(&c, &f);
 	free(f.buf);
 	free(f.pt);
-	check_chunkless(&c);
+	check_chunkless(&c, chunks_ok, dirents_ok);
 	check_unreferenced(&c);
 out:
 	for (size_t i = 0; i < c.nin; i++) {

@@ -115,6 +115,10 @@ int fsv_open_file(fs_volume *v, uint64_t ino);
  * that intend to write, which the kernel's page cache would otherwise accept. */
 int fsv_check_writable(fs_volume *v);
 void fsv_release(fs_volume *v, uint64_t ino);
+/* At close (writer: opened for writing): -EIO when the volume failed for a reason other than an
+ * integrity violation and the file, or for a writer the volume, has changes that will never be committed
+ * (docs/THREAT-MODEL.md); else 0. */
+int fsv_flush(fs_volume *v, uint64_t ino, int writer);
 /* Returns bytes read (short only at end of file) or -errno. */
 ssize_t fsv_read(fs_volume *v, uint64_t ino, void *buf, size_t size, uint64_t off);
 /* Returns size or -errno. Grows the file as needed. */
