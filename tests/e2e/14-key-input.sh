@@ -122,8 +122,10 @@ refused passwd-new "$T/open-key" "$FSHIELD" passwd --passphrase-file "$T/p2" --n
 refused fspf-key "$T/open-key" "$FSHIELD" fspf show --key-file "$T/open-key" "$T/no-such.fspf"
 refused tls-client "$T/open-key" "$FSHIELD" verify --trust cas://127.0.0.1:9/ns/s/v --tls-cert "$T/p1" \
 	--tls-key "$T/open-key" --ca "$T/p1" "$BACK"
+"$FSHIELD" keygen -o "$T/master.key"
 refused tls-server "$T/open-key" "$FSHIELD" cas serve --listen 127.0.0.1:0 --tls-cert "$T/p1" \
-	--tls-key "$T/open-key" --client-ca "$T/p1" --store "sqlite:$T/cas.db" --audit-key-file "$T/audit.key"
+	--tls-key "$T/open-key" --client-ca "$T/p1" --store "sqlite:$T/cas.db" --audit-key-file "$T/audit.key" \
+	--master-key-file "$T/master.key"
 [ -z "$(ls -A "$T/p")" ] || soft_fail "a refused init left files behind"
 ! is_mounted "$MNT" || fail "mounted with an open passphrase file"
 finish
