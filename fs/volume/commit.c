@@ -82,7 +82,7 @@ static int sync_data(fs_volume *v)
 			continue;
 		char sub[8];
 		snprintf(sub, sizeof(sub), FS_DATA_DIR "/%02x", d);
-		int fd = whole ? -2 : openat(v->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = whole ? -2 : vol_openat(v, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 		if (fd == -1 || (fd >= 0 && fsync(fd) != 0)) {
 			int e = errno;
 			if (fd >= 0)

@@ -149,6 +149,7 @@ struct fs_volume {
 	const char *lookup_name;
 	uint8_t new_packs[32]; /* d/XX directories with new pack files since the last commit */
 	size_t nfds;           /* open pack files */
+	size_t max_fds;        /* ... at most (vol_pack_fd_budget) */
 	int need_syncfs;       /* written pack files were closed before being synced */
 	/* lease.c: the writer lease held at the anchor (read-write opens), and staleness */
 	uint8_t lease_holder[16];
@@ -199,11 +200,21 @@ void vol_crash_point(fs_volume *v, const char *name);
 uint64_t vol_seal_limit(const fs_volume *v, const fs_volume_opts *o);
 
 /* pack.c */
-#define FS_MAX_PACK_FDS 256
+#define FS_MAX_PACK_FDS 256 /* the cache's size when the descriptor limit allows */
+/* Descriptors left to everything else under a low RLIMIT_NOFILE: stdio, /dev/fuse, the backing directory
+ * and its lock, SQLite's meta.db with its journal, WAL and shm, the trust store's (the same), the log,
+ * directories opened for an fsync or a path resolution, a reserve file, and slack. */
+#define FS_FD_RESERVE 40
+#define FS_MIN_PACK_FDS 4
+/* The pack-file cache's size from RLIMIT_NOFILE. */
+size_t vol_pack_fd_budget(void);
+/* openat beneath the backing directory that, out of descriptors, empties the cache and tries once more. */
+int vol_openat(fs_volume *v, const char *path, int flags, mode_t mode);
+void vol_pack_close(fs_volume *v, struct inode *ip);
 int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size);
 /* Opens the file's pack file (create: make it if missing). */
 int vol_pack_open(fs_volume *v, struct inode *ip, int create);
-/* Closes pack files of files nobody has open, down to limit open ones (synced files first). */
+/* Closes cached pack file descriptors down to limit open ones (synced ones of closed files first). */
 void vol_fd_reclaim(fs_volume *v, size_t limit);
 void vol_drop_file_data(fs_volume *v, struct inode *ip);
 

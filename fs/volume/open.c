@@ -98,6 +98,7 @@ fs_volume *vol_new(void)
 	if (!v)
 		return NULL;
 	v->dirfd = v->lockfd = -1;
+	v->max_fds = vol_pack_fd_budget();
 	pthread_mutex_init(&v->lock, NULL);
 	return v;
 }
