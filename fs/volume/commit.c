@@ -67,13 +67,13 @@ static int sync_data(fs_volume *v)
 			return vol_violation(v, ip, -1, "chunk data file removed or replaced while in use");
 	}
 	int whole = unsynced > SYNCFS_THRESHOLD || v->need_syncfs;
-	if (whole && syncfs(v->dirfd) != 0)
-		return -errno;
+	if (whole && vol_data_sync(v->dirfd, VOL_SYNC_FS) != 0)
+		return vol_sync_failed(v, NULL, "syncfs of the backing filesystem", errno);
 	v->need_syncfs = 0;
 	b = 0;
 	for (struct inode *ip = next_unsynced(v, &b, NULL); ip; ip = next_unsynced(v, &b, ip)) {
-		if (!whole && fdatasync(ip->fd) != 0)
-			return -errno;
+		if (!whole && vol_data_sync(ip->fd, VOL_SYNC_DATA) != 0)
+			return vol_sync_failed(v, ip, "fdatasync of its chunk data", errno);
 		ip->fd_unsynced = 0;
 	}
 	/* New pack files: their directory entries, once per directory. */
@@ -83,11 +83,12 @@ static int sync_data(fs_volume *v)
 		char sub[8];
 		snprintf(sub, sizeof(sub), FS_DATA_DIR "/%02x", d);
 		int fd = whole ? -2 : vol_openat(v, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-		if (fd == -1 || (fd >= 0 && fsync(fd) != 0)) {
+		if (fd == -1)
+			return -errno;
+		if (fd >= 0 && vol_data_sync(fd, VOL_SYNC_DIR) != 0) {
 			int e = errno;
-			if (fd >= 0)
-				close(fd);
-			return -e;
+			close(fd);
+			return vol_sync_failed(v, NULL, "fsync of a directory of pack files", e);
 		}
 		if (fd >= 0)
 			close(fd);
@@ -95,6 +96,23 @@ static int sync_data(fs_volume *v)
 	}
 	vol_fd_reclaim(v, 0);
 	return 0;
+}
+
+int vol_sync_failed(fs_volume *v, struct inode *ip, const char *what, int err)
+{
+	char path[4096] = "";
+	if (ip) {
+		vol_path(v, ip, path, sizeof(path) - 2);
+		strcat(path, ": ");
+	}
+	fs_log(LOG_ERR,
+	       "commit: %s%s failed (%s): the data written may not be on disk and cannot be written again, so "
+	       "nothing after version %llu is acknowledged; the volume is now read-only. Unmount, check the "
+	       "backing storage, and mount again: the volume then holds version %llu, and the changes made since "
+	       "are lost",
+	       path, what, strerror(err), (unsigned long long)v->version, (unsigned long long)v->version);
+	vol_fail(v, FS_ST_IO);
+	return -EIO;
 }
 
 /* Seals the rows of a changed inode (its entries first, for directories) and refreshes its leaf. */

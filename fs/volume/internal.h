@@ -198,6 +198,8 @@ static inline void vol_fail(fs_volume *v, int status)
 void vol_now(struct timespec *ts);
 void vol_crash_point(fs_volume *v, const char *name);
 uint64_t vol_seal_limit(const fs_volume *v, const fs_volume_opts *o);
+enum { VOL_SYNC_DATA, VOL_SYNC_DIR, VOL_SYNC_FS };
+int vol_data_sync(int fd, int how); /* fdatasync, fsync or syncfs; -1 and errno */
 
 /* pack.c */
 #define FS_MAX_PACK_FDS 256 /* the cache's size when the descriptor limit allows */
@@ -251,6 +253,10 @@ void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c);
 
 /* commit.c */
 int vol_commit_locked(fs_volume *v);
+/* A sync of chunk data (or of a directory of pack files) failed with err (> 0): what was written may not be
+ * on disk and the kernel will not say so again, so nothing after the trusted version may be acknowledged:
+ * log what is lost and how to recover, turn the volume read-only (FS_ST_IO); -EIO. */
+int vol_sync_failed(fs_volume *v, struct inode *ip, const char *what, int err);
 
 /* lease.c. Takes the writer lease for ttl seconds (0: FS_LEASE_SECONDS): 0, FS_ST_BUSY while another
  * open of the volume holds it, FS_ST_ANCHOR. Release gives it up (teardown). */

@@ -59,9 +59,11 @@ int vol_pack_open(fs_volume *v, struct inode *ip, int create)
 		if (mkdirat(v->dirfd, sub, 0700) == 0) {
 			/* A new directory entry in d/ must be durable too: fsync d/ now. */
 			int d = vol_openat(v, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-			int rc = d < 0 || fsync(d) != 0 ? -errno : 0;
-			if (d >= 0)
-				close(d);
+			if (d < 0)
+				return -errno;
+			/* Failed, it is not tried again (the directory exists now): latched like a data sync. */
+			int rc = vol_data_sync(d, VOL_SYNC_DIR) != 0 ? vol_sync_failed(v, NULL, "fsync of the pack file directory d/", errno) : 0;
+			close(d);
 			if (rc)
 				return rc;
 		}
