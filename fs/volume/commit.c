@@ -269,7 +269,7 @@ static int anchor_and_finish(fs_volume *v)
 	fs_anchor_state expect = { v->pending_row.version - 1, { 0 } }, next = { v->pending_row.version, { 0 } }, cur;
 	memcpy(expect.root, v->pending_row.parent, 32);
 	memcpy(next.root, v->pending_row.root, 32);
-	char err[256] = "";
+	char err[1024] = "";
 	int rc = fs_anchor_cas(v->anchor, v->hdr.volid, &expect, &next, &cur, err, sizeof(err));
 	/* A retry whose first attempt went through (its answer was lost) finds its own state there. */
 	if (rc == -ESTALE && cur.version == next.version && fs_ct_eq(cur.root, next.root, 32))
