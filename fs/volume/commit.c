@@ -298,7 +298,7 @@ static int anchor_and_finish(fs_volume *v)
 	return 0;
 }
 
-int vol_commit_locked(fs_volume *v)
+static int commit_once(fs_volume *v)
 {
 	if (vol_readonly(v))
 		return 0;
@@ -361,8 +361,10 @@ int vol_commit_locked(fs_volume *v)
 		fs_store_rollback(v->store);
 		goto sqlfail;
 	}
-	if ((rc = fs_store_commit(v->store)) != 0)
+	if ((rc = fs_store_commit(v->store)) != 0) {
+		fs_store_rollback(v->store);
 		goto sqlfail;
+	}
 	vol_crash_point(v, "prepared");
 
 	for (uint32_t b = 0; b < v->hdr.buckets; b++) {
@@ -386,6 +388,18 @@ int vol_commit_locked(fs_volume *v)
 sqlfail:
 	fs_log(LOG_ERR, "commit: the metadata store refused the transaction: %s (%s)", strerror(-rc),
 	       fs_store_errmsg(v->store));
+	return rc;
+}
+
+/* A commit that finds the backing store full (something else filled it: writes keep room for their own
+ * commits) is tried once more with the reserve's space; its deletes then give space back. */
+int vol_commit_locked(fs_volume *v)
+{
+	int rc = commit_once(v);
+	if (rc == -ENOSPC && vol_reserve_release(v))
+		rc = commit_once(v);
+	if (rc == 0)
+		vol_reserve_make(v);
 	return rc;
 }
 

@@ -209,6 +209,7 @@ int vol_flush_file(fs_volume *v, struct inode *ip)
 	size_t keep_from = rc ? i - 1 : ip->ndc;
 	for (size_t j = 0; j < keep_from; j++)
 		free(ip->dc[j].buf);
+	v->mem_chunks -= keep_from;
 	memmove(ip->dc, ip->dc + keep_from, (ip->ndc - keep_from) * sizeof(ip->dc[0]));
 	ip->ndc -= keep_from;
 	return rc;
@@ -239,6 +240,12 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	 * the file changes, rather than fail later in a flush or a commit. */
 	if (ip->r.wseq + ip->ndc >= v->seal_limit)
 		return seals_exhausted(v, ip);
+	/* Short of space: a commit may free some (slots of replaced chunks); then refuse. */
+	int rc = vol_space_for(v, 1);
+	if (rc && v->dirty_bytes && vol_commit_locked(v) == 0)
+		rc = vol_space_for(v, 1);
+	if (rc)
+		return rc;
 	uint32_t cs = v->hdr.chunk_size;
 	uint8_t *buf = malloc(cs);
 	if (!buf)
@@ -249,7 +256,6 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	if (c) {
 		len = c->len;
 		if (need_old) {
-			int rc;
 			if (ip->rcache_valid && ip->rcache_idx == idx)
 				memcpy(buf, ip->rcache, cs);
 			else if ((rc = read_chunk(v, ip, c, buf)) != 0) {
@@ -261,6 +267,7 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	if (!c || !need_old)
 		memset(buf, 0, cs);
 	d = &ip->dc[ip->ndc++];
+	v->mem_chunks++;
 	d->idx = idx;
 	d->len = len;
 	d->buf = buf;
@@ -405,6 +412,7 @@ static int drop_chunks(fs_volume *v, struct inode *ip, uint64_t from, uint64_t t
 		if (ip->dc[i].idx >= from && ip->dc[i].idx < to) {
 			free(ip->dc[i].buf);
 			ip->dc[i] = ip->dc[--ip->ndc];
+			v->mem_chunks--;
 		} else {
 			i++;
 		}
@@ -479,7 +487,11 @@ int fsv_fallocate(fs_volume *v, uint64_t ino, int mode, uint64_t off, uint64_t l
 	uint64_t end = off + len;
 	uint32_t cs = v->hdr.chunk_size;
 	if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
-		/* Chunks are written on demand; allocation only has to make the size visible. */
+		/* Chunks are written on demand; allocation only has to make the size visible, and fail when the
+		 * range past the end could not be written now. */
+		uint64_t from = off > ip->r.size ? off : ip->r.size;
+		if (end > from && (rc = vol_space_for(v, (end - from + cs - 1) / cs)) != 0)
+			goto out;
 		if (mode == 0 && end > ip->r.size) {
 			ip->r.size = end;
 			vol_touch(v, ip, VOL_CTIME);

@@ -151,6 +151,8 @@ struct fs_volume {
 	size_t nfds;           /* open pack files */
 	size_t max_fds;        /* ... at most (vol_pack_fd_budget) */
 	int need_syncfs;       /* written pack files were closed before being synced */
+	uint64_t mem_chunks;   /* dirty chunk buffers of all files, not yet sealed */
+	int have_reserve;      /* FS_RESERVE_NAME is there, allocated */
 	/* lease.c: the writer lease held at the anchor (read-write opens), and staleness */
 	uint8_t lease_holder[16];
 	int have_lease;
@@ -250,6 +252,16 @@ int vol_truncate(fs_volume *v, struct inode *ip, uint64_t size);
 int vol_slot_mark(struct inode *ip, uint64_t slot, int used);
 int vol_flush_file(fs_volume *v, struct inode *ip);
 void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c);
+
+/* space.c. The reserve file, made at read-write opens once the root is verified, and after commits. */
+#define FS_RESERVE_NAME "meta.db.reserve"
+#define FS_RESERVE_BYTES (4u << 20)
+/* 0 if nchunks more dirty chunks (and what is held already) can still be written and committed, with room
+ * left for the reserve; -ENOSPC if not. */
+int vol_space_for(fs_volume *v, uint64_t nchunks);
+void vol_reserve_make(fs_volume *v);
+/* Frees the reserve's space for a commit: 1 if there was one to free. */
+int vol_reserve_release(fs_volume *v);
 
 /* commit.c */
 int vol_commit_locked(fs_volume *v);

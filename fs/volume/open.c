@@ -610,6 +610,9 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 		st = fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the root directory's row is missing or fails verification");
 		goto fail;
 	}
+	/* Only now that the volume is known to be the trusted one may anything be written to it. */
+	if (!vol_readonly(v))
+		vol_reserve_make(v);
 	*out = v;
 	return 0;
 fail:

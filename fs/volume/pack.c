@@ -113,6 +113,7 @@ void vol_drop_file_data(fs_volume *v, struct inode *ip)
 {
 	for (size_t i = 0; i < ip->ndc; i++)
 		free(ip->dc[i].buf);
+	v->mem_chunks -= ip->ndc;
 	ip->ndc = 0;
 	if (ip->fd >= 0) {
 		close(ip->fd);
