@@ -223,8 +223,11 @@ static struct dirty_chunk *find_dirty(struct inode *ip, uint64_t idx)
 	return NULL;
 }
 
-/* The dirty chunk for idx, made from the chunk's current content if needed. */
-static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old, struct dirty_chunk **out)
+/* The dirty chunk for idx, made from the chunk's current content if needed. A new one for a write must fit
+ * in the backing store (check_space); one that truncates or punches a chunk is let into the store's
+ * last room, since that change frees more than it takes. */
+static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old, int check_space,
+		     struct dirty_chunk **out)
 {
 	struct dirty_chunk *d = find_dirty(ip, idx);
 	if (d) {
@@ -241,7 +244,7 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	if (ip->r.wseq + ip->ndc >= v->seal_limit)
 		return seals_exhausted(v, ip);
 	/* Short of space: a commit may free some (slots of replaced chunks); then refuse. */
-	int rc = vol_space_for(v, 1);
+	int rc = check_space ? vol_space_for(v, 1) : 0;
 	if (rc && v->dirty_bytes && vol_commit_locked(v) == 0)
 		rc = vol_space_for(v, 1);
 	if (rc)
@@ -329,7 +332,7 @@ ssize_t vol_write_locked(fs_volume *v, uint64_t ino, const void *buf, size_t siz
 		struct dirty_chunk *dd = find_dirty(ip, idx);
 		uint32_t cur = dd ? dd->len : c ? c->len : 0;
 		int need_old = !(in == 0 && n >= cur);
-		if ((ret = get_dirty(v, ip, idx, need_old, &d)) != 0)
+		if ((ret = get_dirty(v, ip, idx, need_old, 1, &d)) != 0)
 			break;
 		memcpy(d->buf + in, (const uint8_t *)buf + done, n);
 		if (in + n > d->len)
@@ -436,7 +439,7 @@ static int zero_in_chunk(fs_volume *v, struct inode *ip, uint64_t idx, uint32_t 
 	struct dirty_chunk *d = find_dirty(ip, idx);
 	if (!c && !d)
 		return 0;
-	int rc = get_dirty(v, ip, idx, 1, &d);
+	int rc = get_dirty(v, ip, idx, 1, 0, &d);
 	if (rc)
 		return rc;
 	if (a < d->len) {

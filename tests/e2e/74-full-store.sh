@@ -56,6 +56,10 @@ head -c $((8 << 20)) /dev/urandom >"$MNT/f"
 fsync_path "$MNT/f"
 dd if=/dev/zero of="$STORE/filler" bs=1M 2>/dev/null || true
 [ "$(free_mib)" -eq 0 ] || fail "the store is not full: $(free_mib) MiB free"
+# A truncate inside a chunk rewrites that chunk: it still commits.
+truncate -s $(((4 << 20) + 100)) "$MNT/f"
+fsync_path "$MNT/f" || fail "the commit of a truncate failed on a full store"
+expect_eq $(((4 << 20) + 100)) "$(stat -c %s "$MNT/f")" "size after the truncate"
 rm "$MNT/f"
 fsync_path "$MNT" || fail "the commit of a delete failed on a full store"
 # 8 MiB freed, less the reserve made again (4 MiB) and what the commit took.
