@@ -76,6 +76,18 @@ static int sync_data(fs_volume *v)
 			return vol_sync_failed(v, ip, "fdatasync of its chunk data", errno);
 		ip->fd_unsynced = 0;
 	}
+	/* New pack files: their directory entries, once per directory, and new directories' in d/. A failed
+	 * directory sync is latched too: the entry exists now and would never be synced again. */
+	if (v->new_data_dir && !whole) {
+		int fd = vol_openat(v, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		int bad = vol_data_sync(fd, VOL_SYNC_DIR) != 0, e = errno;
+		close(fd);
+		if (bad)
+			return vol_sync_failed(v, NULL, "fsync of the pack file directory d/", e);
+	}
+	v->new_data_dir = 0;
 	/* New pack files: their directory entries, once per directory. */
 	for (int d = 0; d < 256; d++) {
 		if (!(v->new_packs[d / 8] & (1u << (d % 8))))
@@ -403,11 +415,15 @@ int vol_commit_locked(fs_volume *v)
 	return rc;
 }
 
-/* A write that brings the dirty bytes to the limit commits, so that memory stays bounded. */
+/* A write that brings the dirty bytes to the limit commits, so that memory stays bounded; one refused for
+ * space commits first and is tried again. */
 ssize_t fsv_write(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint64_t off)
 {
 	pthread_mutex_lock(&v->lock);
 	ssize_t ret = vol_write_locked(v, ino, buf, size, off);
+	/* Short of space: a commit may free some (the slots of replaced chunks); then it is refused. */
+	if (ret == -ENOSPC && v->dirty_bytes && vol_commit_locked(v) == 0)
+		ret = vol_write_locked(v, ino, buf, size, off);
 	if (v->dirty_bytes >= v->dirty_limit) {
 		int rc = vol_commit_locked(v);
 		if (rc && ret >= 0)

@@ -243,10 +243,7 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	 * the file changes, rather than fail later in a flush or a commit. */
 	if (ip->r.wseq + ip->ndc >= v->seal_limit)
 		return seals_exhausted(v, ip);
-	/* Short of space: a commit may free some (slots of replaced chunks); then refuse. */
 	int rc = check_space ? vol_space_for(v, 1) : 0;
-	if (rc && v->dirty_bytes && vol_commit_locked(v) == 0)
-		rc = vol_space_for(v, 1);
 	if (rc)
 		return rc;
 	uint32_t cs = v->hdr.chunk_size;

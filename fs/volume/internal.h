@@ -148,6 +148,7 @@ struct fs_volume {
 	struct inode *lookup_dir;
 	const char *lookup_name;
 	uint8_t new_packs[32]; /* d/XX directories with new pack files since the last commit */
+	int new_data_dir;      /* ... and d/ a new d/XX */
 	size_t nfds;           /* open pack files */
 	size_t max_fds;        /* ... at most (vol_pack_fd_budget) */
 	int need_syncfs;       /* written pack files were closed before being synced */

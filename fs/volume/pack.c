@@ -56,17 +56,9 @@ int vol_pack_open(fs_volume *v, struct inode *ip, int create)
 	if (ip->fd < 0 && errno == ENOENT && create) {
 		char sub[8];
 		snprintf(sub, sizeof(sub), FS_DATA_DIR "/%02x", (unsigned)(ip->ino & 0xff));
-		if (mkdirat(v->dirfd, sub, 0700) == 0) {
-			/* A new directory entry in d/ must be durable too: fsync d/ now. */
-			int d = vol_openat(v, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-			if (d < 0)
-				return -errno;
-			/* Failed, it is not tried again (the directory exists now): latched like a data sync. */
-			int rc = vol_data_sync(d, VOL_SYNC_DIR) != 0 ? vol_sync_failed(v, NULL, "fsync of the pack file directory d/", errno) : 0;
-			close(d);
-			if (rc)
-				return rc;
-		}
+		/* The new entry in d/ must be durable too: the commit syncs d/ (sync_data). */
+		if (mkdirat(v->dirfd, sub, 0700) == 0)
+			v->new_data_dir = 1;
 		ip->fd = vol_openat(v, path, flags | O_CREAT | O_EXCL, 0600);
 		if (ip->fd >= 0)
 			v->new_packs[(ip->ino & 0xff) / 8] |= (uint8_t)(1u << (ip->ino & 7));
