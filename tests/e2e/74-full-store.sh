@@ -17,6 +17,12 @@ fs_init
 fs_mount
 [ -f "$BACK/meta.db.reserve" ] || fail "no reserve file after a read-write mount"
 
+# fallocate of more than the store holds fails at once, and changes nothing.
+got=0; fallocate -l 200M "$MNT/fa" 2>/dev/null || got=$?
+[ "$got" -ne 0 ] || fail "fallocate of 200 MiB succeeded on a 128 MiB store"
+expect_eq 0 "$(stat -c %s "$MNT/fa")" "size after a refused fallocate"
+rm "$MNT/fa"
+
 # 400 MiB without fsync: write(2) fails with ENOSPC before the store is full; what it took stays.
 python3 - "$MNT/big" "$T/accepted" <<'PY'
 import errno, hashlib, os, sys
