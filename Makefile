@@ -68,7 +68,7 @@ SOLO     := $(BUILD)/fshield-verify $(BUILD)/fshield-info
 SOLO_ARCHIVES := $(LINK_LIB)
 SOLO_PKGS := libsodium openssl sqlite3 libcurl jansson
 
-.PHONY: all check test-build unit e2e layout asan valgrind fuzz fuzz-check deps clean bench install demo
+.PHONY: all check test-build unit e2e layout asan valgrind fuzz fuzz-check deps clean bench install uninstall deb deb-check demo
 # The release: the command, the small programs and the benchmarks (tests are built by make check).
 all: $(BIN) $(SOLO) $(BENCHES)
 
@@ -103,13 +103,14 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(call link_archives,$(LINK_ALL))
 	$(CC) $(CFLAGS) $(call pc_cflags,$(ALL_PKGS)) -o $@ $< $(call link_archives,$(LINK_ALL)) $(call pc_libs,$(ALL_PKGS))
 
 # make check runs the test build (with its hooks) from build-test/: every unit runner, the layout checks,
-# every end-to-end script, then each fuzzer briefly on its corpus. The release build is checked to carry
-# no test hook.
+# every end-to-end script, then each fuzzer briefly on its corpus, then builds the Debian package and
+# installs it (deb-check). The release build is checked to carry no test hook.
 TEST_BUILD ?= build-test
 check:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=$(TEST_BUILD) TEST_HOOKS=1 test-build
 	@$(MAKE) --no-print-directory BUILD=$(TEST_BUILD) TEST_HOOKS=1 RELEASE_BUILD=$(BUILD) layout unit e2e fuzz-check
+	@$(MAKE) --no-print-directory deb-check
 
 test-build: $(BIN) $(SOLO) $(TESTS) $(TTOOLS)
 
@@ -191,13 +192,58 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	  build-essential pkg-config libfuse3-dev fuse3 libsodium-dev libssl-dev libsqlite3-dev libarchive-dev check \
 	  libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libjansson-dev libyaml-dev \
-	  clang libclang-rt-14-dev sqlite3 python3 valgrind openssl etcd-server
+	  clang libclang-rt-14-dev sqlite3 python3 valgrind openssl curl etcd-server \
+	  debhelper dpkg-dev fakeroot lintian mandoc man-db
 
-install: $(BIN)
-	install -m 0755 $(BIN) /usr/local/bin/fshield
-	ln -sf fshield /usr/local/bin/mount.fshield
-	ln -sf /usr/local/bin/fshield /sbin/mount.fshield
-	ln -sf /usr/local/bin/fshield /sbin/mount.fuse.fshield
+# make install [PREFIX=/usr/local] [DESTDIR=]: the programs, the mount helpers, the man pages and the
+# systemd unit template. The mount helpers go to /sbin whatever the prefix: mount(8) looks for
+# mount.TYPE only there (and in /sbin/fs.d, /sbin/fs). make uninstall removes exactly these files.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= /sbin
+MANDIR  ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALLED := $(BINDIR)/fshield $(BINDIR)/fshield-verify $(BINDIR)/fshield-info \
+  $(SBINDIR)/mount.fshield $(SBINDIR)/mount.fuse.fshield \
+  $(MANDIR)/man1/fshield.1 $(MANDIR)/man1/fshield-verify.1 $(MANDIR)/man1/fshield-info.1 \
+  $(MANDIR)/man8/mount.fshield.8 $(MANDIR)/man8/mount.fuse.fshield.8 \
+  $(SYSTEMDUNITDIR)/fshield@.service
+
+install: $(BIN) $(SOLO)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0755 $(BIN) $(SOLO) $(DESTDIR)$(BINDIR)/
+	ln -sfn $(BINDIR)/fshield $(DESTDIR)$(SBINDIR)/mount.fshield
+	ln -sfn $(BINDIR)/fshield $(DESTDIR)$(SBINDIR)/mount.fuse.fshield
+	install -m 0644 docs/man/fshield.1 $(DESTDIR)$(MANDIR)/man1/fshield.1
+	ln -sfn fshield.1 $(DESTDIR)$(MANDIR)/man1/fshield-verify.1
+	ln -sfn fshield.1 $(DESTDIR)$(MANDIR)/man1/fshield-info.1
+	install -m 0644 docs/man/mount.fshield.8 $(DESTDIR)$(MANDIR)/man8/mount.fshield.8
+	ln -sfn mount.fshield.8 $(DESTDIR)$(MANDIR)/man8/mount.fuse.fshield.8
+	sed 's|@BINDIR@|$(BINDIR)|g' tools/systemd/fshield@.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/fshield@.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/fshield@.service
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+
+# make deb: the Debian package fshield_VERSION_ARCH.deb in $(BUILD)/deb/, built from a copy of the tree
+# with tools/debian as its debian/ (the repository keeps its fixed top level). make deb-check also runs
+# lintian on it and the install test with it (tests/e2e/25-install.sh, which installs and purges it).
+DEB_DIR := $(BUILD)/deb
+DEB_VERSION = $(shell dpkg-parsechangelog -l tools/debian/changelog -S Version)
+DEB_ARCH = $(shell dpkg-architecture -q DEB_HOST_ARCH)
+DEB := $(DEB_DIR)/fshield_$(DEB_VERSION)_$(DEB_ARCH).deb
+deb:
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	cp -a Makefile README.md fs crypto meta tools tests bench docs $(DEB_DIR)/src/
+	cp -a tools/debian $(DEB_DIR)/src/debian
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	@echo "package: $(DEB)"
+
+deb-check: deb
+	lintian --fail-on error $(DEB)
+	FSHIELD_DEB=$(abspath $(DEB)) FSHIELD=$(abspath $(BIN)) BUILD=$(abspath $(BUILD)) bash tests/e2e/25-install.sh
 
 clean:
 	rm -rf build build-test build-asan build-asan-test build-fuzz

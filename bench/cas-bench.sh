@@ -29,13 +29,18 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.
 	-subj /CN=bench-ca 2>/dev/null
 for c in server client; do
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $c.key -out $c.csr -subj /CN=$c 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1\n' >$c.ext
+	eku=clientAuth
+	[ $c = server ] && eku=serverAuth
+	printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=%s\n' $eku >$c.ext
 	openssl x509 -req -in $c.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -out $c.crt -extfile $c.ext 2>/dev/null
 done
 export FSHIELD_TLS_CERT=$T/client.crt FSHIELD_TLS_KEY=$T/client.key FSHIELD_CA=$T/ca.crt
+"$FSHIELD" keygen -o "$T/master.key"
 
+# Every volume of the bench connects from 127.0.0.1: the per-address limit is raised above its 64.
 "$FSHIELD" cas serve --listen 127.0.0.1:0 --tls-cert server.crt --tls-key server.key --client-ca ca.crt \
-	--store "sqlite:$T/cas.db" --audit-key-file "$T/audit.key" >cas.out 2>cas.log &
+	--store "sqlite:$T/cas.db" --audit-key-file "$T/audit.key" --master-key-file "$T/master.key" \
+	--max-connections-per-address 128 >cas.out 2>cas.log &
 CAS_PID=$!
 for _ in $(seq 200); do grep -q 'listening on' cas.out && break; sleep 0.05; done
 PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' cas.out)

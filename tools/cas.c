@@ -27,14 +27,20 @@ const char usage_cas[] =
 	"  (version, root) behind mutually authenticated TLS 1.3.\n"
 	"    cas serve --listen HOST:PORT --tls-cert F --tls-key F --client-ca F\n"
 	"              --store (sqlite:PATH | etcd://HOST:PORT[,HOST:PORT...])\n"
-	"              --audit-key-file F [--max-body BYTES] [--max-connections-per-address N]\n"
+	"              --audit-key-file F --master-key-file F [--etcd-ca F [--etcd-cert F --etcd-key F]]\n"
+	"              [--max-body BYTES] [--max-connections-per-address N]\n"
 	"              [--handshake-timeout SECONDS] [--max-sessions-per-client N]" USAGE_SERVE_TEST_OPTS "\n"
+	"    cas seal-store --store SPEC --master-key-file F   seal the clear volume keys of an old store\n"
+	"    cas rotate-master-key --store SPEC --master-key-file OLD --new-master-key-file NEW\n"
+	"                                                     re-seal every volume key under a new master key\n"
 	"    cas session create FILE.yaml [CLIENT OPTIONS]   upload a new session; you become its creator\n"
 	"    cas session update FILE.yaml [CLIENT OPTIONS]   replace a session (its creator only)\n"
-	"    cas session show NAMESPACE/SESSION [CLIENT OPTIONS]\n"
+	"    cas session show NAMESPACE/SESSION [CLIENT OPTIONS]  the session (its creator), or who created it\n"
+	"                                                     (a client it lists)\n"
 	"    cas audit NAMESPACE/SESSION [--after SEQ] [CLIENT OPTIONS]   the tag updates of its volumes and\n"
 	"                                                     the refusals, once the CAS checked the log's chain\n"
 	"    cas fingerprint CERT.pem                         SHA-256 of a certificate, as sessions name clients\n"
+	"    cas fingerprint --public-key CERT.pem            SHA-256 of its public key, as volumes pin a CAS\n"
 	"  CLIENT OPTIONS: --cas HOST:PORT (or $FSHIELD_CAS), --tls-cert F, --tls-key F, --ca F (or\n"
 	"  $FSHIELD_TLS_CERT, $FSHIELD_TLS_KEY, $FSHIELD_CA).\n"
 	"  Exit: 0; 1 the CAS's audit log is broken (cas audit);\n  6 the CAS is unreachable, the TLS handshake failed, or the CAS refused the request;\n"
@@ -232,7 +238,12 @@ static int cmd_audit(int argc, char **argv)
 
 static int cmd_fingerprint(int argc, char **argv)
 {
-	if (argc != 2) {
+	int of_key = argc == 3 && !strcmp(argv[1], "--public-key");
+	if (of_key) {
+		argv++;
+		argc--;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
 		print_usage(stderr, usage_cas);
 		return FS_ST_USAGE;
 	}
@@ -243,7 +254,7 @@ static int cmd_fingerprint(int argc, char **argv)
 		fprintf(stderr, "fshield cas fingerprint: %s: %s\n", argv[1], strerror(errno));
 		return FS_ST_IO;
 	}
-	int rc = cas_cert_fingerprint_pem(pem, len, fp);
+	int rc = of_key ? cas_cert_key_fingerprint_pem(pem, len, fp) : cas_cert_fingerprint_pem(pem, len, fp);
 	free(pem);
 	if (rc) {
 		fprintf(stderr, "fshield cas fingerprint: %s: no PEM certificate\n", argv[1]);
@@ -264,6 +275,8 @@ int cmd_cas(int argc, char **argv)
 	const char *sub = argv[1];
 	if (!strcmp(sub, "serve"))
 		return cas_serve_main(argc - 1, argv + 1);
+	if (!strcmp(sub, "seal-store") || !strcmp(sub, "rotate-master-key"))
+		return cas_keys_main(argc - 1, argv + 1);
 	if (!strcmp(sub, "session"))
 		return cmd_session(argc - 1, argv + 1);
 	if (!strcmp(sub, "audit"))

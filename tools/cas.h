@@ -3,4 +3,9 @@
 #define FS_TOOLS_CAS_H
 int cas_serve_main(int argc, char **argv);
 extern const char usage_cas_serve[];
+/* fshield cas seal-store / rotate-master-key (tools/cas_keys.c). */
+int cas_keys_main(int argc, char **argv);
+extern const char usage_cas_keys[];
+/* Option values of the etcd TLS files (the key is 'E'), shared by serve and the store commands. */
+enum { OPT_ETCD_CA = 0x1e0, OPT_ETCD_CERT };
 #endif

@@ -16,7 +16,8 @@
 const char usage_cas_serve[] =
 	"cas serve --listen HOST:PORT --tls-cert F --tls-key F --client-ca F\n"
 	"          --store (sqlite:PATH | etcd://HOST:PORT[,HOST:PORT...])\n"
-	"          --audit-key-file F [--max-body BYTES] [--max-connections-per-address N]\n"
+	"          --audit-key-file F --master-key-file F [--etcd-ca F [--etcd-cert F --etcd-key F]]\n"
+	"          [--max-body BYTES] [--max-connections-per-address N]\n"
 	"          [--handshake-timeout SECONDS] [--max-sessions-per-client N]" USAGE_TEST_OPTS "\n";
 
 /* A whole number in [lo, hi], or a usage message. */
@@ -39,6 +40,10 @@ int cas_serve_main(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, 'k' },	{ "client-ca", required_argument, NULL, 'a' },
 		{ "store", required_argument, NULL, 's' },	{ "max-body", required_argument, NULL, 'm' },
 		{ "audit-key-file", required_argument, NULL, 'K' },
+		{ "master-key-file", required_argument, NULL, 'I' },
+		{ "etcd-ca", required_argument, NULL, OPT_ETCD_CA },
+		{ "etcd-cert", required_argument, NULL, OPT_ETCD_CERT },
+		{ "etcd-key", required_argument, NULL, 'E' },
 		{ "max-connections-per-address", required_argument, NULL, 'P' },
 		{ "handshake-timeout", required_argument, NULL, 'T' },
 		{ "max-sessions-per-client", required_argument, NULL, 'S' },
@@ -66,6 +71,10 @@ int cas_serve_main(int argc, char **argv)
 		case 'a': o.client_ca = optarg; break;
 		case 's': o.store = optarg; break;
 		case 'K': o.audit_key_file = optarg; break;
+		case 'I': o.master_key_file = optarg; break;
+		case OPT_ETCD_CA: o.etcd_ca = optarg; break;
+		case OPT_ETCD_CERT: o.etcd_cert = optarg; break;
+		case 'E': o.etcd_key = optarg; break;
 		case 'P':
 			if (count_opt(optarg, 1, CAS_MAX_CONNECTIONS, &o.max_conn_per_address, "--max-connections-per-address"))
 				return FS_ST_USAGE;
@@ -98,7 +107,8 @@ int cas_serve_main(int argc, char **argv)
 		default: fprintf(stderr, "usage: fshield %s", usage_cas_serve); return FS_ST_USAGE;
 		}
 	}
-	if (optind != argc || !o.listen || !o.cert || !o.key || !o.client_ca || !o.store || !o.audit_key_file) {
+	if (optind != argc || !o.listen || !o.cert || !o.key || !o.client_ca || !o.store || !o.audit_key_file ||
+	    !o.master_key_file) {
 		fprintf(stderr, "usage: fshield %s", usage_cas_serve);
 		return FS_ST_USAGE;
 	}

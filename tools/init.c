@@ -13,11 +13,13 @@
 
 const char usage_init[] =
 	"init (--key-file F | --passphrase-file F) [--trust URI] [--chunk-size N] DIR\n"
-	"   or: fshield init --trust cas://HOST:PORT/NS/SESSION/VOLUME [--tls-cert F --tls-key F --ca F] [--chunk-size N] DIR\n"
+	"   or: fshield init --trust cas://HOST:PORT/NS/SESSION/VOLUME [--tls-cert F --tls-key F --ca F]\n"
+	"                    [--cas-creator FINGERPRINT] [--chunk-size N] DIR\n"
 	"  Creates a protected volume in the empty directory DIR and registers version 0 with the trust\n"
 	"  anchor (default file:/var/lib/fshield/trust.db, or $FSHIELD_TRUST; 'none' opts out of rollback\n"
 	"  protection). Chunk size: a power of two from 4096 to 1048576 (default 65536). With a cas://\n"
-	"  anchor and no key option, the CAS generates and releases the volume key (docs/CAS.md).\n";
+	"  anchor and no key option, the CAS generates and releases the volume key (docs/CAS.md);\n"
+	"  --cas-creator refuses a session that another certificate than FINGERPRINT created.\n";
 
 int cmd_init(int argc, char **argv)
 {
@@ -74,6 +76,8 @@ int cmd_init(int argc, char **argv)
 		fs_hex(id, in.volid, 16);
 		printf("created volume %s in %s (chunk size %u, %s, trust %s)\n", id, o.dir, in.chunk_size,
 		       fs_aead_alg_name(in.aead_alg), fs_anchor_default_uri(o.trust_uri));
+		if (in.anchor_desc[0]) /* who runs the CAS and who owns the session: check them */
+			printf("trust anchor: %s\n", in.anchor_desc);
 		fsv_close(v);
 	}
 	return 0;

@@ -64,8 +64,14 @@ int keyopts_env(fs_volume_opts *o, char *err, size_t errlen)
 		o->lease_seconds = (unsigned)strtoul(ls, NULL, 10);
 #endif
 	o->trust_uri = keyopts_trust_uri(o->trust_uri);
-	if (!keyopts_trust_is_cas(o->trust_uri))
+	if (!keyopts_trust_is_cas(o->trust_uri)) {
+		if (o->tls.creator)
+			return fs_reason(err, errlen, -EINVAL, "--cas-creator is for a cas:// trust anchor");
 		return 0;
+	}
+	from_env(&o->tls.creator, "FSHIELD_CAS_CREATOR");
+	if (o->tls.creator && !*o->tls.creator)
+		o->tls.creator = NULL;
 	return keyopts_tls_env(&o->tls, err, errlen);
 }
 
@@ -78,6 +84,7 @@ int keyopts_apply(int c, const char *arg, fs_volume_opts *o)
 	case OPT_TLS_CERT: o->tls.cert = arg; return 1;
 	case OPT_TLS_KEY: o->tls.key = arg; return 1;
 	case OPT_CA: o->tls.ca = arg; return 1;
+	case OPT_CAS_CREATOR: o->tls.creator = arg; return 1;
 	default: return 0;
 	}
 }

@@ -1,7 +1,8 @@
 /* Options shared by the commands that open a volume: --key-file, --passphrase-file, --trust, and the TLS
- * files of a cas:// trust anchor --tls-cert, --tls-key, --ca. What the command line leaves out comes from
+ * files of a cas:// trust anchor --tls-cert, --tls-key, --ca, and the expected creator of its session
+ * --cas-creator. What the command line leaves out comes from
  * the environment, read here and nowhere below: FSHIELD_TRUST, FSHIELD_TLS_CERT, FSHIELD_TLS_KEY,
- * FSHIELD_CA and FSHIELD_CAS_TIMEOUT. */
+ * FSHIELD_CA, FSHIELD_CAS_CREATOR and FSHIELD_CAS_TIMEOUT. */
 #ifndef FS_KEYOPTS_H
 #define FS_KEYOPTS_H
 #include <getopt.h>
@@ -10,7 +11,7 @@
 #include "meta/cas/client.h"
 
 enum { OPT_KEY_FILE = 1000, OPT_PASSPHRASE_FILE, OPT_TRUST, OPT_JSON, OPT_CHUNK_SIZE, OPT_EXPECT_VERSION,
-       OPT_EXPECT_ROOT, OPT_CIPHER, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CA };
+       OPT_EXPECT_ROOT, OPT_CIPHER, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CA, OPT_CAS_CREATOR };
 
 #define KEYOPTS_LONG                                                                  \
 	{ "key-file", required_argument, NULL, OPT_KEY_FILE },                        \
@@ -18,7 +19,8 @@ enum { OPT_KEY_FILE = 1000, OPT_PASSPHRASE_FILE, OPT_TRUST, OPT_JSON, OPT_CHUNK_
 	{ "trust", required_argument, NULL, OPT_TRUST },                              \
 	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },                        \
 	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },                          \
-	{ "ca", required_argument, NULL, OPT_CA }
+	{ "ca", required_argument, NULL, OPT_CA },                                    \
+	{ "cas-creator", required_argument, NULL, OPT_CAS_CREATOR }
 
 /* A 32-byte secret given as hex (an fspf key or tag): from a file or an open file descriptor, never on
  * the command line, where every local user can read it (/proc/PID/cmdline). */

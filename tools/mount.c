@@ -19,10 +19,12 @@ const char usage_mount[] =
 	"mount [--key-file FILE | --passphrase-file FILE] [--trust URI] [--tls-cert F --tls-key F --ca F]\n"
 	"      [-f] [-o OPTIONS] DIR MOUNTPOINT\n"
 	"  Mounts the volume in DIR at MOUNTPOINT and returns once the mount is ready; -f stays in the\n"
-	"  foreground and logs to standard error (otherwise to syslog). OPTIONS, comma separated:\n"
+	"  foreground and logs to standard error (otherwise to syslog, or to the journal when started by\n"
+	"  systemd). OPTIONS, comma separated:\n"
 	"    key_file=FILE, passphrase_file=FILE, trust=URI   as the long options\n"
 	"    tls_cert=FILE, tls_key=FILE, ca=FILE   TLS files for a cas:// trust anchor (which releases the\n"
 	"                                           key when no key option is given)\n"
+	"    log_file=FILE   append the daemon's log lines to FILE (created mode 0600; not a symbolic link)\n"
 	"    commit_interval=SECONDS   commit what is pending this often (5; 0: on fsync and unmount only)\n"
 	"    ro, allow_other, and the mount flags nodev, nosuid, noexec, noatime, sync, dirsync, ...\n"
 	"  As mount.fshield it takes mount(8)'s form: DIR MOUNTPOINT [-sfnv] [-o OPTIONS].\n"
@@ -35,7 +37,7 @@ const char usage_mount[] =
 
 /* The strings are owned (freed by free_args). */
 struct mount_args {
-	char *key_file, *passphrase_file, *trust, *tls_cert, *tls_key, *ca;
+	char *key_file, *passphrase_file, *trust, *tls_cert, *tls_key, *ca, *log_file;
 	unsigned commit_interval;
 	int ro, allow_other, sloppy;
 	char *extra; /* options for libfuse and the kernel */
@@ -61,6 +63,7 @@ static void free_args(struct mount_args *m)
 	free(m->tls_cert);
 	free(m->tls_key);
 	free(m->ca);
+	free(m->log_file);
 	free(m->fspf);
 	free(m->fspf_key_file);
 	free(m->fspf_tag_file);
@@ -125,6 +128,8 @@ static int parse_options(struct mount_args *m, const char *list)
 			st = set_str(&m->trust, val) ? FS_ST_IO : FS_OK;
 		} else if (val && (!strcmp(o, "tls_cert") || !strcmp(o, "tls_key") || !strcmp(o, "ca"))) {
 			st = set_str(o[0] == 'c' ? &m->ca : o[4] == 'c' ? &m->tls_cert : &m->tls_key, val) ? FS_ST_IO : FS_OK;
+		} else if (val && !strcmp(o, "log_file")) {
+			st = set_str(&m->log_file, val) ? FS_ST_IO : FS_OK;
 		} else if (val && !strcmp(o, "fspf")) {
 			st = set_str(&m->fspf, val) ? FS_ST_IO : FS_OK;
 		} else if (val && (!strcmp(o, "fspf_key") || !strcmp(o, "fspf_tag"))) {
@@ -305,7 +310,8 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 
 	if (make_absolute(&m->key_file, 0) || make_absolute(&m->passphrase_file, 0) ||
 	    (m->trust && !strncmp(m->trust, "file:", 5) && make_absolute(&m->trust, 5)) ||
-	    make_absolute(&m->tls_cert, 0) || make_absolute(&m->tls_key, 0) || make_absolute(&m->ca, 0)) {
+	    make_absolute(&m->tls_cert, 0) || make_absolute(&m->tls_key, 0) || make_absolute(&m->ca, 0) ||
+	    make_absolute(&m->log_file, 0)) {
 		fprintf(stderr, "fshield mount: %s\n", strerror(errno));
 		return FS_ST_IO;
 	}
@@ -316,6 +322,7 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	cfg.commit_interval = m->commit_interval;
 	cfg.allow_other = m->allow_other;
 	cfg.mount_opts = m->extra;
+	cfg.log_file = m->log_file;
 	char rd[4096];
 	cfg.run_dir = run_dir(rd, sizeof(rd));
 	if (!cfg.run_dir) {

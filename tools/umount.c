@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fs/fuse/daemon.h"
+#include "fs/fuse/dlog.h"
 #include "meta/common/status.h"
 #include "tools/commands.h"
 #include "tools/rundir.h"
@@ -76,7 +77,7 @@ static void on_alarm(int sig)
 /* The value after "key " in the state file, or -1. */
 static long state_field(int fd, const char *key)
 {
-	char buf[PATH_MAX + 128];
+	static char buf[64 * 1024]; /* the whole file, with the daemon's last log lines */
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
 		return -1;
@@ -94,13 +95,15 @@ static int outcome(const char *mnt, int fd, long pid)
 	long status = state_field(fd, "status");
 	if (status == 0)
 		return FS_OK;
-	if (status < 0) {
-		fprintf(stderr, "fshield umount: %s: the daemon (pid %ld) ended without its final commit\n", mnt, pid);
-		return FS_ST_IO;
-	}
-	fprintf(stderr, "fshield umount: %s: the daemon (pid %ld) ended with status %ld (%s); see its log\n", mnt,
-		pid, status, fs_status_name((int)status));
-	return (int)status;
+	if (status < 0)
+		fprintf(stderr, "fshield umount: %s: the daemon (pid %ld) ended without its final commit", mnt, pid);
+	else
+		fprintf(stderr, "fshield umount: %s: the daemon (pid %ld) ended with status %ld (%s)", mnt, pid, status,
+			fs_status_name((int)status));
+	fprintf(stderr, "; its last log lines:\n");
+	if (fsd_log_quote(fd, stderr) == 0)
+		fprintf(stderr, "    (none recorded; see syslog, or its log_file)\n");
+	return status < 0 ? FS_ST_IO : (int)status;
 }
 
 int cmd_umount(int argc, char **argv)

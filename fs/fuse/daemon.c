@@ -26,6 +26,7 @@
 
 #include "crypto/keys.h"
 #include "fs/fuse/daemon.h"
+#include "fs/fuse/dlog.h"
 #include "fs/fuse/image.h"
 #include "fs/fuse/ops.h"
 
@@ -46,6 +47,9 @@ struct daemon {
 	/* state file */
 	int state_fd;
 	char state_path[PATH_MAX];
+	/* log */
+	int log_fd;
+	int journal;
 };
 
 int fsd_state_path(const char *run_dir, const char *mountpoint, char *out, size_t outlen, int mk)
@@ -82,11 +86,6 @@ int fsd_unmount(const char *mountpoint, int lazy)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EBUSY;
 }
 
-static void syslog_sink(int prio, const char *msg)
-{
-	syslog(prio, "%s", msg);
-}
-
 static void fuse_log_to_fs(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -97,12 +96,25 @@ static void fuse_log_to_fs(enum fuse_log_level level, const char *fmt, va_list a
 	fs_log((int)level, "%s", msg);
 }
 
+/* The state file's head; the log sink writes it, followed by the daemon's last log lines. */
 static void state_write_pid(struct daemon *d)
 {
 	char buf[PATH_MAX + 64];
-	int n = snprintf(buf, sizeof(buf), "pid %ld\nmountpoint %s\n", (long)getpid(), d->c->mountpoint);
-	if (ftruncate(d->state_fd, 0) != 0 || pwrite(d->state_fd, buf, (size_t)n, 0) != n)
-		fs_log(LOG_WARNING, "%s: cannot write the state file %s", d->c->mountpoint, d->state_path);
+	snprintf(buf, sizeof(buf), "pid %ld\nmountpoint %s\n", (long)getpid(), d->c->mountpoint);
+	fsd_log_start(d->log_fd, d->journal, d->state_fd, buf);
+}
+
+/* A mount refused before it was ready: the reason goes to the caller, and to the log file. */
+static void refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void refuse(const char *fmt, ...)
+{
+	char msg[PATH_MAX + 512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "fshield mount: %s\n", msg);
+	fsd_log_record(msg);
 }
 
 /* Takes the state file: an exclusive flock for as long as this process lives. */
@@ -114,7 +126,7 @@ static int state_open(struct daemon *d, char *err, size_t errlen)
 		return FS_ST_IO;
 	}
 	for (int tries = 0; tries < 10; tries++) {
-		int fd = open(d->state_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		int fd = open(d->state_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			snprintf(err, errlen, "%s: %s", d->state_path, strerror(errno));
 			return FS_ST_IO;
@@ -132,6 +144,9 @@ static int state_open(struct daemon *d, char *err, size_t errlen)
 		/* The previous owner removes the file as it exits: make sure the lock is on the file named. */
 		struct stat a, b;
 		if (fstat(fd, &a) == 0 && stat(d->state_path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			if (fchmod(fd, 0600) != 0) {
+				/* a file of an older daemon; its lines are only ours from here */
+			}
 			d->state_fd = fd;
 			state_write_pid(d);
 			return FS_OK;
@@ -147,6 +162,7 @@ static void state_close(struct daemon *d, int status)
 {
 	if (d->state_fd < 0)
 		return;
+	fsd_log_state_done();
 	if (status >= 0) {
 		char buf[32];
 		int n = snprintf(buf, sizeof(buf), "status %d\n", status);
@@ -293,14 +309,16 @@ out:
 	return rc;
 }
 
-/* Daemon side after the mount is ready: stdio to /dev/null, own session, out of the way of the caller. */
-static void detach(void)
+/* Daemon side after the mount is ready: stdio to /dev/null (standard error stays when it is the journal),
+ * own session, out of the way of the caller. */
+static void detach(int keep_stderr)
 {
 	int fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
+		if (!keep_stderr)
+			dup2(fd, STDERR_FILENO);
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
@@ -319,6 +337,7 @@ static int serve(const struct fsd_config *c, int ready_fd)
 	memset(&d, 0, sizeof(d));
 	d.c = c;
 	d.state_fd = -1;
+	d.log_fd = -1;
 	d.main_thread = pthread_self();
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_condattr_t ca;
@@ -340,10 +359,16 @@ static int serve(const struct fsd_config *c, int ready_fd)
 
 	fuse_set_log_func(fuse_log_to_fs);
 
+	if (c->log_file && (d.log_fd = fsd_log_file_open(c->log_file, err, sizeof(err))) < 0) {
+		fprintf(stderr, "fshield mount: %s\n", err);
+		return FS_ST_IO;
+	}
+	d.journal = fsd_log_stderr_is_journal();
+	fsd_log_start(d.log_fd, d.journal, -1, NULL);
 	status = state_open(&d, err, sizeof(err));
 	if (status != FS_OK) {
-		fprintf(stderr, "fshield mount: %s\n", err);
-		return status;
+		refuse("%s", err);
+		goto close_log;
 	}
 
 	fs_volume *v = NULL;
@@ -353,9 +378,9 @@ static int serve(const struct fsd_config *c, int ready_fd)
 	else
 		status = fsv_open(&c->vol, &v, err, sizeof(err));
 	if (status != FS_OK) {
-		fprintf(stderr, "fshield mount: %s\n", err[0] ? err : fs_status_name(status));
+		refuse("%s", err[0] ? err : fs_status_name(status));
 		state_close(&d, -1);
-		return status;
+		goto close_log;
 	}
 	fs_volume_info info;
 	memset(&info, 0, sizeof(info));
@@ -368,7 +393,7 @@ static int serve(const struct fsd_config *c, int ready_fd)
 
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	if (build_args(c, &args) != 0) {
-		fprintf(stderr, "fshield mount: out of memory\n");
+		refuse("out of memory");
 		status = FS_ST_IO;
 		goto close_volume;
 	}
@@ -378,19 +403,18 @@ static int serve(const struct fsd_config *c, int ready_fd)
 		d.se = fuse_session_new(&args, &fsd_ops, sizeof(fsd_ops), &d.fs);
 	fuse_opt_free_args(&args);
 	if (!d.se) {
-		fprintf(stderr, "fshield mount: invalid mount options\n");
+		refuse("invalid mount options");
 		status = FS_ST_USAGE;
 		goto close_volume;
 	}
 	if (fuse_session_mount(d.se, c->mountpoint) != 0) {
-		fprintf(stderr, "fshield mount: cannot mount on %s\n", c->mountpoint);
+		refuse("cannot mount on %s", c->mountpoint);
 		status = FS_ST_IO;
 		goto destroy_session;
 	}
 	if (ready_fd >= 0) {
-		openlog("fshield", LOG_PID, LOG_DAEMON);
-		fs_log_set_sink(syslog_sink);
-		detach();
+		fsd_log_detached();
+		detach(d.journal);
 		char b = 0;
 		if (write(ready_fd, &b, 1) != 1) {
 			/* the caller is gone; keep serving */
@@ -472,7 +496,23 @@ done:
 	state_close(&d, status);
 	pthread_cond_destroy(&d.cv);
 	pthread_mutex_destroy(&d.mu);
+close_log:
+	fs_log_set_sink(NULL);
+	if (d.log_fd >= 0)
+		close(d.log_fd);
 	return status;
+}
+
+/* A daemon killed before its mount was ready: what it last logged is in its state file. */
+static void quote_dead(const struct fsd_config *c, const char *how)
+{
+	char path[PATH_MAX];
+	int fd = fsd_state_path(c->run_dir, c->mountpoint, path, sizeof(path), 0) == 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	fprintf(stderr, "fshield mount: the daemon died (%s)%s\n", how, fd >= 0 ? "; its last log lines:" : "");
+	if (fd >= 0) {
+		fsd_log_quote(fd, stderr);
+		close(fd);
+	}
 }
 
 int fsd_run(const struct fsd_config *c)
@@ -514,6 +554,6 @@ int fsd_run(const struct fsd_config *c)
 			return FS_ST_IO;
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st) ? WEXITSTATUS(st) : FS_ST_IO;
-	fprintf(stderr, "fshield mount: the daemon died (%s)\n", strsignal(WTERMSIG(st)));
+	quote_dead(c, strsignal(WTERMSIG(st)));
 	return FS_ST_IO;
 }

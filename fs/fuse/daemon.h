@@ -16,6 +16,7 @@ struct fsd_config {
 	int allow_other;
 	const char *mount_opts;     /* further comma-separated options for libfuse and the kernel, or NULL */
 	const char *run_dir;        /* where the daemon's state file goes (made 0755 if missing) */
+	const char *log_file;       /* absolute path the log lines are appended to (fs/fuse/dlog.h), or NULL */
 	/* Image mode (fs/fuse/image.h): serve vol.dir read-only as the protected tree this sealed fspf describes.
 	 * vol.readonly must be set; the key and trust options of vol are not used. */
 	const char *fspf;           /* absolute path, or NULL for a volume */
@@ -31,8 +32,8 @@ int fsd_run(const struct fsd_config *c);
 
 /* The daemon's state file for a mount point: <dir>/<hash of the mount point>.pid, where dir is
  * run_dir (the command line picks it: tools/rundir.h).
- * The file holds "pid N", "mountpoint PATH" and, once the daemon has finished, "status N" (its exit
- * status); the daemon holds an exclusive flock on it while it runs and removes it as it exits.
+ * The file (mode 0600: log lines may name files) holds "pid N", "mountpoint PATH", the daemon's last
+ * log lines as "log LINE" (fs/fuse/dlog.h) and, once the daemon has finished, "status N" (its exit status); the daemon holds an exclusive flock on it while it runs and removes it as it exits.
  * Returns 0 or -ENAMETOOLONG. mkdir creates the directory. */
 int fsd_state_path(const char *run_dir, const char *mountpoint, char *out, size_t outlen, int mkdir);
 

@@ -445,7 +445,15 @@ int vol_open_anchor(fs_volume *v, const char *trust_uri, const cas_tls *tls, cha
 			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume was created without a trust anchor; open it with --trust none");
 		if (fs_anchor_is_none(v->anchor))
 			return fs_reason(err, errlen, FS_ST_ANCHOR, "this volume is bound to a trust anchor; refusing to open it without one");
-		return fs_reason(err, errlen, FS_ST_ANCHOR, "wrong trust anchor: this volume is bound to another trust store than %s", uri);
+		char want[33], got[33], who[400] = "";
+		fs_hex(want, v->hdr.anchor_id, 16);
+		fs_hex(got, id, 16);
+		int described = fs_anchor_describe(v->anchor, who, sizeof(who)) == 0;
+		return fs_reason(err, errlen, FS_ST_ANCHOR,
+				 "wrong trust anchor: this volume is bound to another trust store than %s: it was created "
+				 "with anchor id %s, this one has anchor id %s%s%s%s. Use the anchor the volume was created "
+				 "with",
+				 uri, want, got, described ? " (" : "", who, described ? ")" : "");
 	}
 	/* A volume created with rollback protection keeps it: an anchor that no longer checks freshness (a CAS
 	 * session changed to no_rollback_protection) would let any old snapshot be served. (An all-zero anchor
@@ -689,6 +697,8 @@ void fsv_info(fs_volume *v, fs_volume_info *out)
 	out->failed = vol_failed(v) ? v->fail_status : 0;
 	out->stale = v->stale;
 	out->anchor_none = v->anchor ? fs_anchor_is_none(v->anchor) : 1;
+	if (!v->anchor || fs_anchor_describe(v->anchor, out->anchor_desc, sizeof(out->anchor_desc)) != 0)
+		out->anchor_desc[0] = 0;
 	if (!v->store || fs_store_counts(v->store, &out->inodes, &out->chunks) != 0)
 		out->inodes = out->chunks = 0;
 	pthread_mutex_unlock(&v->lock);

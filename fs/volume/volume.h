@@ -158,6 +158,7 @@ typedef struct {
 	int anchor_none; /* no rollback protection */
 	int stale;       /* the anchor moved past the version served (fsv_check_anchor) */
 	uint64_t inodes, chunks; /* rows in the store */
+	char anchor_desc[400];   /* what identifies the anchor beyond its URI (fs_anchor_describe), or "" */
 } fs_volume_info;
 void fsv_info(fs_volume *v, fs_volume_info *out);
 

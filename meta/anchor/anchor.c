@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "meta/anchor/kind.h"
@@ -61,6 +62,14 @@ void fs_anchor_close(fs_anchor *a)
 const char *fs_anchor_uri(const fs_anchor *a) { return a->uri; }
 int fs_anchor_is_none(const fs_anchor *a) { return a->norollback; }
 void fs_anchor_id(const fs_anchor *a, uint8_t id[16]) { memcpy(id, a->id, 16); }
+
+int fs_anchor_describe(const fs_anchor *a, char *buf, size_t len)
+{
+	if (!a->ops->describe)
+		return -1;
+	a->ops->describe(a, buf, len);
+	return 0;
+}
 
 int fs_anchor_get_key(fs_anchor *a, uint8_t key[32], char *err, size_t errlen)
 {

@@ -27,8 +27,12 @@ const char *fs_anchor_uri(const fs_anchor *a);
 int fs_anchor_is_none(const fs_anchor *a);
 /* A stable identity of the trust store, recorded in the volume header at init so that a volume
  * presented to another anchor is refused. All zero for "none". For cas://: the first 16 bytes of
- * SHA-256("HOST:PORT/NAMESPACE/SESSION/VOLUME" || SHA-256 of the server's certificate). */
+ * SHA-256("HOST:PORT/NAMESPACE/SESSION/VOLUME" || SHA-256 of the server certificate's public key ||
+ * a PRF of the volume's answer key) (docs/CAS.md, section 4). */
 void fs_anchor_id(const fs_anchor *a, uint8_t id[16]);
+/* What identifies the open anchor beyond its URI, for messages (cas://: the server's key and the
+ * session's creator): 0, or -1 when the URI says it all. */
+int fs_anchor_describe(const fs_anchor *a, char *buf, size_t len);
 /* The volume key the anchor releases (cas:// only; -ENOTSUP for the others). */
 int fs_anchor_get_key(fs_anchor *a, uint8_t key[32], char *err, size_t errlen);
 

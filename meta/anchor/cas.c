@@ -1,5 +1,5 @@
 /* "cas://HOST:PORT/NAMESPACE/SESSION/VOLUME": a volume of a CAS server (docs/CAS.md). Opening asks for
- * the volume's policy and key; every answer about the volume's state must echo the request's nonce and
+ * the volume's key, then its policy and session creator; every answer must echo the request's nonce and
  * carry the MAC under the answer key derived from that key. */
 #include <errno.h>
 #include <openssl/evp.h>
@@ -23,6 +23,8 @@ struct cas_part {
 	uint8_t measurement[32];
 	uint8_t *key;  /* the volume key released by the CAS (guarded memory) */
 	uint8_t *kans; /* the key its answers are MAC'd with */
+	uint8_t server_key[32]; /* SHA-256 of the server certificate's public key */
+	uint8_t creator[32];    /* the session's creator */
 };
 
 #define PART(a) ((struct cas_part *)(a)->priv)
@@ -39,8 +41,8 @@ static int refused(int op, long st)
 }
 
 /* One volume request about volid (NULL: none): a fresh nonce, the time and the measurement go out; the
- * answer must echo the nonce, and answers about the volume's state must carry the MAC under the answer
- * key. Returns 0 with the HTTP status in *status (2xx, or 412 for cas), or -errno with a reason. */
+ * answer must echo the nonce and carry the MAC under the answer key (for key: the one derived from the
+ * key it carries). Returns 0 with the HTTP status in *status (2xx, or 412 for cas), or -errno with a reason. */
 static int cas_call(fs_anchor *a, int op, const uint8_t volid[16], cas_vol_req *r, cas_vol_ans *ans, long *status,
 		    char *err, size_t errlen)
 {
@@ -73,30 +75,36 @@ static int cas_call(fs_anchor *a, int op, const uint8_t volid[16], cas_vol_req *
 	if (!fs_ct_eq(ans->nonce, r->nonce, CAS_NONCE_BYTES))
 		return fs_reason(err, errlen, -EBADMSG,
 				 "CAS %s: the answer does not echo this request's nonce (a replayed answer)", c->authority);
-	if (op == CAS_OP_REGISTER || op == CAS_OP_STATE || op == CAS_OP_CAS || op == CAS_OP_LEASE) {
-		uint8_t mac[32];
-		cas_answer_mac(mac, c->kans, c->volume, r->nonce, (int)st, ans->volid, &ans->state);
-		if (!fs_ct_eq(mac, ans->mac, 32))
-			return fs_reason(err, errlen, -EBADMSG,
-					 "CAS %s: the answer fails authentication under the volume's answer key", c->authority);
-		if (!fs_ct_eq(ans->volid, r->volid, 16))
-			return fs_reason(err, errlen, -EBADMSG, "CAS %s: the answer is about another volume id",
-					 c->authority);
-	}
+	uint8_t mac[32], kkey[32];
+	if (op == CAS_OP_KEY)
+		cas_answer_key(kkey, ans->key);
+	cas_answer_mac(mac, op == CAS_OP_KEY ? kkey : c->kans, c->volume, op, (int)st, ans);
+	sodium_memzero(kkey, sizeof(kkey));
+	if (!fs_ct_eq(mac, ans->mac, 32))
+		return fs_reason(err, errlen, -EBADMSG,
+				 "CAS %s: the %s answer fails authentication under the volume's answer key", c->authority,
+				 cas_op_name(op));
+	if (op != CAS_OP_INFO && op != CAS_OP_KEY && !fs_ct_eq(ans->volid, r->volid, 16))
+		return fs_reason(err, errlen, -EBADMSG, "CAS %s: the answer is about another volume id", c->authority);
 	return 0;
 }
 
-/* The anchor id binds the volume to this CAS volume name at this server (its certificate). */
-static int identity(struct cas_part *c, const uint8_t fp[32], uint8_t id[16])
+/* The anchor id pins, at init, the CAS volume name at this server, the server's public key, and (through
+ * a PRF of the answer key) the volume key this CAS releases: a later open through another server, a
+ * server with another key, or a proxy that hands out another volume key gets another id and is refused. */
+static int identity(struct cas_part *c, uint8_t id[16])
 {
-	uint8_t h[32];
+	static const char label[] = "fshield-cas-anchor-id";
+	uint8_t h[32], kc[32];
 	unsigned int hl = 0;
+	crypto_generichash(kc, sizeof(kc), (const uint8_t *)label, sizeof(label), c->kans, 32);
 	EVP_MD_CTX *m = EVP_MD_CTX_new();
 	int ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) == 1 &&
 		 EVP_DigestUpdate(m, c->authority, strlen(c->authority)) == 1 && EVP_DigestUpdate(m, "/", 1) == 1 &&
-		 EVP_DigestUpdate(m, c->volume, strlen(c->volume)) == 1 && EVP_DigestUpdate(m, fp, 32) == 1 &&
-		 EVP_DigestFinal_ex(m, h, &hl) == 1;
+		 EVP_DigestUpdate(m, c->volume, strlen(c->volume)) == 1 && EVP_DigestUpdate(m, c->server_key, 32) == 1 &&
+		 EVP_DigestUpdate(m, kc, 32) == 1 && EVP_DigestFinal_ex(m, h, &hl) == 1;
 	EVP_MD_CTX_free(m);
+	sodium_memzero(kc, sizeof(kc));
 	if (!ok)
 		return -EIO;
 	memcpy(id, h, 16);
@@ -121,22 +129,22 @@ static int cas_open(fs_anchor *a, const char *spec, int create, const cas_tls *t
 				 "trust anchor %s: malformed (cas://HOST:PORT/NAMESPACE/SESSION/VOLUME, names of A-Z a-z 0-9 "
 				 ". _ -)",
 				 a->uri);
+	uint8_t want_creator[32];
+	if (tls && tls->creator && cas_fingerprint_parse(tls->creator, want_creator) != 0)
+		return fs_reason(err, errlen, -EINVAL,
+				 "--cas-creator takes the SHA-256 fingerprint of a certificate (64 hex digits, as `fshield cas "
+				 "fingerprint` prints it), not '%.80s'",
+				 tls->creator);
 	if ((rc = cas_client_new(c->authority, tls, &c->cl, err, errlen)) != 0)
 		return rc;
 	/* What this process reports as its measurement: the SHA-256 of its own binary. A claim, not a proof,
 	 * unless the process runs in a TEE that attests it (docs/CAS.md). */
 	c->have_measurement = cas_file_sha256("/proc/self/exe", c->measurement) == 0;
 
+	/* The key first: every later answer, info included, is authenticated under the key derived from it. */
 	cas_vol_req r = { 0 };
 	cas_vol_ans ans;
 	long st;
-	if ((rc = cas_call(a, CAS_OP_INFO, NULL, &r, &ans, &st, err, errlen)) != 0)
-		return rc;
-	a->norollback = !strcmp(ans.policy, "no_rollback_protection");
-	uint8_t fp[32];
-	if (cas_client_server_fp(c->cl, fp) != 0)
-		return fs_reason(err, errlen, -EPROTO, "CAS %s: the server's certificate could not be read", c->authority);
-	memset(&r, 0, sizeof(r));
 	rc = cas_call(a, CAS_OP_KEY, NULL, &r, &ans, &st, err, errlen);
 	if (!rc)
 		memcpy(c->key, ans.key, 32);
@@ -144,9 +152,34 @@ static int cas_open(fs_anchor *a, const char *spec, int create, const cas_tls *t
 	if (rc)
 		return rc;
 	cas_answer_key(c->kans, c->key);
-	if (identity(c, fp, a->id) != 0)
+	if (cas_client_server_fp(c->cl, c->server_key) != 0)
+		return fs_reason(err, errlen, -EPROTO, "CAS %s: the server's certificate could not be read", c->authority);
+	memset(&r, 0, sizeof(r));
+	if ((rc = cas_call(a, CAS_OP_INFO, NULL, &r, &ans, &st, err, errlen)) != 0)
+		return rc;
+	a->norollback = !strcmp(ans.policy, "no_rollback_protection");
+	memcpy(c->creator, ans.creator, 32);
+	if (tls && tls->creator && !fs_ct_eq(want_creator, c->creator, 32)) {
+		char want[65], got[65];
+		fs_hex(want, want_creator, 32);
+		fs_hex(got, c->creator, 32);
+		return fs_reason(err, errlen, -EACCES,
+				 "CAS session of %s was created by %s, not by the expected %s (--cas-creator): someone else "
+				 "holds that session; refusing to use it. Choose a namespace you own",
+				 c->volume, got, want);
+	}
+	if (identity(c, a->id) != 0)
 		return fs_reason(err, errlen, -EIO, "cannot hash the CAS identity");
 	return 0;
+}
+
+static void cas_describe(const fs_anchor *a, char *buf, size_t len)
+{
+	struct cas_part *c = PART(a);
+	char k[65], cr[65];
+	fs_hex(k, c->server_key, 32);
+	fs_hex(cr, c->creator, 32);
+	snprintf(buf, len, "CAS %s (server key SHA-256 %s; session creator %s)", c->authority, k, cr);
 }
 
 static void cas_close(fs_anchor *a)
@@ -256,6 +289,7 @@ const struct anchor_ops anchor_cas_ops = {
 	.prefix = "cas://",
 	.open = cas_open,
 	.close = cas_close,
+	.describe = cas_describe,
 	.get_key = cas_get_key,
 	.reg = cas_register,
 	.get = cas_get,

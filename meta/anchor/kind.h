@@ -13,6 +13,8 @@ struct anchor_ops {
 	/* spec: the URI after the prefix. Sets a->priv, a->id and a->norollback; on failure, close is still called. */
 	int (*open)(fs_anchor *a, const char *spec, int create, const cas_tls *tls, char *err, size_t errlen);
 	void (*close)(fs_anchor *a);
+	/* NULL: the URI says it all. Else what identifies the anchor beyond its URI, for messages. */
+	void (*describe)(const fs_anchor *a, char *buf, size_t len);
 	int (*get_key)(fs_anchor *a, uint8_t key[32], char *err, size_t errlen); /* NULL: releases no key */
 	int (*reg)(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *st, char *err, size_t errlen);
 	int (*get)(fs_anchor *a, const uint8_t volid[16], fs_anchor_state *out, char *err, size_t errlen);

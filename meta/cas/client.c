@@ -3,6 +3,9 @@
 
 #include <curl/curl.h>
 #include <limits.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <errno.h>
 #include <jansson.h>
 #include <malloc.h>
@@ -25,6 +28,7 @@ struct cas_client {
 	long timeout_ms;
 	int have_fp;
 	uint8_t fp[32];
+	int bad_purpose; /* the last handshake met a server certificate without serverAuth */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -59,6 +63,34 @@ static int curl_errno(CURLcode rc)
 	case CURLE_SSL_ENGINE_SETFAILED: return -EPROTO;
 	default: return -EIO;
 	}
+}
+
+/* The chain is verified as usual, and then the server's own certificate must say it is one: an
+ * extendedKeyUsage with serverAuth. OpenSSL's default check passes a certificate without that extension,
+ * so where one CA signs clients and the server, any client certificate could answer as the CAS. */
+static int verify_server(X509_STORE_CTX *x, void *arg)
+{
+	cas_client *c = arg;
+	if (X509_verify_cert(x) != 1) {
+		/* OpenSSL's own check refuses a certificate whose extendedKeyUsage names other purposes only */
+		c->bad_purpose = X509_STORE_CTX_get_error(x) == X509_V_ERR_INVALID_PURPOSE && X509_STORE_CTX_get_error_depth(x) == 0;
+		return 0;
+	}
+	X509 *leaf = X509_STORE_CTX_get0_cert(x);
+	if (!leaf || !(X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) ||
+	    !(X509_get_extended_key_usage(leaf) & XKU_SSL_SERVER)) {
+		c->bad_purpose = 1;
+		X509_STORE_CTX_set_error(x, X509_V_ERR_INVALID_PURPOSE);
+		return 0;
+	}
+	return 1;
+}
+
+static CURLcode on_ssl_ctx(CURL *h, void *ctx, void *arg)
+{
+	(void)h;
+	SSL_CTX_set_cert_verify_callback((SSL_CTX *)ctx, verify_server, arg);
+	return CURLE_OK;
 }
 
 static char *abs_path(const char *p)
@@ -116,7 +148,7 @@ static void take_fp(cas_client *c)
 	for (struct curl_slist *s = ci->certinfo[0]; s; s = s->next)
 		if (!strncmp(s->data, "Cert:", 5)) {
 			uint8_t fp[32];
-			if (cas_cert_fingerprint_pem(s->data + 5, strlen(s->data + 5), fp) == 0) {
+			if (cas_cert_key_fingerprint_pem(s->data + 5, strlen(s->data + 5), fp) == 0) {
 				memcpy(c->fp, fp, 32);
 				c->have_fp = 1;
 			}
@@ -151,6 +183,8 @@ int cas_client_request(cas_client *c, const char *method, const char *path, cons
 	curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
 	curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
 	curl_easy_setopt(h, CURLOPT_CERTINFO, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+	curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, c);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	struct curl_slist *hdr = NULL;
 	if (body) {
@@ -164,11 +198,18 @@ int cas_client_request(cas_client *c, const char *method, const char *path, cons
 	if (!body && !strcmp(method, "GET"))
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	c->bad_purpose = 0;
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdr);
 	if (rc != CURLE_OK) {
 		cas_curl_buf_free(&b);
+		if (c->bad_purpose)
+			return fs_reason(err, errlen, -EPROTO,
+					 "CAS %s: the server's certificate is not a TLS server's (its extendedKeyUsage lacks "
+					 "serverAuth): refusing it as the CAS; it may be a client certificate answering in the "
+					 "CAS's place. Give the CAS a certificate with extendedKeyUsage serverAuth",
+					 c->base + 8);
 		return fs_reason(err, errlen, curl_errno(rc), "CAS %s: %s", c->base + 8,
 				 b.over ? "answer too large" : curl_easy_strerror(rc));
 	}

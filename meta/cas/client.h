@@ -10,6 +10,7 @@ typedef struct cas_client cas_client;
 typedef struct {
 	const char *cert, *key, *ca; /* PEM files: client certificate and its key, CA of the server */
 	long timeout_ms;             /* per request, connecting included; 0: default */
+	const char *creator;         /* cas:// anchors: the fingerprint the session's creator must have; NULL: any */
 } cas_tls;
 
 #define CAS_DEFAULT_TIMEOUT_MS 5000
@@ -23,6 +24,8 @@ void cas_client_free(cas_client *c);
  * -ECONNREFUSED / -EPROTO (TLS) / -EIO with a reason: no answer. */
 int cas_client_request(cas_client *c, const char *method, const char *path, const char *ctype, const char *body,
 		       size_t len, long *status, char **resp, size_t *resplen, char *err, size_t errlen);
-/* SHA-256 of the server's certificate, as seen on the last new connection; -1 if none was seen. */
+/* SHA-256 of the DER of the server certificate's public key (SubjectPublicKeyInfo), as seen on the last
+ * new connection; -1 if none was seen. The server's certificate must carry extendedKeyUsage serverAuth
+ * (else the handshake fails: -EPROTO). */
 int cas_client_server_fp(cas_client *c, uint8_t fp[32]);
 #endif

@@ -300,14 +300,15 @@ char *cas_ans_encode(int op, int status, const cas_vol_ans *a)
 	if (op == CAS_OP_INFO) {
 		json_object_set_new(o, "policy", json_string(a->policy));
 		json_object_set_new(o, "registered", json_boolean(a->registered));
+		set_hex(o, "creator", a->creator, CAS_FP_BYTES);
 	} else if (op == CAS_OP_KEY) {
 		set_hex(o, "key", a->key, 32);
 	} else {
 		set_hex(o, "volume_id", a->volid, 16);
 		json_object_set_new(o, "version", json_integer((json_int_t)a->state.version));
 		set_hex(o, "root", a->state.root, 32);
-		set_hex(o, "mac", a->mac, 32);
 	}
+	set_hex(o, "mac", a->mac, 32);
 	if (!ok) {
 		json_object_set_new(o, "error", json_string("conflict"));
 		json_object_set_new(o, "message", json_string(a->message));
@@ -318,8 +319,8 @@ char *cas_ans_encode(int op, int status, const cas_vol_ans *a)
 int cas_ans_decode(int op, int status, const char *body, size_t len, cas_vol_ans *a, char *err, size_t errlen)
 {
 	static const char *const k_err[] = { "error", "message", NULL };
-	static const char *const k_info[] = { "nonce", "policy", "registered", NULL };
-	static const char *const k_key[] = { "nonce", "key", NULL };
+	static const char *const k_info[] = { "nonce", "policy", "registered", "creator", "mac", NULL };
+	static const char *const k_key[] = { "nonce", "key", "mac", NULL };
 	static const char *const k_state[] = { "nonce", "volume_id", "version", "root", "mac", "error", "message", NULL };
 	memset(a, 0, sizeof(*a));
 	json_t *o = parse_object(body, len, err, errlen);
@@ -349,15 +350,17 @@ int cas_ans_decode(int op, int status, const char *body, size_t len, cas_vol_ans
 		else {
 			strcpy(a->policy, json_string_value(p));
 			a->registered = json_is_true(r);
+			rc = get_hex(o, "creator", a->creator, CAS_FP_BYTES, 1, err, errlen);
 		}
 	} else if (!rc && op == CAS_OP_KEY) {
 		rc = get_hex(o, "key", a->key, 32, 1, err, errlen);
 	} else if (!rc && has_state(op)) {
 		if (!(rc = get_hex(o, "volume_id", a->volid, 16, 1, err, errlen)) &&
-		    !(rc = get_u64(o, "version", &a->state.version, err, errlen)) &&
-		    !(rc = get_hex(o, "root", a->state.root, 32, 1, err, errlen)))
-			rc = get_hex(o, "mac", a->mac, 32, 1, err, errlen);
+		    !(rc = get_u64(o, "version", &a->state.version, err, errlen)))
+			rc = get_hex(o, "root", a->state.root, 32, 1, err, errlen);
 	}
+	if (!rc)
+		rc = get_hex(o, "mac", a->mac, 32, 1, err, errlen);
 	json_decref(o);
 	return rc;
 }
@@ -374,24 +377,39 @@ void cas_answer_key(uint8_t out[32], const uint8_t volume_key[32])
 	fs_derive_subkey(out, volume_key, (enum fs_subkey)CAS_ANSWER_PURPOSE, zero);
 }
 
-void cas_answer_mac(uint8_t out[32], const uint8_t answer_key[32], const char *volume, const uint8_t nonce[32],
-		    int status, const uint8_t volid[16], const cas_state *st)
+static void mac_u64(crypto_generichash_state *h, uint64_t v)
 {
-	static const char label[] = "fshield-cas-answer-v1";
-	crypto_generichash_state h;
 	uint8_t b[8];
+	fs_put_le64(b, v);
+	crypto_generichash_update(h, b, 8);
+}
+
+static void mac_str(crypto_generichash_state *h, const char *s)
+{
+	mac_u64(h, strlen(s));
+	crypto_generichash_update(h, (const uint8_t *)s, strlen(s));
+}
+
+void cas_answer_mac(uint8_t out[32], const uint8_t answer_key[32], const char *volume, int op, int status,
+		    const cas_vol_ans *a)
+{
+	static const char label[] = "fshield-cas-answer-v2";
+	crypto_generichash_state h;
 	crypto_generichash_init(&h, answer_key, 32, 32);
 	crypto_generichash_update(&h, (const uint8_t *)label, sizeof(label)); /* with its NUL */
-	fs_put_le64(b, strlen(volume));
-	crypto_generichash_update(&h, b, 8);
-	crypto_generichash_update(&h, (const uint8_t *)volume, strlen(volume));
-	crypto_generichash_update(&h, nonce, CAS_NONCE_BYTES);
-	fs_put_le64(b, (uint64_t)status);
-	crypto_generichash_update(&h, b, 8);
-	crypto_generichash_update(&h, volid, 16);
-	fs_put_le64(b, st->version);
-	crypto_generichash_update(&h, b, 8);
-	crypto_generichash_update(&h, st->root, 32);
+	mac_str(&h, volume);
+	mac_u64(&h, (uint64_t)op);
+	crypto_generichash_update(&h, a->nonce, CAS_NONCE_BYTES);
+	mac_u64(&h, (uint64_t)status);
+	if (op == CAS_OP_INFO) {
+		mac_str(&h, a->policy);
+		mac_u64(&h, a->registered ? 1 : 0);
+		crypto_generichash_update(&h, a->creator, CAS_FP_BYTES);
+	} else if (has_state(op)) {
+		crypto_generichash_update(&h, a->volid, 16);
+		mac_u64(&h, a->state.version);
+		crypto_generichash_update(&h, a->state.root, 32);
+	}
 	crypto_generichash_final(&h, out, 32);
 }
 
@@ -406,6 +424,46 @@ int cas_cert_fingerprint_pem(const char *pem, size_t len, uint8_t fp[32])
 		return -1;
 	unsigned char *der = NULL;
 	int n = i2d_X509(x, &der);
+	X509_free(x);
+	if (n <= 0)
+		return -1;
+	unsigned int outlen = 0;
+	int ok = EVP_Digest(der, (size_t)n, fp, &outlen, EVP_sha256(), NULL) == 1 && outlen == 32;
+	OPENSSL_free(der);
+	return ok ? 0 : -1;
+}
+
+/* 64 hex digits, or 32 colon-separated pairs (as openssl x509 -fingerprint prints them). */
+int cas_fingerprint_parse(const char *s, uint8_t out[32])
+{
+	char hex[65];
+	size_t n = strlen(s), j = 0;
+	if (n == 95) {
+		for (size_t i = 0; i < n; i++) {
+			if (i % 3 == 2) {
+				if (s[i] != ':')
+					return -1;
+			} else {
+				hex[j++] = s[i];
+			}
+		}
+		hex[j] = 0;
+		s = hex;
+	} else if (n != 64) {
+		return -1;
+	}
+	return fs_unhex(out, 32, s);
+}
+
+int cas_cert_key_fingerprint_pem(const char *pem, size_t len, uint8_t fp[32])
+{
+	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	if (!x)
+		return -1;
+	unsigned char *der = NULL;
+	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
 	X509_free(x);
 	if (n <= 0)
 		return -1;

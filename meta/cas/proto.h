@@ -64,12 +64,13 @@ typedef struct {
 	/* info */
 	char policy[32];
 	int registered;
+	uint8_t creator[CAS_FP_BYTES];     /* the fingerprint of the client that created the session */
 	/* key */
 	uint8_t key[32];
 	/* register, state, cas (also with the conflict status), lease */
 	uint8_t volid[16];
 	cas_state state;
-	uint8_t mac[32];
+	uint8_t mac[32];                   /* every success (and the 412 of cas): cas_answer_mac */
 	/* errors */
 	char error[32];
 	char message[256];
@@ -83,11 +84,19 @@ char *cas_error_encode(const char *code, const char *message);
 
 /* The key answers are MAC'd with: derived from the volume key the CAS holds (docs/CAS.md). */
 void cas_answer_key(uint8_t out[32], const uint8_t volume_key[32]);
-/* MAC over (volume name, nonce, status, volume id, version, root). */
-void cas_answer_mac(uint8_t out[32], const uint8_t answer_key[32], const char *volume, const uint8_t nonce[32],
-		    int status, const uint8_t volid[16], const cas_state *st);
+/* The MAC of a success answer (and of the 412 of cas) to op about volume with HTTP status: over the
+ * operation, the volume name, a->nonce, the status and every field the answer to op carries (info: policy,
+ * registered, creator; key: none besides, its key is the MAC's; the others: volume id, version, root). */
+void cas_answer_mac(uint8_t out[32], const uint8_t answer_key[32], const char *volume, int op, int status,
+		    const cas_vol_ans *a);
 
+/* A fingerprint as sessions and options take it: 64 hex digits, or 32 colon-separated pairs (as
+ * openssl x509 -fingerprint prints them). 0 or -1. */
+int cas_fingerprint_parse(const char *s, uint8_t out[32]);
 /* SHA-256 of a certificate given as PEM (first certificate in the text), or of a file's bytes. 0 or -1. */
 int cas_cert_fingerprint_pem(const char *pem, size_t len, uint8_t fp[32]);
+/* SHA-256 of the DER of the certificate's SubjectPublicKeyInfo: its key, the same across renewals that keep
+ * the key. 0 or -1. */
+int cas_cert_key_fingerprint_pem(const char *pem, size_t len, uint8_t fp[32]);
 int cas_file_sha256(const char *path, uint8_t out[32]);
 #endif

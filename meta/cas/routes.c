@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "crypto/keys.h"
+#include "crypto/mac.h"
 #include "meta/cas/audit.h"
 #include "meta/cas/proto.h"
 #include "meta/cas/session.h"
@@ -116,6 +117,34 @@ static enum MHD_Result session_load(struct cas_routes *S, struct MHD_Connection 
 	return MHD_YES;
 }
 
+/* The owner of the namespace of session name is kept as the creator of a record named by the namespace
+ * alone (no '/', so no session has that name). Claims the namespace for fp if it has no owner yet.
+ * 0 if fp owns it (now), -EACCES with the owner in owner[] if another client does, or a store error. */
+static int namespace_claim(struct cas_routes *S, const char *name, const uint8_t fp[32], uint8_t owner[32])
+{
+	char ns[CAS_NAME_MAX + 1], *doc = NULL;
+	size_t n = (size_t)(strchr(name, '/') - name);
+	memcpy(ns, name, n);
+	ns[n] = 0;
+	for (int tries = 0; tries < 2; tries++) {
+		int rc = cas_store_session_get(S->store, ns, owner, &doc);
+		free(doc);
+		doc = NULL;
+		if (rc == 0)
+			return fs_ct_eq(owner, fp, 32) ? 0 : -EACCES;
+		if (rc != -ENOENT)
+			return rc;
+		json_t *o = json_pack("{s:s}", "namespace", ns);
+		char *d = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		rc = d ? cas_store_session_put(S->store, ns, fp, d, 1) : -ENOMEM;
+		free(d);
+		if (rc != -EEXIST) /* -EEXIST: another claim won the race; read who */
+			return rc;
+	}
+	return -EIO;
+}
+
 static enum MHD_Result session_put(struct cas_routes *S, struct MHD_Connection *c, const uint8_t fp[32],
 				   const char *url_name, const struct cas_body *rq, int *status)
 {
@@ -144,6 +173,21 @@ static enum MHD_Result session_put(struct cas_routes *S, struct MHD_Connection *
 		enum MHD_Result ret = refuse(S, c, fp, sess.name, "session", 429, "too-many",
 					     "this client created %u sessions, the most the CAS allows one client (--max-sessions-per-client)",
 					     have);
+		cas_session_free(&sess);
+		return ret;
+	}
+	/* A namespace belongs to the client that created its first session: only it creates sessions there,
+	 * so nobody can take a name in another's namespace before its owner does. */
+	uint8_t owner[32];
+	if (!rc && !url_name)
+		rc = namespace_claim(S, sess.name, fp, owner);
+	if (rc == -EACCES) {
+		*status = 403;
+		char oh[65];
+		fs_hex(oh, owner, 32);
+		enum MHD_Result ret = refuse(S, c, fp, sess.name, "session", 403, "forbidden",
+					     "namespace %.*s belongs to another client (%s): only its owner creates sessions in it",
+					     (int)(strchr(sess.name, '/') - sess.name), sess.name, oh);
 		cas_session_free(&sess);
 		return ret;
 	}
@@ -200,15 +244,36 @@ static enum MHD_Result session_show(struct cas_routes *S, struct MHD_Connection 
 		*status = 500;
 		return cas_route_error(c, 500, "store", "store: %s", cas_store_errmsg(S->store));
 	}
+	char fph[65];
+	fs_hex(fph, creator, 32);
 	if (memcmp(creator, fp, 32) != 0) {
+		/* A client the session lists for a volume sees who created it (not the session itself), so that
+		 * it can tell a session of its own side from one someone else set up under the name. */
+		cas_session sess;
+		char why[256];
+		int listed = 0;
+		if (cas_session_from_json(doc, strlen(doc), &sess, why, sizeof(why)) == 0) {
+			for (size_t i = 0; i < sess.nvolumes && !listed; i++)
+				for (size_t j = 0; j < sess.volumes[i].nclients && !listed; j++)
+					listed = fs_ct_eq(sess.volumes[i].clients[j], fp, 32);
+			cas_session_free(&sess);
+		}
 		free(doc);
-		*status = 403;
-		return refuse(S, c, fp, name, "session", 403, "forbidden", "only the creator of session %s may read it", name);
+		if (!listed) {
+			*status = 403;
+			return refuse(S, c, fp, name, "session", 403, "forbidden",
+				      "only the creator of session %s, or a client it lists, may read it", name);
+		}
+		json_t *o = json_object();
+		json_object_set_new(o, "name", json_string(name));
+		json_object_set_new(o, "creator", json_string(fph));
+		*status = 200;
+		enum MHD_Result ret = answer(c, 200, json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS));
+		json_decref(o);
+		return ret;
 	}
 	json_t *o = json_object(), *sj = json_loads(doc, 0, NULL);
 	free(doc);
-	char fph[65];
-	fs_hex(fph, creator, 32);
 	json_object_set_new(o, "name", json_string(name));
 	json_object_set_new(o, "creator", json_string(fph));
 	json_object_set_new(o, "session", sj ? sj : json_null());
@@ -352,6 +417,7 @@ static enum MHD_Result volume_op(struct cas_routes *S, struct MHD_Connection *c,
 			break;
 		snprintf(a.policy, sizeof(a.policy), "%s", cas_policy_name(sv->policy));
 		a.registered = reg;
+		memcpy(a.creator, creator, 32);
 		*status = 200;
 		break;
 	}
@@ -431,15 +497,18 @@ static enum MHD_Result volume_op(struct cas_routes *S, struct MHD_Connection *c,
 		ret = cas_route_error(c, 500, "store", "store: %s", cas_store_errmsg(S->store));
 		goto out;
 	}
-	if (op == CAS_OP_REGISTER || op == CAS_OP_STATE || op == CAS_OP_CAS || op == CAS_OP_LEASE) {
-		if (cas_store_answer_key(S->store, volume, kans) != 0) {
-			*status = 500;
-			ret = cas_route_error(c, 500, "store", "store: %s", cas_store_errmsg(S->store));
-			goto out;
-		}
-		cas_answer_mac(a.mac, kans, volume, r.nonce, *status, a.volid, &a.state);
-		sodium_memzero(kans, sizeof(kans));
+	/* Every answer a client acts on is authenticated, info included: a proxy that terminates TLS with the
+	 * server's key must not be able to change a policy, a creator or a state. */
+	if (op == CAS_OP_KEY) {
+		cas_answer_key(kans, a.key);
+	} else if ((rc = cas_store_answer_key(S->store, volume, kans)) != 0) {
+		*status = rc == -ENOENT ? 404 : 500;
+		ret = rc == -ENOENT ? cas_route_error(c, 404, "no-key", "volume %s has no key yet: ask for its key first", volume)
+				    : cas_route_error(c, 500, "store", "store: %s", cas_store_errmsg(S->store));
+		goto out;
 	}
+	cas_answer_mac(a.mac, kans, volume, op, *status, &a);
+	sodium_memzero(kans, sizeof(kans));
 #ifdef FS_TEST_HOOKS
 	/* The change is durable, but its answer never leaves (a lost reply). */
 	if (*changed && S->drop_after >= 0 && atomic_fetch_add(&S->changes, 1) >= S->drop_after) {

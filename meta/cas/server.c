@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,6 +24,7 @@
 
 #include "crypto/keys.h"
 #include "meta/cas/audit_chain.h"
+#include "meta/cas/keyseal.h"
 #include "meta/cas/routes.h"
 #include "meta/cas/store.h"
 #include "meta/common/reason.h"
@@ -80,8 +82,37 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 	logf_(S, "tls/http: %s", line);
 }
 
+/* Does the peer's own certificate say it is a TLS client's: an extendedKeyUsage with clientAuth? The
+ * chain check alone passes a certificate without that extension, so where one CA signs the server and
+ * the clients, the server's certificate could otherwise be used as a client's. */
+static int peer_is_client(gnutls_session_t s)
+{
+	unsigned int n = 0;
+	const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
+	gnutls_x509_crt_t crt;
+	if (!certs || n < 1 || gnutls_x509_crt_init(&crt) != 0)
+		return 0;
+	int ok = 0;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0)
+		for (unsigned i = 0; !ok; i++) {
+			char oid[128];
+			size_t len = sizeof(oid);
+			if (gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &len, NULL) != 0)
+				break;
+			ok = !strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT);
+		}
+	gnutls_x509_crt_deinit(crt);
+	return ok;
+}
+
+/* Runs in the handshake, beside the chain check: a certificate that is not a client's fails it. */
+static int verify_client_purpose(gnutls_session_t s)
+{
+	return peer_is_client(s) ? 0 : GNUTLS_E_CERTIFICATE_ERROR;
+}
+
 /* Before the handshake: require a client certificate and verify it against the trust list (--client-ca)
- * inside the handshake, so that a client without a valid one fails there. */
+ * and for its purpose inside the handshake, so that a client without a valid one fails there. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
@@ -94,10 +125,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		gnutls_session_t s = (gnutls_session_t)ci->tls_session;
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
 		gnutls_session_set_verify_cert(s, NULL, 0);
+		gnutls_session_set_verify_function(s, verify_client_purpose);
 	}
 }
 
-/* SHA-256 of the verified client certificate's DER; -1 if there is none (never answered). */
+/* SHA-256 of the verified client certificate's DER; -1 if there is none, or it is not a client's
+ * (never answered). */
 static int client_fp(struct MHD_Connection *c, uint8_t fp[32])
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -106,7 +139,7 @@ static int client_fp(struct MHD_Connection *c, uint8_t fp[32])
 	gnutls_session_t s = (gnutls_session_t)ci->tls_session;
 	unsigned int n = 0, status = 1;
 	const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
-	if (!certs || n < 1 || gnutls_certificate_verify_peers2(s, &status) != 0 || status != 0)
+	if (!certs || n < 1 || gnutls_certificate_verify_peers2(s, &status) != 0 || status != 0 || !peer_is_client(s))
 		return -1;
 	return gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].data, certs[0].size, fp) == 0 ? 0 : -1;
 }
@@ -146,7 +179,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	uint8_t fp[32];
 	char fph[65];
 	if (client_fp(c, fp) != 0) {
-		logf_(S, "refused a connection without a verified client certificate");
+		logf_(S, "refused a connection without a verified client certificate (of --client-ca, extendedKeyUsage clientAuth)");
 		return MHD_NO;
 	}
 	fs_hex(fph, fp, 32);
@@ -253,7 +286,7 @@ int cas_server_run(const struct cas_server_opts *o, char *err, size_t errlen)
 #endif
 	char *cert_pem = NULL, *key_pem = NULL, *ca_pem = NULL;
 	struct MHD_Daemon *d = NULL;
-	uint8_t *audit_key = NULL;
+	uint8_t *audit_key = NULL, *master = NULL;
 	int fd = -1, rc = -EIO;
 	if (!(cert_pem = read_file(o->cert, err, errlen)) || !(key_pem = read_file(o->key, err, errlen)) ||
 	    !(ca_pem = read_file(o->client_ca, err, errlen)))
@@ -270,7 +303,18 @@ int cas_server_run(const struct cas_server_opts *o, char *err, size_t errlen)
 	cas_audit_key_derive(audit_key, audit_key + 32);
 	sodium_memzero(audit_key + 32, 32);
 	S.routes.audit_key = audit_key;
-	rc = cas_store_open(o->store, &S.routes.store, err, errlen);
+	/* So is the master key: never in the store, only its check value. */
+	master = fs_key_alloc();
+	if (!master) {
+		rc = fs_reason(err, errlen, -ENOMEM, "out of memory (or locked memory)");
+		goto out;
+	}
+	rc = cas_master_key_file(o->master_key_file, master, err, errlen);
+	if (rc)
+		goto out;
+	struct cas_store_conf conf = { .master = master, .etcd_ca = o->etcd_ca, .etcd_cert = o->etcd_cert,
+				       .etcd_key = o->etcd_key };
+	rc = cas_store_open(o->store, &conf, &S.routes.store, err, errlen);
 	if (rc)
 		goto out;
 	cas_store_set_audit_key(S.routes.store, audit_key);
@@ -320,6 +364,7 @@ out:
 		pthread_mutex_destroy(&S.log_mu);
 	}
 	sodium_free(audit_key);
+	fs_key_free(master);
 	pthread_mutex_destroy(&S.routes.refusals_mu);
 	if (key_pem)
 		sodium_memzero(key_pem, strlen(key_pem));

@@ -15,6 +15,8 @@ struct cas_server_opts {
 	const char *cert, *key, *client_ca; /* PEM files: the server's certificate and key, the clients' CA */
 	const char *store;                 /* a cas_store_open spec */
 	const char *audit_key_file;        /* the key the audit chain is MACed under (created if absent) */
+	const char *master_key_file;       /* the key every volume key is sealed under in the store */
+	const char *etcd_ca, *etcd_cert, *etcd_key; /* an etcd store over TLS (meta/cas/store.h) */
 	size_t max_body;                   /* largest request body */
 	unsigned max_conn_per_address;     /* open connections one client address may hold */
 	unsigned handshake_timeout;        /* seconds a new connection has to finish TLS and send a request */

@@ -154,28 +154,6 @@ int cas_session_from_yaml(const char *text, size_t len, cas_session *s, char *er
 /* ---- validation ---- */
 
 
-/* 64 hex digits, or 32 colon-separated pairs (as openssl x509 -fingerprint prints them). */
-static int parse_fp(const char *s, uint8_t out[32])
-{
-	char hex[65];
-	size_t n = strlen(s), j = 0;
-	if (n == 95) {
-		for (size_t i = 0; i < n; i++) {
-			if (i % 3 == 2) {
-				if (s[i] != ':')
-					return -1;
-			} else {
-				hex[j++] = s[i];
-			}
-		}
-		hex[j] = 0;
-		s = hex;
-	} else if (n != 64) {
-		return -1;
-	}
-	return fs_unhex(out, 32, s);
-}
-
 static int fp_list(json_t *o, const char *key, uint8_t (**out)[32], size_t *n, size_t max, int required,
 		   const char *where, char *err, size_t errlen)
 {
@@ -196,7 +174,7 @@ static int fp_list(json_t *o, const char *key, uint8_t (**out)[32], size_t *n, s
 		return fs_reason(err, errlen, -1, "out of memory");
 	for (size_t i = 0; i < cnt; i++) {
 		json_t *v = json_array_get(a, i);
-		if (!json_is_string(v) || parse_fp(json_string_value(v), (*out)[i]) != 0)
+		if (!json_is_string(v) || cas_fingerprint_parse(json_string_value(v), (*out)[i]) != 0)
 			return fs_reason(err, errlen, -1, "%s: %s[%zu] is not a SHA-256 fingerprint (64 hex digits)", where, key, i);
 		for (size_t j = 0; j < i; j++)
 			if (!memcmp((*out)[i], (*out)[j], 32))

@@ -1,6 +1,8 @@
 /* The CAS store: the dispatch over backends, and the SQLite backend ("sqlite:PATH"). */
 #include "meta/cas/store.h"
 #include "meta/cas/audit_chain.h"
+#include "meta/cas/keyseal.h"
+#include "crypto/keys.h"
 #include "meta/common/reason.h"
 #include "meta/common/vec.h"
 
@@ -19,14 +21,72 @@
 
 static int sqlite_open(const char *path, cas_store **out, char *err, size_t errlen);
 
-int cas_store_open(const char *spec, cas_store **out, char *err, size_t errlen)
+/* The backend, opened as it is: the master key is not checked yet. */
+static int open_raw(const char *spec, const struct cas_store_conf *conf, cas_store **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (!strncmp(spec, "sqlite:", 7) && spec[7])
-		return sqlite_open(spec + 7, out, err, errlen);
-	if (!strncmp(spec, "etcd://", 7) && spec[7])
-		return cas_store_open_etcd(spec + 7, out, err, errlen);
-	return fs_reason(err, errlen, -EINVAL, "store %s: unknown kind (use sqlite:PATH or etcd://HOST:PORT[,HOST:PORT...])", spec);
+	if (!conf || !conf->master)
+		return fs_reason(err, errlen, -EINVAL, "store %s: no master key", spec);
+	int rc;
+	if (!strncmp(spec, "sqlite:", 7) && spec[7]) {
+		if (conf->etcd_ca || conf->etcd_cert || conf->etcd_key)
+			return fs_reason(err, errlen, -EINVAL, "store %s: the etcd TLS options are for an etcd:// store", spec);
+		rc = sqlite_open(spec + 7, out, err, errlen);
+	} else if (!strncmp(spec, "etcd://", 7) && spec[7]) {
+		rc = cas_store_open_etcd(spec + 7, conf, out, err, errlen);
+	} else {
+		return fs_reason(err, errlen, -EINVAL, "store %s: unknown kind (use sqlite:PATH or etcd://HOST:PORT[,HOST:PORT...])", spec);
+	}
+	if (!rc) {
+		(*out)->master = conf->master;
+		cas_master_check((*out)->master_check, conf->master);
+	}
+	return rc;
+}
+
+int cas_store_open(const char *spec, const struct cas_store_conf *conf, cas_store **out, char *err, size_t errlen)
+{
+	int rc = open_raw(spec, conf, out, err, errlen);
+	if (rc)
+		return rc;
+	rc = (*out)->ops->bind_master(*out, (*out)->master_check);
+	if (rc == -EKEYREJECTED)
+		rc = fs_reason(err, errlen, rc, "store %s: the master key is not this store's (another --master-key-file?); "
+				"no volume key can be opened with it. Give the key file the store was sealed with", spec);
+	else if (rc == -EPROTO)
+		rc = fs_reason(err, errlen, rc, "store %s: it keeps its volume keys in clear (made by an older fshield). "
+				"Stop every CAS using it, back it up, and seal its keys once with: fshield cas seal-store "
+				"--store %s --master-key-file F", spec, spec);
+	else if (rc)
+		rc = fs_reason(err, errlen, rc, "store %s: %s", spec, (*out)->errmsg);
+	if (rc) {
+		cas_store_close(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int cas_store_rekey(const char *spec, const struct cas_store_conf *conf, const uint8_t *old, unsigned *n, char *err,
+		    size_t errlen)
+{
+	cas_store *s;
+	struct stat st;
+	*n = 0;
+	/* A store is re-sealed, never made: a mistyped path is not a new, empty store. */
+	if (!strncmp(spec, "sqlite:", 7) && stat(spec + 7, &st) != 0)
+		return fs_reason(err, errlen, -errno, "store %s: %s", spec, strerror(errno));
+	int rc = open_raw(spec, conf, &s, err, errlen);
+	if (rc)
+		return rc;
+	rc = s->ops->rekey(s, old, n);
+	if (rc == -EKEYREJECTED)
+		rc = fs_reason(err, errlen, rc, old ? "store %s: the old master key is not this store's; nothing changed"
+						: "store %s: its keys are sealed already; nothing changed (to change the "
+						  "master key: fshield cas rotate-master-key)", spec);
+	else if (rc)
+		rc = fs_reason(err, errlen, rc, "store %s: %s; nothing changed", spec, s->errmsg);
+	cas_store_close(s);
+	return rc;
 }
 
 void cas_store_close(cas_store *s)
@@ -285,8 +345,12 @@ static int read_vol(cas_store *s, const char *volume, struct vrow *v)
 	sqlite3_bind_text(st, 1, volume, -1, SQLITE_TRANSIENT);
 	int r = sqlite3_step(st), rc = -EIO;
 	memset(v, 0, sizeof(*v));
-	if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
-		memcpy(v->key, sqlite3_column_blob(st, 0), 32);
+	if (r == SQLITE_ROW && cas_key_open(v->key, s->master, volume, sqlite3_column_blob(st, 0),
+					    (size_t)sqlite3_column_bytes(st, 0)) != 0) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "volume %s: its key does not open under the master key (sealed"
+			 " under another one, or its row was altered or moved)", volume);
+		rc = -EBADMSG;
+	} else if (r == SQLITE_ROW) {
 		if (sqlite3_column_type(st, 1) == SQLITE_BLOB && sqlite3_column_bytes(st, 1) == 16 &&
 		    sqlite3_column_bytes(st, 3) == 32) {
 			v->registered = 1;
@@ -297,22 +361,34 @@ static int read_vol(cas_store *s, const char *volume, struct vrow *v)
 		rc = 0;
 	} else if (r == SQLITE_DONE) {
 		rc = -ENOENT;
-	} else if (r == SQLITE_ROW) {
-		snprintf(s->errmsg, sizeof(s->errmsg), "volume %s: malformed row", volume);
 	}
 	sqlite3_finalize(st);
 	return rc;
 }
 
+static int read_check(cas_store *s, uint8_t check[32]);
+
+/* Inside a transaction: a new volume with a fresh key, sealed under the master key only while the store
+ * is still bound to it (a rotation by another process would otherwise leave a key nobody can open). */
 static int new_vol(cas_store *s, const char *volume, struct vrow *v)
 {
+	uint8_t sealed[CAS_SEALED_KEY_BYTES], have[32];
 	memset(v, 0, sizeof(*v));
+	int rc = read_check(s, have);
+	if (rc == -ENOENT || (!rc && sodium_memcmp(have, s->master_check, 32) != 0)) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "the store's master key changed (rotated?) since this CAS "
+			 "started: restart it with the new master key file");
+		return -EKEYREJECTED;
+	}
+	if (rc)
+		return rc;
 	randombytes_buf(v->key, 32);
+	cas_key_seal(sealed, s->master, volume, v->key);
 	sqlite3_stmt *st = prep(s, "INSERT INTO volumes(name, key, created, updated) VALUES(?, ?, ?, ?)");
 	if (!st)
 		return -EIO;
 	sqlite3_bind_text(st, 1, volume, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, 2, v->key, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, sealed, sizeof(sealed), SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, now_s());
 	sqlite3_bind_int64(st, 4, now_s());
 	int r = sqlite3_step(st);
@@ -729,6 +805,148 @@ static int sq_audit_list(cas_store *s, const char *prefix, uint64_t after, cas_a
 	return rc;
 }
 
+/* The master check in cas_meta, as hex: 0 found, -ENOENT none, -EIO. */
+static int read_check(cas_store *s, uint8_t check[32])
+{
+	sqlite3_stmt *st = prep(s, "SELECT v FROM cas_meta WHERE k = 'master_check'");
+	if (!st)
+		return -EIO;
+	int r = sqlite3_step(st), rc = -EIO;
+	if (r == SQLITE_ROW)
+		rc = fs_unhex(check, 32, (const char *)sqlite3_column_text(st, 0)) == 0 ? 0 : -EIO;
+	else if (r == SQLITE_DONE)
+		rc = -ENOENT;
+	sqlite3_finalize(st);
+	if (rc == -EIO)
+		snprintf(s->errmsg, sizeof(s->errmsg), "cannot read the master check: %s", sqlite3_errmsg(SQ(s)->db));
+	return rc;
+}
+
+static int write_check(cas_store *s, const uint8_t check[32])
+{
+	char hex[65];
+	fs_hex(hex, check, 32);
+	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO cas_meta(k, v) VALUES('master_check', ?)");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+	int r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int sq_bind_master(cas_store *s, const uint8_t want[32])
+{
+	uint8_t have[32];
+	lock(s);
+	int rc = begin(s);
+	if (rc)
+		goto out;
+	rc = read_check(s, have);
+	if (!rc) {
+		rc = sodium_memcmp(have, want, 32) == 0 ? 0 : -EKEYREJECTED;
+		rc = rollback(s, rc);
+		goto out;
+	}
+	if (rc != -ENOENT) {
+		rc = rollback(s, rc);
+		goto out;
+	}
+	/* No check yet: a new store takes this master key; one with volumes is from before sealing. */
+	sqlite3_stmt *st = prep(s, "SELECT count(*) FROM volumes");
+	int64_t nvol = -1;
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		nvol = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (nvol < 0)
+		rc = rollback(s, -EIO);
+	else if (nvol > 0)
+		rc = rollback(s, -EPROTO);
+	else
+		rc = write_check(s, want) ? rollback(s, -EIO) : commit(s);
+out:
+	unlock(s);
+	return rc;
+}
+
+/* Copies of the old form of the keys out of the file and its log: the freed pages are zeroed by
+ * secure_delete, VACUUM rewrites the file, and the log is emptied and truncated. */
+static int scrub(cas_store *s)
+{
+	if (exec(SQ(s), "VACUUM") || exec(SQ(s), "PRAGMA wal_checkpoint(TRUNCATE)"))
+		return fail(s, -EIO);
+	return 0;
+}
+
+static int sq_rekey(cas_store *s, const uint8_t *old, unsigned *n)
+{
+	uint8_t have[32], want[32], key[32], sealed[CAS_SEALED_KEY_BYTES];
+	sqlite3_stmt *st = NULL, *up = NULL;
+	*n = 0;
+	cas_master_check(want, s->master);
+	lock(s);
+	int rc = begin(s);
+	if (rc)
+		goto out;
+	rc = read_check(s, have);
+	if (rc == -EIO)
+		goto undo;
+	if (old) {
+		uint8_t oc[32];
+		cas_master_check(oc, old);
+		rc = !rc && sodium_memcmp(have, oc, 32) == 0 ? 0 : -EKEYREJECTED;
+	} else {
+		rc = rc == -ENOENT ? 0 : -EKEYREJECTED;
+	}
+	if (rc)
+		goto undo;
+	rc = -EIO;
+	if (!(st = prep(s, "SELECT name, key FROM volumes")) ||
+	    !(up = prep(s, "UPDATE volumes SET key = ? WHERE name = ?")))
+		goto undo;
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const void *blob = sqlite3_column_blob(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		int bad = old ? cas_key_open(key, old, name, blob, len) != 0 : len != 32;
+		if (bad) {
+			snprintf(s->errmsg, sizeof(s->errmsg), "volume %s: its key %s", name,
+				 old ? "does not open under the old master key" : "is not a clear 32-byte key");
+			rc = -EBADMSG;
+			goto undo;
+		}
+		if (!old)
+			memcpy(key, blob, 32);
+		cas_key_seal(sealed, s->master, name, key);
+		sqlite3_reset(up);
+		sqlite3_bind_blob(up, 1, sealed, sizeof(sealed), SQLITE_TRANSIENT);
+		sqlite3_bind_text(up, 2, name, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(up) != SQLITE_DONE)
+			goto undo;
+		(*n)++;
+	}
+	if (r != SQLITE_DONE || write_check(s, want))
+		goto undo;
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	st = up = NULL;
+	rc = commit(s);
+	if (!rc)
+		rc = scrub(s);
+	goto out;
+undo:
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	st = up = NULL;
+	rc = rollback(s, rc);
+	*n = 0;
+out:
+	sodium_memzero(key, sizeof(key));
+	unlock(s);
+	return rc;
+}
+
 static void sq_close(cas_store *s)
 {
 	struct sqlite_store *q = SQ(s);
@@ -751,6 +969,8 @@ static const struct cas_store_ops sqlite_ops = {
 	.audit_add = sq_audit_add,
 	.audit_head = sq_audit_head,
 	.session_count = sq_session_count,
+	.bind_master = sq_bind_master,
+	.rekey = sq_rekey,
 	.close = sq_close,
 };
 
@@ -769,7 +989,8 @@ static int sqlite_open(const char *path, cas_store **out, char *err, size_t errl
 		goto fail;
 	}
 	sqlite3_busy_timeout(q->db, 10000);
-	if (exec(q, "PRAGMA journal_mode=WAL") || exec(q, "PRAGMA synchronous=FULL") || exec(q, "BEGIN IMMEDIATE") ||
+	/* secure_delete: a key's old form, in a page freed or rewritten, is overwritten with zeros. */
+	if (exec(q, "PRAGMA secure_delete=ON") || exec(q, "PRAGMA journal_mode=WAL") || exec(q, "PRAGMA synchronous=FULL") || exec(q, "BEGIN IMMEDIATE") ||
 	    exec(q, schema) || exec(q, "COMMIT")) {
 		r = fs_reason(err, errlen, -EIO, "store sqlite:%s: %s", path, sqlite3_errmsg(q->db));
 		goto fail;

@@ -6,7 +6,10 @@
  *
  * Backends: "sqlite:PATH" (WAL, synchronous=FULL), and "etcd://HOST:PORT[,HOST:PORT...]" (an etcd
  * cluster through its v3 JSON gateway, meta/cas/store_etcd.c: several CAS processes may share it). The
- * operations go through a table of functions, so that a backend is added without touching the server. */
+ * operations go through a table of functions, so that a backend is added without touching the server.
+ *
+ * Every volume key is stored sealed under the CAS master key (meta/cas/keyseal.h), which the store never
+ * holds: it keeps only a check value of it, and a store opened with another master key is refused. */
 #ifndef FS_CAS_STORE_H
 #define FS_CAS_STORE_H
 #include <stddef.h>
@@ -35,19 +38,43 @@ struct cas_store_ops {
 	int (*audit_add)(cas_store *s, const cas_audit_rec *r);
 	int (*audit_head)(cas_store *s, uint64_t *seq, uint8_t last[32], uint8_t mac[32]);
 	int (*session_count)(cas_store *s, const uint8_t creator[32], unsigned *n);
+	/* The master check: 0 it matches (written first on a store with no volume), -EKEYREJECTED another
+	 * key's, -EPROTO the store holds keys in clear (no check yet, and volumes). */
+	int (*bind_master)(cas_store *s, const uint8_t check[32]);
+	/* Every volume key opened under old (NULL: kept in clear) and sealed under s->master, with the new
+	 * check, in one atomic change; *n volumes. -EKEYREJECTED if the store is not old's. */
+	int (*rekey)(cas_store *s, const uint8_t *old, unsigned *n);
 	void (*close)(cas_store *s);
 };
 
 struct cas_store {
 	const struct cas_store_ops *ops;
 	char errmsg[256];
+	const uint8_t *master; /* the master key (the caller's locked memory) */
+	uint8_t master_check[32]; /* its check value: a new key is sealed only while the store still has it */
 	const uint8_t *audit_key; /* the chain key (the caller's memory); no audit record is written without */
 	_Atomic uint64_t audit_high; /* the highest seq this process appended */
 };
 
-/* "sqlite:PATH" or "etcd://ENDPOINTS". 0 or -errno with a reason in err. */
-int cas_store_open(const char *spec, cas_store **out, char *err, size_t errlen);
-int cas_store_open_etcd(const char *endpoints, cas_store **out, char *err, size_t errlen);
+/* How a store is opened: the master key (required; the caller's memory, which must outlive the store),
+ * and for etcd the TLS files (etcd_ca given: HTTPS, the cluster's certificates checked against it;
+ * etcd_cert and etcd_key: the client certificate the store presents). */
+struct cas_store_conf {
+	const uint8_t *master;
+	const char *etcd_ca, *etcd_cert, *etcd_key;
+};
+
+/* "sqlite:PATH" or "etcd://ENDPOINTS". 0 or -errno with a reason in err: -EKEYREJECTED the master key is
+ * not the store's; -EPROTO the store holds volume keys in clear (fshield cas seal-store seals them). */
+int cas_store_open(const char *spec, const struct cas_store_conf *conf, cas_store **out, char *err, size_t errlen);
+/* The backends, opened without checking the master key. */
+int cas_store_open_etcd(const char *endpoints, const struct cas_store_conf *conf, cas_store **out, char *err,
+			size_t errlen);
+/* Re-seals every volume key of the store under conf->master, atomically: those sealed under old, or
+ * (old NULL) a store whose keys are in clear. *n: the number of volume keys. Then no copy of the old form
+ * is left in the store's files (SQLite: vacuumed, its log truncated). */
+int cas_store_rekey(const char *spec, const struct cas_store_conf *conf, const uint8_t *old, unsigned *n, char *err,
+		    size_t errlen);
 void cas_store_close(cas_store *s);
 const char *cas_store_errmsg(const cas_store *s);
 

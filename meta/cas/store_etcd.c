@@ -9,6 +9,10 @@
  *   a/SEQ                   an audit record (SEQ: 20 decimal digits), chained (meta/cas/audit.h)
  *   h/audit                 the head of the audit chain {"seq": n, "last": hex, "mac": hex}; every
  *                           transaction that appends a record compares its mod_revision
+ *   m/check                 the check value of the master key {"check": hex} (meta/cas/keyseal.h)
+ * "key" is the volume key sealed under the master key (hex of CAS_SEALED_KEY_BYTES): neither the
+ * cluster, nor the network, nor a copy of a member's disk sees a key. With --etcd-ca the store speaks
+ * HTTPS, checks the members' certificates against that CA, and presents --etcd-cert/--etcd-key.
  * Endpoints are tried in turn; a request that fails on all of them (or that etcd refuses as unavailable)
  * is retried for up to ETCD_RETRY_MS. */
 #include <curl/curl.h>
@@ -27,6 +31,7 @@
 #include "crypto/keys.h"
 #include "meta/cas/audit_chain.h"
 #include "meta/cas/curl.h"
+#include "meta/cas/keyseal.h"
 #include "meta/cas/store.h"
 #include "meta/common/vec.h"
 
@@ -45,6 +50,8 @@ struct etcd_store {
 	CURL *pool[POOL];
 	int npool;
 	int64_t lease_id, lease_made;
+	char *ca, *cert, *key; /* TLS files; ca NULL: plain HTTP */
+	int64_t check_rev; /* the mod_revision of m/check this process is bound to */
 };
 
 #define ES(s) ((struct etcd_store *)(s))
@@ -97,9 +104,20 @@ static json_t *call(cas_store *s, const char *path, json_t *body)
 		int i = (e->cur + attempt) % e->nep;
 		pthread_mutex_unlock(&e->mu);
 		char url[512];
-		snprintf(url, sizeof(url), "http://%s/v3/%s", e->ep[i], path);
+		snprintf(url, sizeof(url), "%s://%s/v3/%s", e->ca ? "https" : "http", e->ep[i], path);
 		struct cas_curl_buf b = { .max = 64 * 1024 * 1024 };
-		cas_curl_setup(h, url, "http", ETCD_TIMEOUT_MS, &b);
+		cas_curl_setup(h, url, e->ca ? "https" : "http", ETCD_TIMEOUT_MS, &b);
+		if (e->ca) {
+			curl_easy_setopt(h, CURLOPT_CAINFO, e->ca);
+			curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+			curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+			curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+			curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+			if (e->cert) {
+				curl_easy_setopt(h, CURLOPT_SSLCERT, e->cert);
+				curl_easy_setopt(h, CURLOPT_SSLKEY, e->key);
+			}
+		}
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
 		CURLcode rc = curl_easy_perform(h);
 		long status = 0;
@@ -345,6 +363,21 @@ static json_t *rec_json(const cas_audit_rec *r)
 	return o;
 }
 
+static int read_check(cas_store *s, uint8_t check[32], int64_t *rev);
+
+/* Whether the master check moved since the store was opened (errmsg set if so). */
+static int master_moved(cas_store *s)
+{
+	uint8_t have[32];
+	int64_t rev = 0;
+	int rc = read_check(s, have, &rev);
+	if (rc == -EIO || (!rc && rev == ES(s)->check_rev))
+		return 0; /* unreadable: the caller decides again and reads again */
+	snprintf(s->errmsg, sizeof(s->errmsg), "the store's master key changed (rotated?) since this CAS started: "
+		 "restart it with the new master key file");
+	return 1;
+}
+
 /* One transaction appending r to the chain, with op (may be NULL) and, when kind is given, only if that
  * key is at revision rev: 1 done, 0 the head or the key moved first (decide again), -errno. */
 static int audit_txn(cas_store *s, const char *kind, const char *name, int64_t rev, json_t *op, cas_audit_rec *r)
@@ -374,7 +407,13 @@ static int audit_txn(cas_store *s, const char *kind, const char *name, int64_t r
 	json_array_append_new(cmps, rev_cmp("h", "audit", hrev));
 	if (kind)
 		json_array_append_new(cmps, rev_cmp(kind, name, rev));
+	/* A volume is written (its key sealed) only while the store is bound to this master key. */
+	int vol = kind && !strcmp(kind, "v");
+	if (vol)
+		json_array_append_new(cmps, rev_cmp("m", "check", ES(s)->check_rev));
 	rc = txn_if(s, cmps, ops);
+	if (rc == 0 && vol && master_moved(s))
+		rc = -EKEYREJECTED;
 	if (rc == 1) {
 		uint64_t h = atomic_load(&s->audit_high);
 		while (h < r->seq && !atomic_compare_exchange_weak(&s->audit_high, &h, r->seq))
@@ -416,8 +455,14 @@ static int read_vol(cas_store *s, const char *volume, struct vrow *v)
 	if (rc || !j)
 		return rc;
 	v->exists = 1;
-	if (hexfield(j, "key", v->key, 32) != 0)
-		rc = -EIO;
+	uint8_t sealed[CAS_SEALED_KEY_BYTES];
+	if (hexfield(j, "key", sealed, sizeof(sealed)) != 0 ||
+	    cas_key_open(v->key, s->master, volume, sealed, sizeof(sealed)) != 0) {
+		json_decref(j);
+		snprintf(s->errmsg, sizeof(s->errmsg), "etcd: volume %s: its key does not open under the master key"
+			 " (sealed under another one, or its value was altered or moved)", volume);
+		return -EBADMSG;
+	}
 	if (!rc && json_object_get(j, "volid")) {
 		v->registered = 1;
 		v->st.version = (uint64_t)jint(j, "version");
@@ -430,11 +475,14 @@ static int read_vol(cas_store *s, const char *volume, struct vrow *v)
 	return rc;
 }
 
-static json_t *vol_json(const struct vrow *v)
+/* The value of a volume: its key sealed for this row, never in clear. */
+static json_t *vol_json(cas_store *s, const char *volume, const struct vrow *v)
 {
 	json_t *o = json_object();
-	char hex[65];
-	fs_hex(hex, v->key, 32);
+	char hex[2 * CAS_SEALED_KEY_BYTES + 1];
+	uint8_t sealed[CAS_SEALED_KEY_BYTES];
+	cas_key_seal(sealed, s->master, volume, v->key);
+	fs_hex(hex, sealed, sizeof(sealed));
 	json_object_set_new(o, "key", json_string(hex));
 	if (v->registered) {
 		fs_hex(hex, v->volid, 16);
@@ -469,7 +517,7 @@ static int et_volume_key(cas_store *s, const char *volume, const uint8_t client[
 			continue;
 		}
 		randombytes_buf(v.key, 32);
-		rc = audit_txn(s, "v", volume, 0, put_op("v", volume, vol_json(&v), 0), &ar);
+		rc = audit_txn(s, "v", volume, 0, put_op("v", volume, vol_json(s, volume, &v), 0), &ar);
 		if (rc == 1)
 			memcpy(key, v.key, 32);
 		sodium_memzero(&v, sizeof(v));
@@ -485,7 +533,7 @@ static int et_volume_key(cas_store *s, const char *volume, const uint8_t client[
  * v is wiped either way. */
 static int write_vol(cas_store *s, const char *volume, struct vrow *v, cas_audit_rec *audit, cas_state *cur)
 {
-	int rc = audit_txn(s, "v", volume, v->rev, put_op("v", volume, vol_json(v), 0), audit);
+	int rc = audit_txn(s, "v", volume, v->rev, put_op("v", volume, vol_json(s, volume, v), 0), audit);
 	if (rc == 1 && cur)
 		*cur = v->st;
 	sodium_memzero(v, sizeof(*v));
@@ -814,6 +862,147 @@ static int et_session_count(cas_store *s, const uint8_t creator[32], unsigned *n
 	return 0;
 }
 
+/* ---- the master key ---- */
+
+/* The master check: 0 found (check filled), -ENOENT none; its mod revision in *rev. */
+static int read_check(cas_store *s, uint8_t check[32], int64_t *rev)
+{
+	json_t *j;
+	int rc = get_value(s, "m", "check", &j, rev);
+	if (rc)
+		return rc;
+	if (!j)
+		return -ENOENT;
+	rc = hexfield(j, "check", check, 32) == 0 ? 0 : -EIO;
+	json_decref(j);
+	if (rc)
+		snprintf(s->errmsg, sizeof(s->errmsg), "etcd: malformed master check");
+	return rc;
+}
+
+static json_t *check_json(const uint8_t check[32])
+{
+	char hex[65];
+	fs_hex(hex, check, 32);
+	return json_pack("{s:s}", "check", hex);
+}
+
+/* All the volumes: the kvs of the range v/ (the answer, to be freed). */
+static json_t *all_volumes(cas_store *s, json_t **kvs, int count_only)
+{
+	json_t *q = json_object();
+	json_object_set_new(q, "key", key_json("v", ""));
+	json_object_set_new(q, "range_end", prefix_end("v", ""));
+	if (count_only)
+		json_object_set_new(q, "count_only", json_true());
+	json_t *a = call(s, "kv/range", q);
+	*kvs = a ? json_object_get(a, "kvs") : NULL;
+	return a;
+}
+
+static int et_bind_master(cas_store *s, const uint8_t want[32])
+{
+	for (;;) {
+		uint8_t have[32];
+		int64_t rev;
+		int rc = read_check(s, have, &rev);
+		if (!rc) {
+			ES(s)->check_rev = rev;
+			return sodium_memcmp(have, want, 32) == 0 ? 0 : -EKEYREJECTED;
+		}
+		if (rc != -ENOENT)
+			return rc;
+		json_t *kvs, *a = all_volumes(s, &kvs, 1);
+		if (!a)
+			return -EIO;
+		int64_t n = jint(a, "count");
+		json_decref(a);
+		if (n > 0)
+			return -EPROTO;
+		/* A new store takes this master key, unless another CAS gave it one first. */
+		rc = txn(s, "m", "check", 0, ops_of(put_op("m", "check", check_json(want), 0), NULL));
+		if (rc < 0)
+			return rc; /* written or not, read it again: its revision is the one bound */
+	}
+}
+
+/* One transaction: every volume re-sealed, compared at the revision it was read at, and the check
+ * replaced; etcd applies all or nothing (a store with more volumes than the cluster's --max-txn-ops
+ * is refused by etcd, and nothing changes). */
+static int et_rekey(cas_store *s, const uint8_t *old, unsigned *n)
+{
+	uint8_t have[32], want[32], key[32], sealed[CAS_SEALED_KEY_BYTES];
+	int64_t crev = 0;
+	*n = 0;
+	cas_master_check(want, s->master);
+	int rc = read_check(s, have, &crev);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (old) {
+		uint8_t oc[32];
+		cas_master_check(oc, old);
+		if (rc || sodium_memcmp(have, oc, 32) != 0)
+			return -EKEYREJECTED;
+	} else if (!rc) {
+		return -EKEYREJECTED;
+	}
+	json_t *kvs, *a = all_volumes(s, &kvs, 0);
+	if (!a)
+		return -EIO;
+	json_t *cmps = json_array(), *ops = json_array();
+	json_array_append_new(cmps, rev_cmp("m", "check", crev));
+	json_array_append_new(ops, put_op("m", "check", check_json(want), 0));
+	size_t plen = strlen(PREFIX "v/");
+	rc = 0;
+	for (size_t i = 0; json_is_array(kvs) && i < json_array_size(kvs) && !rc; i++) {
+		json_t *kv = json_array_get(kvs, i);
+		size_t klen, vlen;
+		char *name = unb64(json_string_value(json_object_get(kv, "key")) ?: "", &klen);
+		char *txt = name ? unb64(json_string_value(json_object_get(kv, "value")) ?: "", &vlen) : NULL;
+		json_t *j = txt ? json_loadb(txt, vlen, 0, NULL) : NULL;
+		if (txt)
+			sodium_memzero(txt, vlen);
+		free(txt);
+		const char *vol = name && klen > plen ? name + plen : "";
+		uint8_t raw[CAS_SEALED_KEY_BYTES];
+		int bad = !j || (old ? hexfield(j, "key", raw, sizeof(raw)) || cas_key_open(key, old, vol, raw, sizeof(raw))
+				     : hexfield(j, "key", key, 32));
+		if (bad) {
+			snprintf(s->errmsg, sizeof(s->errmsg), "volume %s: its key %s", vol,
+				 old ? "does not open under the old master key" : "is not a clear 32-byte key");
+			rc = -EBADMSG;
+		} else {
+			char hex[2 * CAS_SEALED_KEY_BYTES + 1];
+			cas_key_seal(sealed, s->master, vol, key);
+			fs_hex(hex, sealed, sizeof(sealed));
+			json_object_set_new(j, "key", json_string(hex));
+			json_array_append_new(cmps, rev_cmp("v", vol, jint(kv, "mod_revision")));
+			json_array_append_new(ops, put_op("v", vol, json_incref(j), 0));
+			(*n)++;
+		}
+		json_decref(j);
+		free(name);
+	}
+	sodium_memzero(key, sizeof(key));
+	json_decref(a);
+	if (rc) {
+		json_decref(cmps);
+		json_decref(ops);
+		*n = 0;
+		return rc;
+	}
+	rc = txn_if(s, cmps, ops);
+	if (rc == 0) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "the store changed meanwhile (is a CAS still running on it?)");
+		rc = -EAGAIN;
+	}
+	if (rc < 0) {
+		*n = 0;
+		return rc;
+	}
+	return 0;
+}
+
 static void et_close(cas_store *s)
 {
 	struct etcd_store *e = ES(s);
@@ -821,6 +1010,9 @@ static void et_close(cas_store *s)
 		free(e->ep[i]);
 	for (int i = 0; i < e->npool; i++)
 		curl_easy_cleanup(e->pool[i]);
+	free(e->ca);
+	free(e->cert);
+	free(e->key);
 	pthread_mutex_destroy(&e->mu);
 	free(e);
 }
@@ -838,6 +1030,8 @@ static const struct cas_store_ops etcd_ops = {
 	.audit_add = et_audit_add,
 	.audit_head = et_audit_head,
 	.session_count = et_session_count,
+	.bind_master = et_bind_master,
+	.rekey = et_rekey,
 	.close = et_close,
 };
 
@@ -846,7 +1040,8 @@ static void curl_init(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-int cas_store_open_etcd(const char *endpoints, cas_store **out, char *err, size_t errlen)
+int cas_store_open_etcd(const char *endpoints, const struct cas_store_conf *conf, cas_store **out, char *err,
+			size_t errlen)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, curl_init);
@@ -857,6 +1052,18 @@ int cas_store_open_etcd(const char *endpoints, cas_store **out, char *err, size_
 	}
 	e->base.ops = &etcd_ops;
 	pthread_mutex_init(&e->mu, NULL);
+	if ((conf->etcd_cert != NULL) != (conf->etcd_key != NULL) || (conf->etcd_cert && !conf->etcd_ca)) {
+		snprintf(err, errlen, "store etcd://%s: a client certificate needs --etcd-cert and --etcd-key, and "
+			 "--etcd-ca for the cluster's CA", endpoints);
+		et_close(&e->base);
+		return -EINVAL;
+	}
+	if ((conf->etcd_ca && !(e->ca = strdup(conf->etcd_ca))) || (conf->etcd_cert && !(e->cert = strdup(conf->etcd_cert))) ||
+	    (conf->etcd_key && !(e->key = strdup(conf->etcd_key)))) {
+		snprintf(err, errlen, "out of memory");
+		et_close(&e->base);
+		return -ENOMEM;
+	}
 	char *list = strdup(endpoints), *save = NULL;
 	for (char *p = list ? strtok_r(list, ",", &save) : NULL; p; p = strtok_r(NULL, ",", &save)) {
 		const char *colon = strrchr(p, ':');

@@ -12,23 +12,18 @@ mkdir -p "$BACK"
 "$FSHIELD" init --key-file "$KEY" --trust "$TRUST" --chunk-size 4096 --cipher aes-256-gcm "$BACK" >/dev/null
 LIMIT=8
 
-DPID= LOG=
+LOG=
 # mount_limited: mounts in the foreground (log on stderr, in $LOG), in the background, with the lower bound.
 mount_limited() {
 	LOG=$T/daemon.$RANDOM.log
-	FSHIELD_SEAL_LIMIT=$LIMIT "$FSHIELD" mount -f --key-file "$KEY" --trust "$TRUST" "$BACK" "$MNT" 2>"$LOG" &
-	DPID=$!
-	EXTRA_PIDS+=("$DPID")
-	wait_until 10 is_mounted "$MNT" || { cat "$LOG" >&2; fail "the volume did not mount"; }
+	start_daemon "$LOG" "$MNT" env FSHIELD_SEAL_LIMIT=$LIMIT "$FSHIELD" mount -f --key-file "$KEY" --trust "$TRUST" "$BACK" "$MNT" ||
+		{ cat "$LOG" >&2; fail "the volume did not mount"; }
 }
 # unmount_limited: unmounts; the daemon must exit 0 (its last commit succeeded).
 unmount_limited() {
-	local st=0
-	"$FSHIELD" umount "$MNT" >/dev/null 2>&1 || true
-	wait "$DPID" || st=$?
+	stop_daemon "$MNT"
 	check "the daemon exits 0 at unmount"
-	[ "$st" = 0 ] || soft_fail "the daemon exited $st" "$LOG"
-	! is_mounted "$MNT" || fail "still mounted"
+	[ "$DAEMON_STATUS" = 0 ] || soft_fail "the daemon exited $DAEMON_STATUS" "$LOG"
 }
 # write_at PATH OFFSET BYTES SEED: writes BYTES pseudo-random bytes at OFFSET and fsyncs; prints "ok" or
 # the errno name of the write, fsync or close that failed.

@@ -14,32 +14,12 @@ set -euo pipefail
 export FSHIELD_TEST_LEASE_SECONDS=3
 MNT2=$T/mnt2
 mkdir -p "$MNT2"
-DPID=
-
 # bg_mount LABEL DIR MOUNTPOINT [OPTIONS...]: `fshield mount -f` in the background (stderr to $T/LABEL.log).
 # Returns 0 once mounted (DPID is the daemon), or the daemon's exit status if it exits first.
 bg_mount() {
-	local label=$1 dir=$2 mnt=$3 st=0
+	local label=$1 dir=$2 mnt=$3
 	shift 3
-	"$FSHIELD" mount -f --key-file "$KEY" --trust "$TRUST" -o commit_interval=0 "$@" "$dir" "$mnt" \
-		2>"$T/$label.log" &
-	DPID=$!
-	EXTRA_PIDS+=("$DPID")
-	wait_until 30 sh -c "awk -v m='$mnt' '\$2 == m { f = 1 } END { exit !f }' /proc/mounts || ! kill -0 $DPID 2>/dev/null" ||
-		fail "$label: neither mounted nor refused after 30 s"
-	is_mounted "$mnt" && return 0
-	wait "$DPID" || st=$?
-	return $((st ? st : 255))
-}
-
-# expect_mount_refused LABEL STATUS ERE DIR MOUNTPOINT [OPTIONS...]
-expect_mount_refused() {
-	local label=$1 want=$2 re=$3 st=0
-	shift 3
-	bg_mount "$label" "$@" || st=$?
-	[ "$st" -ne 0 ] || fail "$label: mounted, expected a refusal with status $want"
-	[ "$st" -eq "$want" ] || fail "$label: refused with status $st, expected $want: $(cat "$T/$label.log")"
-	grep -Eq -- "$re" "$T/$label.log" || fail "$label: no line matching '$re' in: $(cat "$T/$label.log")"
+	start_daemon "$T/$label.log" "$mnt" "$FSHIELD" mount -f --key-file "$KEY" --trust "$TRUST" -o commit_interval=0 "$@" "$dir" "$mnt"
 }
 
 write_sync() { # FILE TEXT: write and fsync

@@ -34,22 +34,17 @@ TG=$(sed -n 's/.* tag: \([0-9a-f]*\)$/\1/p' <<<"$line")
 [ ${#K} = 64 ] && [ ${#TG} = 64 ] || fail "no key and tag in: $line"
 "$FSHIELD" fspf verify --key-fd 3 --tag-fd 4 "$W" "$PRISTINE" 3<<<"$K" 4<<<"$TG" >/dev/null || fail "the pristine tree does not verify"
 
-DPID= LOG=
+LOG=
 # mount_fg ROOT [FSPF [KEY [TAG]]]: mounts in the foreground, in the background; log in $LOG.
 mount_fg() {
 	LOG=$T/daemon.$RANDOM.log
-	"$FSHIELD" mount -f --fspf "${2:-$W}" --fspf-key-fd 3 --fspf-tag-fd 4 "$1" "$MNT" 3<<<"${3:-$K}" 4<<<"${4:-$TG}" 2>"$LOG" &
-	DPID=$!
-	EXTRA_PIDS+=("$DPID")
-	wait_until 10 is_mounted "$MNT" || { cat "$LOG" >&2; fail "the image did not mount"; }
+	start_daemon "$LOG" "$MNT" "$FSHIELD" mount -f --fspf "${2:-$W}" --fspf-key-fd 3 --fspf-tag-fd 4 "$1" "$MNT" \
+		3<<<"${3:-$K}" 4<<<"${4:-$TG}" || { cat "$LOG" >&2; fail "the image did not mount"; }
 }
 # unmount_fg STATUS: unmounts, the daemon must exit with STATUS.
 unmount_fg() {
-	local st=0
-	"$FSHIELD" umount "$MNT" >/dev/null 2>&1 || true
-	wait "$DPID" || st=$?
-	expect_eq "$1" "$st" "daemon exit status"
-	! is_mounted "$MNT" || fail "still mounted"
+	stop_daemon "$MNT"
+	expect_eq "$1" "$DAEMON_STATUS" "daemon exit status"
 }
 # expect_eio PATH: reading PATH through the mount fails with EIO.
 expect_eio() {

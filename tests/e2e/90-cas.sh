@@ -2,7 +2,7 @@
 # The CAS (docs/CAS.md) end to end: a real `fshield cas serve` on 127.0.0.1 (a free port it picks, kept
 # across restarts), certificates made here with openssl, volumes mounted through cas:// with the key
 # released by the CAS. Checked:
-#   - sessions: create, the creator alone reads it, bad YAML and unknown fields refused (4xx, exit 6);
+#   - sessions: create, the creator alone reads it (a listed client sees only its creator), bad YAML and unknown fields refused (4xx, exit 6);
 #   - the counter (read, print, write + 1) across remounts; init of a registered volume refused;
 #   - an old snapshot of the backing directory put back: the mount is refused as a rollback (exit 2);
 #   - a second writer (a copy of the backing directory mounted as well): refused (7) while the first holds
@@ -98,7 +98,11 @@ grep -q "HTTP 409" "$T/err" || fail "second create: $(cat "$T/err")"
 as_owner "$FSHIELD" cas session show e2e/app --cas "$CAS" >"$T/out"
 grep -q '"update_policy": "no_rollback_protection"' "$T/out" || fail "session show: $(cat "$T/out")"
 ! grep -qi '"key"' "$T/out" || fail "session show printed a key: $(cat "$T/out")"
-expect_status 6 "$FSHIELD" cas session show e2e/app --cas "$CAS" 2>"$T/err" # client is not the creator
+"$FSHIELD" cas session show e2e/app --cas "$CAS" >"$T/out" # a listed client: who created it, not the session
+grep -q "\"creator\": \"$(fp owner)\"" "$T/out" || fail "show by a listed client: $(cat "$T/out")"
+! grep -q '"session"' "$T/out" || fail "a client that is not the creator was shown the session: $(cat "$T/out")"
+expect_status 6 env FSHIELD_TLS_CERT="$PKI/other.crt" FSHIELD_TLS_KEY="$PKI/other.key" \
+	"$FSHIELD" cas session show e2e/app --cas "$CAS" 2>"$T/err" # neither the creator nor listed
 grep -q "HTTP 403" "$T/err" || fail "show by another client: $(cat "$T/err")"
 expect_status 6 "$FSHIELD" cas session update "$T/session.yaml" --cas "$CAS" 2>"$T/err"
 grep -q "HTTP 403" "$T/err" || fail "update by another client: $(cat "$T/err")"

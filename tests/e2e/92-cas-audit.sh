@@ -7,7 +7,7 @@
 #   - 1000 refused requests add no nonce row, and at most one audit record (aggregated, with a count);
 #   - 530 idle TCP connections from 127.0.0.1 (more than the 512 the server takes in all) do not keep a
 #     request from 127.0.0.2 from being answered; the idle ones are dropped after the handshake timeout;
-#   - a client creates at most --max-sessions-per-client (64 by default) sessions.
+#   - a client creates at most --max-sessions-per-client (64 by default) sessions and namespaces.
 set -euo pipefail
 . "$(dirname "$0")/lib-mount.sh"
 . "$(dirname "$0")/lib-cas.sh"
@@ -100,10 +100,12 @@ expect_eq "$nonces0" "$(rows nonces)" "nonce rows after 1020 refused requests"
 audit_json || fail "cas audit after the refusals: $(cat "$T/audit.err")"
 
 # ---- sessions per client ----
-echo "sessions per client: 64, then refused"
+echo "sessions per client: 63 and their namespace, then refused"
 out=$(reqs "$PKI/other.crt" "$PKI/other.key" 127.0.0.1 70 POST /v1/sessions session)
-expect_eq "201 x64 429 x6" "$out" "70 session creations by one client"
-expect_eq 64 "$(sqlite3 "$DB" "SELECT count(*) FROM sessions WHERE name LIKE 'flood/%'")" "sessions of the flooding client"
+expect_eq "201 x63 429 x7" "$out" "70 session creations by one client"
+expect_eq 63 "$(sqlite3 "$DB" "SELECT count(*) FROM sessions WHERE name LIKE 'flood/%'")" "sessions of the flooding client"
+expect_eq "$(fp other)" "$(sqlite3 "$DB" "SELECT hex(creator) FROM sessions WHERE name = 'flood'" | tr A-F a-f)" \
+	"the owner of the flooding client's namespace"
 
 # ---- connections: per address, and idle handshakes dropped ----
 echo "connections: 530 idle ones from 127.0.0.1, a request from 127.0.0.2"

@@ -20,7 +20,6 @@ CAS=127.0.0.1:${CPORT[main]}
 URI=cas://$CAS/e2e/lease/V1
 MNT2=$T/mnt2
 mkdir -p "$MNT2"
-DPID=
 
 session() { # session POLICY: the session e2e/lease with volume V1 under POLICY
 	cat <<EOF
@@ -37,27 +36,10 @@ as_owner "$FSHIELD" cas session create "$T/session.yaml" --cas "$CAS" >/dev/null
 # bg_mount LABEL DIR MOUNTPOINT [OPTIONS...]: `fshield mount -f` through the CAS in the background (stderr
 # to $T/LABEL.log). Returns 0 once mounted (DPID is the daemon), or the daemon's exit status.
 bg_mount() {
-	local label=$1 dir=$2 mnt=$3 st=0
+	local label=$1 dir=$2 mnt=$3
 	shift 3
-	"$FSHIELD" mount -f --trust "$URI" --tls-cert "$PKI/client.crt" --tls-key "$PKI/client.key" --ca "$PKI/ca.crt" \
-		-o commit_interval=0 "$@" "$dir" "$mnt" 2>"$T/$label.log" &
-	DPID=$!
-	EXTRA_PIDS+=("$DPID")
-	wait_until 30 sh -c "awk -v m='$mnt' '\$2 == m { f = 1 } END { exit !f }' /proc/mounts || ! kill -0 $DPID 2>/dev/null" ||
-		fail "$label: neither mounted nor refused after 30 s"
-	is_mounted "$mnt" && return 0
-	wait "$DPID" || st=$?
-	return $((st ? st : 255))
-}
-
-# expect_mount_refused LABEL STATUS ERE DIR MOUNTPOINT [OPTIONS...]
-expect_mount_refused() {
-	local label=$1 want=$2 re=$3 st=0
-	shift 3
-	bg_mount "$label" "$@" || st=$?
-	[ "$st" -ne 0 ] || fail "$label: mounted, expected a refusal with status $want"
-	[ "$st" -eq "$want" ] || fail "$label: refused with status $st, expected $want: $(cat "$T/$label.log")"
-	grep -Eq -- "$re" "$T/$label.log" || fail "$label: no line matching '$re' in: $(cat "$T/$label.log")"
+	start_daemon "$T/$label.log" "$mnt" "$FSHIELD" mount -f --trust "$URI" --tls-cert "$PKI/client.crt" \
+		--tls-key "$PKI/client.key" --ca "$PKI/ca.crt" -o commit_interval=0 "$@" "$dir" "$mnt"
 }
 
 read_errno() { # FILE: "ok" or the errno name of a failed read

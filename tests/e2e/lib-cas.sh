@@ -1,8 +1,12 @@
 # Shared by the CAS end-to-end tests (90-99). Source it after lib-mount.sh. Gives:
-#   $PKI with a CA and the certificates server, client (used by the volumes), other (signed by the CA,
-#   named by no session), owner (creates sessions), rogue (of another CA); fp NAME prints a fingerprint;
+#   $PKI with a CA and the certificates server (extendedKeyUsage serverAuth), client (used by the
+#   volumes), other (signed by the CA, named by no session), owner (creates sessions), rogue (of another
+#   CA), all of them clientAuth; mkcert NAME CA PURPOSE makes another (PURPOSE serverAuth, clientAuth or
+#   none: no extendedKeyUsage), mkca NAME another CA; fp NAME prints a fingerprint;
 #   cas_start NAME STORE [serve options]: a CAS on 127.0.0.1, on a free port the first time and on the
-#   same port after a restart (${CPORT[NAME]}, ${CPID[NAME]}), its audit key $T/cas.audit-key;
+#   same port after a restart (${CPORT[NAME]}, ${CPID[NAME]}), its audit key $T/cas.audit-key and its
+#   master key $T/cas.master-key (made here, as an operator makes it: fshield keygen); it serves
+#   the certificate $CAS_CERT (default server) and takes clients of the CA $CAS_CLIENT_CA (default ca);
 #   cas_stop NAME [SIGNAL];
 #   cmount BACK MNT URI [mount options] / cumount MNT: mounts through the CAS with commit_interval=0;
 #   wfs FILE TEXT: write and fsync, prints "ok" or the errno of the failing call;
@@ -24,20 +28,24 @@ cas_on_exit() {
 }
 trap cas_on_exit EXIT
 
-mkcert() { # mkcert NAME CA_NAME
+mkcert() { # mkcert NAME CA_NAME PURPOSE
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" -out "$PKI/$1.csr" \
 		-subj "/CN=$1" 2>/dev/null
 	printf 'subjectAltName=IP:127.0.0.1\n' >"$PKI/$1.ext"
+	[ "$3" = none ] || printf 'extendedKeyUsage=%s\n' "$3" >>"$PKI/$1.ext"
 	openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.crt" -CAkey "$PKI/$2.key" -CAcreateserial -days 2 \
 		-out "$PKI/$1.crt" -extfile "$PKI/$1.ext" 2>/dev/null
 }
-for ca in ca rogueca; do
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$ca.key" \
-		-out "$PKI/$ca.crt" -days 2 -subj "/CN=$ca" 2>/dev/null
-done
-for c in server client other owner; do mkcert "$c" ca; done
-mkcert rogue rogueca
+mkca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" \
+		-out "$PKI/$1.crt" -days 2 -subj "/CN=$1" 2>/dev/null
+}
+for ca in ca rogueca; do mkca "$ca"; done
+mkcert server ca serverAuth
+for c in client other owner; do mkcert "$c" ca clientAuth; done
+mkcert rogue rogueca clientAuth
 fp() { "$FSHIELD" cas fingerprint "$PKI/$1.crt"; }
+"$FSHIELD" keygen -o "$T/cas.master-key"
 
 export FSHIELD_TLS_CERT=$PKI/client.crt FSHIELD_TLS_KEY=$PKI/client.key FSHIELD_CA=$PKI/ca.crt
 export FSHIELD_CAS_TIMEOUT=${FSHIELD_CAS_TIMEOUT:-3}
@@ -46,12 +54,13 @@ as_owner() { FSHIELD_TLS_CERT=$PKI/owner.crt FSHIELD_TLS_KEY=$PKI/owner.key "$@"
 cas_start() { # cas_start NAME STORE [serve options]
 	local name=$1 store=$2 out i
 	shift 2
-	set -- --audit-key-file "$T/cas.audit-key" "$@" # one per test: CAS processes sharing a store share it
+	# One of each per test: CAS processes sharing a store share them. A later --master-key-file wins.
+	set -- --audit-key-file "$T/cas.audit-key" --master-key-file "$T/cas.master-key" "$@"
 	: "${CPORT[$name]:=0}"
 	for i in 1 2 3 4 5; do
 		out=$T/cas.$name.$RANDOM.out
-		"$FSHIELD" cas serve --listen "127.0.0.1:${CPORT[$name]}" --tls-cert "$PKI/server.crt" \
-			--tls-key "$PKI/server.key" --client-ca "$PKI/ca.crt" --store "$store" "$@" \
+		"$FSHIELD" cas serve --listen "127.0.0.1:${CPORT[$name]}" --tls-cert "$PKI/${CAS_CERT:-server}.crt" \
+			--tls-key "$PKI/${CAS_CERT:-server}.key" --client-ca "$PKI/${CAS_CLIENT_CA:-ca}.crt" --store "$store" "$@" \
 			>"$out" 2>>"$T/cas.$name.log" &
 		CPID[$name]=$!
 		EXTRA_PIDS+=("${CPID[$name]}")
@@ -75,7 +84,7 @@ cas_stop() { # cas_stop NAME [SIGNAL]
 cmount() { # cmount BACK MNT URI [mount options]
 	local b=$1 m=$2 u=$3
 	shift 3
-	"$FSHIELD" mount --trust "$u" --tls-cert "$PKI/client.crt" --tls-key "$PKI/client.key" --ca "$PKI/ca.crt" \
+	"$FSHIELD" mount --trust "$u" --tls-cert "$PKI/client.crt" --tls-key "$PKI/client.key" --ca "$FSHIELD_CA" \
 		-o commit_interval=0 "$@" "$b" "$m"
 	is_mounted "$m" || fail "mount returned but $m is not mounted"
 }

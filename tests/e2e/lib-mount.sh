@@ -81,6 +81,44 @@ pid_alive() {
 	kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
 }
 
+# Daemons run in the foreground (`fshield mount -f`) in the background of a test: DPID is the daemon.
+DPID=
+# start_daemon LOG MOUNTPOINT COMMAND...: runs COMMAND in the background with its standard error in LOG.
+# Returns 0 once MOUNTPOINT is mounted, or the daemon's exit status (255 for 0) if it exits first.
+start_daemon() {
+	local log=$1 mnt=$2 st=0
+	shift 2
+	"$@" 2>"$log" &
+	DPID=$!
+	EXTRA_PIDS+=("$DPID")
+	wait_until 30 sh -c "awk -v m='$mnt' '\$2 == m { f = 1 } END { exit !f }' /proc/mounts || ! kill -0 $DPID 2>/dev/null" ||
+		fail "neither mounted nor refused after 30 s: $*"
+	is_mounted "$mnt" && return 0
+	wait "$DPID" || st=$?
+	return $((st ? st : 255))
+}
+
+# stop_daemon MOUNTPOINT: unmounts and waits for the daemon started by start_daemon; its exit status is
+# left in DAEMON_STATUS. Fails if the mount point is still mounted.
+DAEMON_STATUS=
+stop_daemon() {
+	DAEMON_STATUS=0
+	"$FSHIELD" umount "$1" >/dev/null 2>&1 || true
+	wait "$DPID" || DAEMON_STATUS=$?
+	! is_mounted "$1" || fail "$1 is still mounted"
+}
+
+# expect_mount_refused LABEL STATUS ERE ARGS...: `bg_mount LABEL ARGS...` (defined by the test, logging to
+# $T/LABEL.log) must be refused with STATUS and a log line matching ERE.
+expect_mount_refused() {
+	local label=$1 want=$2 re=$3 st=0
+	shift 3
+	bg_mount "$label" "$@" || st=$?
+	[ "$st" -ne 0 ] || fail "$label: mounted, expected a refusal with status $want"
+	[ "$st" -eq "$want" ] || fail "$label: refused with status $st, expected $want: $(cat "$T/$label.log")"
+	grep -Eq -- "$re" "$T/$label.log" || fail "$label: no line matching '$re' in: $(cat "$T/$label.log")"
+}
+
 fs_init() {
 	"$FSHIELD" keygen -o "$KEY"
 	mkdir -p "$BACK"

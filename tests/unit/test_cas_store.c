@@ -6,9 +6,13 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "crypto/keys.h"
 #include "meta/cas/audit.h"
+#include "meta/cas/keyseal.h"
 #include "meta/cas/proto.h"
 #include "meta/cas/session.h"
 #include "meta/cas/store.h"
@@ -16,6 +20,8 @@
 
 static char spec[512];
 static const uint8_t audit_key[32] = { 0xa0, 0xd1, 0x7 };
+static const uint8_t master_key[32] = { 0x3a, 0x57, 0xe2 }, other_master[32] = { 0x3a, 0x57, 0xe3 };
+static const struct cas_store_conf conf = { .master = master_key };
 
 /* A new store file per test (tests may run in forked children: the name is random, not counted). */
 static cas_store *new_store(void)
@@ -23,7 +29,7 @@ static cas_store *new_store(void)
 	snprintf(spec, sizeof(spec), "sqlite:%s/cas-%08x.db", test_scratch_base, randombytes_random());
 	cas_store *s = NULL;
 	char err[256] = "";
-	int rc = cas_store_open(spec, &s, err, sizeof(err));
+	int rc = cas_store_open(spec, &conf, &s, err, sizeof(err));
 	ck_assert_msg(rc == 0, "open %s: %d %s", spec, rc, err);
 	cas_store_set_audit_key(s, audit_key);
 	return s;
@@ -33,7 +39,7 @@ static cas_store *reopen(void)
 {
 	cas_store *s = NULL;
 	char err[256] = "";
-	ck_assert_int_eq(cas_store_open(spec, &s, err, sizeof(err)), 0);
+	ck_assert_int_eq(cas_store_open(spec, &conf, &s, err, sizeof(err)), 0);
 	cas_store_set_audit_key(s, audit_key);
 	return s;
 }
@@ -604,20 +610,80 @@ START_TEST(proto_bodies)
 	ck_assert_int_eq(cas_req_decode(CAS_OP_REGISTER, b, strlen(b), &d, err, sizeof(err)), -1);
 	free(b);
 
-	/* The answer MAC binds every field. */
+	/* The answer MAC binds the operation, the volume, the status and every field of every answer. */
 	uint8_t vk[32], kans[32], m1[32], m2[32];
 	randombytes_buf(vk, 32);
 	cas_answer_key(kans, vk);
-	cas_state st;
-	rnd_state(&st, 5);
-	cas_answer_mac(m1, kans, "a/b/c", r.nonce, 200, r.volid, &st);
-	cas_answer_mac(m2, kans, "a/b/c", r.nonce, 412, r.volid, &st);
+	cas_vol_ans an;
+	memset(&an, 0, sizeof(an));
+	memcpy(an.nonce, r.nonce, 32);
+	memcpy(an.volid, r.volid, 16);
+	rnd_state(&an.state, 5);
+	cas_answer_mac(m1, kans, "a/b/c", CAS_OP_STATE, 200, &an);
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_STATE, 412, &an);
 	ck_assert(memcmp(m1, m2, 32) != 0);
-	cas_answer_mac(m2, kans, "a/b/d", r.nonce, 200, r.volid, &st);
+	cas_answer_mac(m2, kans, "a/b/d", CAS_OP_STATE, 200, &an);
 	ck_assert(memcmp(m1, m2, 32) != 0);
-	st.version++;
-	cas_answer_mac(m2, kans, "a/b/c", r.nonce, 200, r.volid, &st);
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_LEASE, 200, &an);
 	ck_assert(memcmp(m1, m2, 32) != 0);
+	an.state.version++;
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_STATE, 200, &an);
+	ck_assert(memcmp(m1, m2, 32) != 0);
+	an.state.version--;
+	an.nonce[0] ^= 1;
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_STATE, 200, &an);
+	ck_assert(memcmp(m1, m2, 32) != 0);
+	an.nonce[0] ^= 1;
+
+	/* info: the policy, the registered flag and the session's creator are authenticated, so that a proxy
+	 * that terminates TLS cannot turn rollback_protected into no_rollback_protection. */
+	memset(&an, 0, sizeof(an));
+	memcpy(an.nonce, r.nonce, 32);
+	strcpy(an.policy, "rollback_protected");
+	an.registered = 1;
+	randombytes_buf(an.creator, 32);
+	cas_answer_mac(an.mac, kans, "a/b/c", CAS_OP_INFO, 200, &an);
+	b = cas_ans_encode(CAS_OP_INFO, 200, &an);
+	cas_vol_ans dec;
+	ck_assert_int_eq(cas_ans_decode(CAS_OP_INFO, 200, b, strlen(b), &dec, err, sizeof(err)), 0);
+	free(b);
+	cas_answer_mac(m1, kans, "a/b/c", CAS_OP_INFO, 200, &dec);
+	ck_assert_mem_eq(m1, dec.mac, 32);
+	ck_assert_mem_eq(dec.creator, an.creator, 32);
+	cas_vol_ans forged = dec;
+	strcpy(forged.policy, "no_rollback_protection");
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_INFO, 200, &forged);
+	ck_assert(memcmp(m2, dec.mac, 32) != 0);
+	forged = dec;
+	forged.registered = 0;
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_INFO, 200, &forged);
+	ck_assert(memcmp(m2, dec.mac, 32) != 0);
+	forged = dec;
+	forged.creator[31] ^= 1;
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_INFO, 200, &forged);
+	ck_assert(memcmp(m2, dec.mac, 32) != 0);
+	/* An info or key answer without its MAC is refused by the decoder. */
+	static const char *const unmacd[] = {
+		"{\"nonce\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"policy\":\"rollback_protected\","
+		"\"registered\":true,\"creator\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+		"{\"nonce\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+		"\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\"}",
+	};
+	ck_assert_int_eq(cas_ans_decode(CAS_OP_INFO, 200, unmacd[0], strlen(unmacd[0]), &dec, err, sizeof(err)), -1);
+	ck_assert_int_eq(cas_ans_decode(CAS_OP_KEY, 200, unmacd[1], strlen(unmacd[1]), &dec, err, sizeof(err)), -1);
+	/* key: the MAC is under the answer key of the key it carries. */
+	memset(&an, 0, sizeof(an));
+	memcpy(an.nonce, r.nonce, 32);
+	memcpy(an.key, vk, 32);
+	cas_answer_mac(m1, kans, "a/b/c", CAS_OP_KEY, 200, &an);
+	cas_answer_mac(m2, kans, "a/b/c", CAS_OP_INFO, 200, &an);
+	ck_assert(memcmp(m1, m2, 32) != 0);
+
+	/* Fingerprints as sessions and --cas-creator take them. */
+	uint8_t fpv[32];
+	ck_assert_int_eq(cas_fingerprint_parse("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", fpv), 0);
+	ck_assert_uint_eq(fpv[1], 0x11);
+	ck_assert_int_eq(cas_fingerprint_parse("0011", fpv), -1);
 
 	/* URIs */
 	char auth[256], vol[512];
@@ -682,11 +748,222 @@ START_TEST(writer_lease)
 }
 END_TEST
 
+/* ---- keys at rest ---- */
+
+/* Whether the n bytes of p, or their hex, are anywhere in the store's files (the file, its log, its index). */
+static int in_files(const uint8_t *p, size_t n)
+{
+	char hex[2 * 64 + 1];
+	fs_hex(hex, p, n);
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	for (size_t i = 0; i < 3; i++) {
+		char path[600];
+		snprintf(path, sizeof(path), "%s%s", spec + 7, sfx[i]);
+		FILE *f = fopen(path, "rb");
+		if (!f)
+			continue;
+		static char buf[8 << 20];
+		size_t len = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		if (memmem(buf, len, p, n) || memmem(buf, len, hex, 2 * n))
+			return 1;
+	}
+	return 0;
+}
+
+static int open_with(const uint8_t *master, cas_store **s, char *err, size_t errlen)
+{
+	struct cas_store_conf c = { .master = master };
+	int rc = cas_store_open(spec, &c, s, err, errlen);
+	if (!rc)
+		cas_store_set_audit_key(*s, audit_key);
+	return rc;
+}
+
+START_TEST(keys_sealed_at_rest)
+{
+	cas_store *s = new_store();
+	uint8_t k1[32], k2[32];
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, k1), 0);
+	cas_store_close(s);
+	ck_assert_msg(!in_files(k1, 32), "the volume key is in the store's files");
+	/* only its sealed form, of the sealed size */
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	ck_assert_int_eq(sqlite3_open(spec + 7, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT length(key) FROM volumes", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(st, 0), CAS_SEALED_KEY_BYTES);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	s = reopen();
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, k2), 0);
+	ck_assert_mem_eq(k1, k2, 32);
+	cas_store_close(s);
+}
+END_TEST
+
+START_TEST(wrong_master_refused)
+{
+	cas_store *s = new_store(), *t = NULL;
+	uint8_t k[32];
+	char err[512] = "";
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, k), 0);
+	cas_store_close(s);
+	ck_assert_int_eq(open_with(other_master, &t, err, sizeof(err)), -EKEYREJECTED);
+	ck_assert_ptr_null(t);
+	ck_assert_msg(strstr(err, "master key is not this store's"), "%s", err);
+	/* even an empty store is bound to the master key it was first opened with */
+	s = new_store();
+	cas_store_close(s);
+	ck_assert_int_eq(open_with(other_master, &t, err, sizeof(err)), -EKEYREJECTED);
+}
+END_TEST
+
+/* A sealed key moved to another volume's row (or altered) does not open: an error, never a key. */
+START_TEST(sealed_row_swap_refused)
+{
+	cas_store *s = new_store();
+	uint8_t kv[32], kw[32], got[32];
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, kv), 0);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/w", client_a, kw), 0);
+	cas_store_close(s);
+	edit("UPDATE volumes SET key = (SELECT key FROM volumes WHERE name = 'ns/s/w') WHERE name = 'ns/s/v'");
+	s = reopen();
+	memset(got, 0x55, 32);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, got), -EBADMSG);
+	ck_assert_msg(strstr(cas_store_errmsg(s), "does not open under the master key"), "%s", cas_store_errmsg(s));
+	ck_assert(memcmp(got, kw, 32) != 0);
+	int exists, reg;
+	ck_assert_int_eq(cas_store_volume_status(s, "ns/s/v", &exists, &reg), -EBADMSG);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/w", client_a, got), 0);
+	ck_assert_mem_eq(got, kw, 32);
+	cas_store_close(s);
+	edit("UPDATE volumes SET key = substr(key, 1, 40) || x'00' || substr(key, 42) WHERE name = 'ns/s/w'");
+	s = reopen();
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/w", client_a, got), -EBADMSG);
+	cas_store_close(s);
+}
+END_TEST
+
+/* A store from before sealing: refused with the way out; seal-store seals it and leaves no clear copy. */
+START_TEST(clear_store_sealed)
+{
+	cas_store *s = new_store(), *t = NULL;
+	uint8_t k[32], got[32];
+	char err[512] = "", sql[300], hex[65];
+	randombytes_buf(k, 32);
+	fs_hex(hex, k, 32);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, got), 0);
+	cas_store_close(s);
+	snprintf(sql, sizeof(sql), "DELETE FROM cas_meta WHERE k = 'master_check'; UPDATE volumes SET key = x'%s'", hex);
+	edit(sql);
+	ck_assert(in_files(k, 32));
+	ck_assert_int_eq(open_with(master_key, &t, err, sizeof(err)), -EPROTO);
+	ck_assert_msg(strstr(err, "fshield cas seal-store"), "%s", err);
+	unsigned n = 0;
+	ck_assert_int_eq(cas_store_rekey(spec, &conf, NULL, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_msg(!in_files(k, 32), "a clear copy of the key is left in the store's files");
+	/* sealing twice is refused */
+	ck_assert_int_eq(cas_store_rekey(spec, &conf, NULL, &n, err, sizeof(err)), -EKEYREJECTED);
+	s = reopen();
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, got), 0);
+	ck_assert_mem_eq(got, k, 32);
+	cas_store_close(s);
+}
+END_TEST
+
+START_TEST(master_rotation)
+{
+	cas_store *s = new_store(), *t = NULL;
+	uint8_t k1[32], k2[32], got[32];
+	char err[512] = "";
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, k1), 0);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/w", client_a, k2), 0);
+	cas_store_close(s);
+	struct cas_store_conf nc = { .master = other_master };
+	unsigned n = 0;
+	/* the wrong old key changes nothing */
+	static const uint8_t third[32] = { 3 };
+	ck_assert_int_eq(cas_store_rekey(spec, &nc, third, &n, err, sizeof(err)), -EKEYREJECTED);
+	ck_assert_int_eq(open_with(master_key, &t, err, sizeof(err)), 0);
+	cas_store_close(t);
+	ck_assert_int_eq(cas_store_rekey(spec, &nc, master_key, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(open_with(master_key, &t, err, sizeof(err)), -EKEYREJECTED);
+	ck_assert_int_eq(open_with(other_master, &t, err, sizeof(err)), 0);
+	ck_assert_int_eq(cas_store_volume_key(t, "ns/s/v", client_a, got), 0);
+	ck_assert_mem_eq(got, k1, 32);
+	ck_assert_int_eq(cas_store_volume_key(t, "ns/s/w", client_a, got), 0);
+	ck_assert_mem_eq(got, k2, 32);
+	cas_store_close(t);
+	/* a row sealed under the old key (an old backup's) does not open under the new one */
+	uint8_t old_sealed[CAS_SEALED_KEY_BYTES];
+	cas_key_seal(old_sealed, master_key, "ns/s/v", k1);
+	ck_assert_int_eq(cas_key_open(got, other_master, "ns/s/v", old_sealed, sizeof(old_sealed)), -EBADMSG);
+	ck_assert_int_eq(cas_key_open(got, master_key, "ns/s/w", old_sealed, sizeof(old_sealed)), -EBADMSG);
+	ck_assert_int_eq(cas_key_open(got, master_key, "ns/s/v", old_sealed, sizeof(old_sealed)), 0);
+	ck_assert_mem_eq(got, k1, 32);
+}
+END_TEST
+
+/* A store rotated under a running CAS: that CAS seals no new key under its (old) master key, and opens
+ * none of the re-sealed ones: errors, never a key another master key's store cannot open. */
+START_TEST(rotated_under_a_running_store)
+{
+	cas_store *s = new_store();
+	uint8_t k[32], got[32];
+	char err[512] = "";
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, k), 0);
+	struct cas_store_conf nc = { .master = other_master };
+	unsigned n = 0;
+	ck_assert_int_eq(cas_store_rekey(spec, &nc, master_key, &n, err, sizeof(err)), 0);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/w", client_a, got), -EKEYREJECTED);
+	ck_assert_msg(strstr(cas_store_errmsg(s), "restart it with the new master key file"), "%s", cas_store_errmsg(s));
+	uint8_t volid[16] = { 7 };
+	cas_state v0;
+	rnd_state(&v0, 0);
+	ck_assert_int_eq(cas_store_register(s, "ns/s/x", client_a, volid, &v0, NULL), -EKEYREJECTED);
+	ck_assert_int_eq(cas_store_volume_key(s, "ns/s/v", client_a, got), -EBADMSG);
+	cas_store_close(s);
+	cas_store *t = NULL;
+	ck_assert_int_eq(open_with(other_master, &t, err, sizeof(err)), 0);
+	ck_assert_int_eq(cas_store_volume_key(t, "ns/s/v", client_a, got), 0);
+	ck_assert_mem_eq(got, k, 32);
+	int exists, reg;
+	ck_assert_int_eq(cas_store_volume_status(t, "ns/s/w", &exists, &reg), 0);
+	ck_assert_int_eq(exists, 0);
+	cas_store_close(t);
+}
+END_TEST
+
+/* The master key file: hex as keygen writes it, refused when its group or others may read it. */
+START_TEST(master_key_file_mode)
+{
+	char path[600], err[512];
+	uint8_t k[32];
+	snprintf(path, sizeof(path), "%s/mk-%08x", test_scratch_base, randombytes_random());
+	ck_assert_int_eq(fs_key_generate_file(path), 0);
+	ck_assert_int_eq(cas_master_key_file(path, k, err, sizeof(err)), 0);
+	ck_assert_int_eq(chmod(path, 0640), 0);
+	ck_assert_int_eq(cas_master_key_file(path, k, err, sizeof(err)), -EPERM);
+	ck_assert_msg(strstr(err, "chmod 600"), "%s", err);
+	ck_assert_int_eq(chmod(path, 0604), 0);
+	ck_assert_int_eq(cas_master_key_file(path, k, err, sizeof(err)), -EPERM);
+	unlink(path);
+	ck_assert_int_eq(cas_master_key_file(path, k, err, sizeof(err)), -ENOENT);
+	ck_assert_msg(strstr(err, "fshield keygen"), "%s", err);
+}
+END_TEST
+
 static Suite *cas_suite(void)
 {
 	Suite *s = suite_create("cas");
 	TEST_CASE(s, "store", "unit-cas", 120, register_get_cas, key_generated_once, cas_races, audit_log, audit_chain,
 		  audit_refusal_record, nonces, sessions_owner, writer_lease);
+	TEST_CASE(s, "keys_at_rest", "unit-cas-keys", 120, keys_sealed_at_rest, wrong_master_refused, sealed_row_swap_refused,
+		  clear_store_sealed, master_rotation, rotated_under_a_running_store, master_key_file_mode);
 	TEST_CASE(s, "policy", NULL, 0, session_yaml_and_acl, session_yaml_refused, proto_bodies);
 	return s;
 }
