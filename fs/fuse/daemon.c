@@ -377,6 +377,7 @@ static int serve(const struct fsd_config *c, int ready_fd)
 	else
 		d.se = fuse_session_new(&args, &fsd_ops, sizeof(fsd_ops), &d.fs);
 	fuse_opt_free_args(&args);
+	d.fs.se = d.se;
 	if (!d.se) {
 		fprintf(stderr, "fshield mount: invalid mount options\n");
 		status = FS_ST_USAGE;

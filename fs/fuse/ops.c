@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -343,8 +344,8 @@ static int open_file(struct fsd_fs *fs, uint64_t ino, struct fuse_file_info *fi)
 		}
 	}
 	fi->fh = ino;
-	/* Pages cached by an earlier open are still valid: only this mount writes. O_DIRECT needs no flag: the
-	 * kernel sends such reads and writes straight here, in step with its cache. */
+	/* Pages cached by an earlier open are still valid: only this mount writes, and what a direct write
+	 * replaces is dropped from the cache before it returns (op_write). */
 	fi->keep_cache = 1;
 	return 0;
 }
@@ -417,11 +418,27 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+/* A direct (O_DIRECT) write bypasses the kernel's page cache, and the kernel drops the pages it replaced
+ * only for synchronous ones: after an asynchronous one, and after a buffered read that raced with it, old
+ * pages would stay cached (keep_cache) and be served. So the written range is invalidated here, after the
+ * volume has the new data and before the write is answered: once it returns, no read sees the old data. */
+static void invalidate_direct(struct fsd_fs *fs, fuse_ino_t ino, off_t off, size_t n)
+{
+	if (!fs->se || n == 0)
+		return;
+	int rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, off, (off_t)n);
+	if (rc < 0 && rc != -ENOENT) /* -ENOENT: the kernel holds no such inode, nothing cached */
+		fs_log(LOG_WARNING, "inode %llu: cannot drop cached pages after a direct write: %s",
+		       (unsigned long long)ino, strerror(-rc));
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	(void)fi;
-	ssize_t n = fsv_write(fs_of(req)->v, ino, buf, size, (uint64_t)off);
+	struct fsd_fs *fs = fs_of(req);
+	ssize_t n = fsv_write(fs->v, ino, buf, size, (uint64_t)off);
+	if (n > 0 && !fi->writepage && (fi->flags & O_DIRECT))
+		invalidate_direct(fs, ino, off, (size_t)n);
 	if (n < 0)
 		reply_status(req, (int)n);
 	else

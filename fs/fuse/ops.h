@@ -13,6 +13,7 @@ struct fsd_fs {
 	int ro;          /* mounted read-only: no writeback cache, fsync has nothing to commit */
 	double timeout;  /* entry and attribute cache lifetime in the kernel, seconds */
 	uint32_t blksize; /* st_blksize: the volume's chunk size */
+	struct fuse_session *se; /* for cache invalidations sent to the kernel */
 };
 
 extern const struct fuse_lowlevel_ops fsd_ops;
