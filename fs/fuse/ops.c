@@ -103,6 +103,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* POSIX and flock locks stay local to this kernel (no getlk/setlk/flock handlers). */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	conn->time_gran = 1;
+	/* File handles (name_to_handle_at, NFS export): node ids are the volume's inode numbers, stable across
+	 * mounts, with their generation; the kernel finds a forgotten inode by looking up "." and "..". */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -104,19 +104,25 @@ int fsv_lookup(fs_volume *v, uint64_t parent, const char *name, fs_attr *out)
 {
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	struct inode *dp = get_dir(v, parent, &err), *ip = NULL;
+	struct inode *dp = NULL, *ip = NULL;
 	size_t pos;
-	if (!dp)
+	/* "." of any inode: how the kernel finds an inode by its number alone (a file handle, FUSE export). */
+	if (!strcmp(name, ".")) {
+		ip = vol_iget(v, parent, &err);
+		goto found;
+	}
+	if (!(dp = get_dir(v, parent, &err)))
 		goto out;
 	if (strlen(name) > FS_NAME_MAX) {
 		err = -ENAMETOOLONG;
 		goto out;
 	}
-	if (!strcmp(name, ".") || !strcmp(name, "..")) {
-		ip = !strcmp(name, ".") ? dp : vol_iget(v, dp->r.parent, &err);
+	if (!strcmp(name, "..")) {
+		ip = vol_iget(v, dp->r.parent, &err);
 	} else if (!find_entry(v, dp, name, &pos, &ip, &err)) {
 		goto out;
 	}
+found:
 	if (!ip)
 		goto out;
 	ip->nlookup++;
