@@ -326,6 +326,21 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		reply_entry(req, &a);
 }
 
+/* Access times, as the mount's atime option says (fsv_accessed); never on a read-only mount. */
+static int atime_due(struct fsd_fs *fs, fuse_ino_t ino, int update)
+{
+	if (fs->ro || __atomic_load_n(&fs->remount_ro, __ATOMIC_ACQUIRE))
+		return 0;
+	return fsv_accessed(fs->v, ino, __atomic_load_n(&fs->atime, __ATOMIC_RELAXED), update);
+}
+
+/* A read that changed the access time: the kernel's cached attributes must show it. */
+static void accessed(struct fsd_fs *fs, fuse_ino_t ino)
+{
+	if (atime_due(fs, ino, 1) == 1 && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+}
+
 /* Opens ino for fi; truncates it when asked (atomic O_TRUNC). On failure nothing stays open. */
 static int open_file(struct fsd_fs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
@@ -351,6 +366,10 @@ static int open_file(struct fsd_fs *fs, uint64_t ino, struct fuse_file_info *fi)
 	/* Pages cached by an earlier open are still valid: only this mount writes, and what a direct write
 	 * replaces is dropped from the cache before it returns (op_write). */
 	fi->keep_cache = 1;
+	/* Reads served from the kernel's cache never reach the daemon: when a read is due to change the access
+	 * time, the cache goes, so that the first read comes here (op_read). */
+	if ((fi->flags & O_ACCMODE) != O_WRONLY && atime_due(fs, ino, 0) == 1)
+		fi->keep_cache = 0;
 	return 0;
 }
 
@@ -415,7 +434,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ssize_t n = fsv_read(fs_of(req)->v, ino, buf, size, (uint64_t)off);
+	struct fsd_fs *fs = fs_of(req);
+	ssize_t n = fsv_read(fs->v, ino, buf, size, (uint64_t)off);
+	if (n >= 0)
+		accessed(fs, ino);
 	if (n < 0)
 		reply_status(req, (int)n);
 	else

@@ -564,6 +564,39 @@ out:
 	return err;
 }
 
+/* relatime as Linux defines it (fs/inode.c, relatime_need_update). */
+static int atime_due(const fs_inode_rec *r, int policy, const struct timespec *now)
+{
+	if (policy == FS_ATIME_NEVER)
+		return 0;
+	if (policy == FS_ATIME_STRICT)
+		return 1;
+	if (r->atime_s < r->mtime_s || (r->atime_s == r->mtime_s && r->atime_ns <= r->mtime_ns))
+		return 1;
+	if (r->atime_s < r->ctime_s || (r->atime_s == r->ctime_s && r->atime_ns <= r->ctime_ns))
+		return 1;
+	return now->tv_sec - r->atime_s >= 24 * 3600;
+}
+
+int fsv_accessed(fs_volume *v, uint64_t ino, int policy, int update)
+{
+	int err = 0;
+	struct timespec now;
+	vol_now(&now);
+	pthread_mutex_lock(&v->lock);
+	if (vol_writable(v) != 0)
+		goto out; /* read-only (or failed): an access changes nothing */
+	struct inode *ip = vol_iget(v, ino, &err);
+	if (!ip || !atime_due(&ip->r, policy, &now))
+		goto out;
+	err = 1;
+	if (update)
+		vol_touch(v, ip, VOL_ATIME);
+out:
+	pthread_mutex_unlock(&v->lock);
+	return err;
+}
+
 int fsv_check_writable(fs_volume *v)
 {
 	pthread_mutex_lock(&v->lock);
