@@ -564,6 +564,20 @@ out:
 	return err;
 }
 
+/* Whether time a is not later than b plus the tick of the kernel's coarse clock: the kernel stamps the
+ * times it sets (writes through its cache) with that clock, the volume with the precise one, so a file's
+ * creation time may lie a tick after its first modification. */
+static int not_after(int64_t as, uint32_t ans, int64_t bs, uint32_t bns)
+{
+	static long tick = -1;
+	if (tick < 0) {
+		struct timespec r;
+		tick = clock_getres(CLOCK_REALTIME_COARSE, &r) == 0 && r.tv_sec == 0 ? r.tv_nsec : 0;
+	}
+	int64_t d = (as - bs) * 1000000000 + ((int64_t)ans - (int64_t)bns);
+	return as - bs < 2 && d <= tick;
+}
+
 /* relatime as Linux defines it (fs/inode.c, relatime_need_update). */
 static int atime_due(const fs_inode_rec *r, int policy, const struct timespec *now)
 {
@@ -571,9 +585,8 @@ static int atime_due(const fs_inode_rec *r, int policy, const struct timespec *n
 		return 0;
 	if (policy == FS_ATIME_STRICT)
 		return 1;
-	if (r->atime_s < r->mtime_s || (r->atime_s == r->mtime_s && r->atime_ns <= r->mtime_ns))
-		return 1;
-	if (r->atime_s < r->ctime_s || (r->atime_s == r->ctime_s && r->atime_ns <= r->ctime_ns))
+	if (not_after(r->atime_s, r->atime_ns, r->mtime_s, r->mtime_ns) ||
+	    not_after(r->atime_s, r->atime_ns, r->ctime_s, r->ctime_ns))
 		return 1;
 	return now->tv_sec - r->atime_s >= 24 * 3600;
 }
