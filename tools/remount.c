@@ -137,6 +137,9 @@ int remount(const char *mountpoint, int ro, int atime, unsigned long on, unsigne
 			fsd_control_send(ctl, "ro"); /* the mount stays read-only: so does the daemon */
 		return FS_ST_IO;
 	}
+	/* A mount that was and stays read-only needs nothing of its daemon (an fspf image has no channel). */
+	if (want_ro && was_ro && fsd_control_send(ctl, "ro") == -ENOENT)
+		return FS_OK;
 	if (want_ro && tell(ctl, mnt, "ro") < 0)
 		return FS_ST_IO;
 	return FS_OK;
