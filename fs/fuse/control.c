@@ -39,6 +39,9 @@ static int handle(struct fsd_control *c, const char *req)
 	if (!strcmp(req, "ro")) {
 		__atomic_store_n(&fs->remount_ro, 1, __ATOMIC_RELEASE);
 		int rc = fs->ro ? 0 : fsv_commit(fs->v);
+		/* and the access times, which wait for a commit of a change: none will come now */
+		if (rc == 0 && !fs->ro && fsv_commit_atime(fs->v) < 0)
+			fs_log(LOG_WARNING, "%s: the access times of this mount were not committed", c->mountpoint);
 		if (rc < 0)
 			fs_log(LOG_ERR, "%s: remounted read-only, but the commit failed: %s", c->mountpoint,
 			       strerror(-rc));

@@ -465,6 +465,12 @@ close_volume:
 			fs_log(LOG_INFO, "%s: unmounted", c->mountpoint);
 		goto done;
 	}
+	if (!c->vol.readonly) {
+		int arc = fsv_commit_atime(v);
+		if (arc < 0)
+			fs_log(LOG_WARNING, "%s: the access times of this mount were not committed: %s", c->mountpoint,
+			       strerror(-arc));
+	}
 	fsv_info(v, &info);
 	int crc = fsv_close(v);
 	if (crc < 0) {

@@ -603,11 +603,38 @@ int fsv_accessed(fs_volume *v, uint64_t ino, int policy, int update)
 	if (!ip || !atime_due(&ip->r, policy, &now))
 		goto out;
 	err = 1;
-	if (update)
-		vol_touch(v, ip, VOL_ATIME);
+	if (update) {
+		/* Lazily: the row is marked for the next commit, but the volume does not count as changed, so
+		 * reads alone never cause a commit (fsv_commit_atime writes them at the end). */
+		int state = v->state;
+		ip->r.atime_s = now.tv_sec;
+		ip->r.atime_ns = (uint32_t)now.tv_nsec;
+		vol_mark_dirty(v, ip);
+		v->state = state;
+	}
 out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
+}
+
+int fsv_commit_atime(fs_volume *v)
+{
+	pthread_mutex_lock(&v->lock);
+	int only = 0;
+	/* A bucket still marked after the last commit holds access times (any other change marks the volume) */
+	for (uint32_t b = 0; v->state == VOL_CLEAN && b < v->hdr.buckets && !only; b++)
+		only = v->bk[b].dirty;
+	if (only)
+		vol_mark_changed(v);
+	pthread_mutex_unlock(&v->lock);
+	if (!only)
+		return 0;
+	int rc = fsv_commit(v);
+	pthread_mutex_lock(&v->lock);
+	if (rc < 0 && v->state == VOL_DIRTY)
+		v->state = VOL_CLEAN; /* nothing but access times waited: they are given up, not the volume */
+	pthread_mutex_unlock(&v->lock);
+	return rc;
 }
 
 int fsv_check_writable(fs_volume *v)

@@ -48,6 +48,22 @@ fs_umount
 fs_mount
 expect_eq "$want" "$(atime "$f")" "access time after a remount"
 
+# Batched: an access time goes with the next commit of a change (here fsync of another file), and is
+# there after the daemon is killed without its final commit.
+echo six >>"$f"
+fs_umount
+fs_mount -o commit_interval=0
+expect_updated "$f" "relatime before a commit of a change"
+want=$(atime "$f")
+echo other >"$MNT/other"
+sync "$MNT/other"
+pid=$(daemon_pids)
+kill -KILL "$pid"
+wait_until 10 bash -c "! kill -0 $pid 2>/dev/null" || fail "kill -9"
+"$FSHIELD" umount "$MNT" 2>/dev/null || true
+fs_mount
+expect_eq "$want" "$(atime "$f")" "access time committed with the next change"
+
 # noatime, strictatime, and changes on the live mount.
 remount_opts noatime
 expect_kept "$f" "noatime"
