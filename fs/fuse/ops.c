@@ -3,7 +3,8 @@
  * unchanged (a failed volume answers EIO on reads and EROFS on changes by itself).
  *
  * Caching: this daemon is the only way into the volume while it is mounted, so the kernel may cache
- * entries, attributes, directory listings, symlinks and file pages for long (keep_cache, writeback cache).
+ * entries, attributes, directory listings, symlinks and file pages for long (keep_cache, writeback cache);
+ * what the daemon itself changes behind the cache (direct writes, access times) it invalidates.
  * Locks (POSIX and flock) are left to the kernel's local handling. */
 #include <errno.h>
 #include <fcntl.h>
