@@ -12,6 +12,7 @@
 #include "fs/fuse/daemon.h"
 #include "meta/common/status.h"
 #include "tools/commands.h"
+#include "tools/remount.h"
 #include "tools/rundir.h"
 #include "tools/keyopts.h"
 
@@ -26,7 +27,10 @@ const char usage_mount[] =
 	"                                           key when no key option is given)\n"
 	"    log_file=FILE   append the daemon's log lines to FILE (created mode 0600; not a symbolic link)\n"
 	"    commit_interval=SECONDS   commit what is pending this often (5; 0: on fsync and unmount only)\n"
-	"    ro, allow_other, and the mount flags nodev, nosuid, noexec, noatime, sync, dirsync, ...\n"
+	"    ro, rw, allow_other, and the mount flags nodev, nosuid, noexec, sync, dirsync, ...\n"
+	"    relatime (default), atime (the same), strictatime, noatime   when a read updates the access time\n"
+	"    remount   change a live mount: ro, rw, the access time and the mount flags (MOUNTPOINT alone\n"
+	"              will do; as root)\n"
 	"  As mount.fshield it takes mount(8)'s form: DIR MOUNTPOINT [-sfnv] [-o OPTIONS].\n"
 	"mount --fspf FSPF (--fspf-key-file F | --fspf-key-fd N) (--fspf-tag-file F | --fspf-tag-fd N)\n"
 	"      [-f] [-o OPTIONS] ROOT MOUNTPOINT\n"
@@ -39,7 +43,10 @@ const char usage_mount[] =
 struct mount_args {
 	char *key_file, *passphrase_file, *extpass, *trust, *tls_cert, *tls_key, *ca, *log_file;
 	unsigned commit_interval;
-	int ro, allow_other, sloppy;
+	int ro, ro_given, allow_other, sloppy;
+	int atime;                     /* FS_ATIME_*, or -1: not given (relatime) */
+	int remount;                   /* change a live mount (tools/remount.c) */
+	unsigned long flags_on, flags_off; /* remount: MS_* flags given */
 	char *extra; /* options for libfuse and the kernel */
 	char *fspf, *fspf_key_file, *fspf_tag_file; /* image mode */
 	int fspf_key_fd, fspf_tag_fd;               /* -1: none */
@@ -96,9 +103,7 @@ static const char *const pass_flags[] = { "suid", "nosuid", "dev", "nodev", "exe
 static const char *const pass_values[] = { "context", "fscontext", "defcontext", "rootcontext", "max_read", NULL };
 /* Options of fstab and mount(8) that mean nothing here. */
 static const char *const ignored[] = { "defaults", "auto", "noauto", "user", "nouser", "users", "owner", "group",
-				       "nofail", "_netdev", "relatime", "norelatime", "strictatime", "nostrictatime",
-				       "lazytime", "nolazytime", "diratime", "nodiratime", "default_permissions",
-				       NULL };
+				       "nofail", "_netdev", "lazytime", "nolazytime", "default_permissions", NULL };
 
 /* A descriptor number for the option opt. */
 static int set_fd(int *dst, const char *val, const char *opt)
@@ -153,6 +158,14 @@ static int parse_options(struct mount_args *m, const char *list)
 			m->commit_interval = (unsigned)secs;
 		} else if (!val && (!strcmp(o, "ro") || !strcmp(o, "rw"))) {
 			m->ro = o[1] == 'o';
+			m->ro_given = 1;
+		} else if (!val && !strcmp(o, "remount")) {
+			m->remount = 1;
+		} else if (!val && remount_flag(o, &m->flags_on, &m->flags_off, &m->atime)) {
+			/* atime options go to the daemon; the kernel's flags also pass on to libfuse, for
+			 * /proc/mounts */
+			if (is_one_of(o, pass_flags))
+				st = append(&m->extra, o) ? FS_ST_IO : FS_OK;
 		} else if (!val && !strcmp(o, "allow_other")) {
 			m->allow_other = 1;
 		} else if (!val && is_one_of(o, pass_flags)) {
@@ -190,7 +203,7 @@ static int mount_main(struct mount_args *m, int argc, char **argv);
 
 int cmd_mount(int argc, char **argv)
 {
-	struct mount_args m = { .commit_interval = 5, .fspf_key_fd = -1, .fspf_tag_fd = -1 };
+	struct mount_args m = { .commit_interval = 5, .fspf_key_fd = -1, .fspf_tag_fd = -1, .atime = -1 };
 	int st = mount_main(&m, argc, argv);
 	free_args(&m);
 	return st;
@@ -293,6 +306,10 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 			return FS_ST_USAGE;
 		}
 	}
+	/* remount: mount(8) gives the source too; the mount point is the last argument. */
+	if (m->remount && (argc - optind == 1 || argc - optind == 2))
+		return fake ? FS_OK
+			    : remount(argv[argc - 1], m->ro_given ? m->ro : -1, m->atime, m->flags_on, m->flags_off);
 	if (argc - optind != 2) {
 		print_usage(stderr, usage_mount);
 		return FS_ST_USAGE;
@@ -330,6 +347,7 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	cfg.allow_other = m->allow_other;
 	cfg.mount_opts = m->extra;
 	cfg.log_file = m->log_file;
+	cfg.atime = m->atime < 0 ? FS_ATIME_RELATIME : m->atime;
 	char rd[4096];
 	cfg.run_dir = run_dir(rd, sizeof(rd));
 	if (!cfg.run_dir) {

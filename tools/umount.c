@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs/fuse/control.h"
 #include "fs/fuse/daemon.h"
 #include "fs/fuse/dlog.h"
 #include "meta/common/status.h"
@@ -164,8 +165,13 @@ int cmd_umount(int argc, char **argv)
 			(void)fsd_unmount(mnt, 1);
 		int st = outcome(mnt, fd, pid);
 		struct stat a, b;
-		if (fstat(fd, &a) == 0 && stat(state, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		if (fstat(fd, &a) == 0 && stat(state, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			/* and its control socket: a new daemon makes its own only once it holds this lock */
+			char ctl[PATH_MAX];
+			if (fsd_control_path(state, ctl, sizeof(ctl)) == 0)
+				unlink(ctl);
 			unlink(state);
+		}
 		close(fd);
 		return st;
 	}

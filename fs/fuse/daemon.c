@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
+#include "fs/fuse/control.h"
 #include "fs/fuse/daemon.h"
 #include "fs/fuse/dlog.h"
 #include "fs/fuse/image.h"
@@ -390,6 +391,7 @@ static int serve(const struct fsd_config *c, int ready_fd)
 	d.fs.ro = c->vol.readonly;
 	d.fs.timeout = CACHE_SECONDS;
 	d.fs.blksize = info.chunk_size ? info.chunk_size : 4096;
+	d.fs.atime = c->atime;
 
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	if (build_args(c, &args) != 0) {
@@ -402,6 +404,7 @@ static int serve(const struct fsd_config *c, int ready_fd)
 	else
 		d.se = fuse_session_new(&args, &fsd_ops, sizeof(fsd_ops), &d.fs);
 	fuse_opt_free_args(&args);
+	d.fs.se = d.se;
 	if (!d.se) {
 		refuse("invalid mount options");
 		status = FS_ST_USAGE;
@@ -427,6 +430,14 @@ static int serve(const struct fsd_config *c, int ready_fd)
 	else
 		fs_log(LOG_INFO, "%s: serving %s (version %llu)%s", c->mountpoint, c->vol.dir,
 		       (unsigned long long)info.version, c->vol.readonly ? ", read-only" : "");
+
+	/* The control channel for remount; without it the mount still serves, but cannot be remounted. */
+	struct fsd_control *ctl = NULL;
+	char ctl_path[PATH_MAX];
+	int ctl_rc = fsd_control_path(d.state_path, ctl_path, sizeof(ctl_path));
+	if (v && (ctl_rc != 0 || (ctl_rc = fsd_control_start(&ctl, ctl_path, &d.fs, c->mountpoint)) != 0))
+		fs_log(LOG_WARNING, "%s: no control channel (%s): remount is not possible", c->mountpoint,
+		       strerror(-ctl_rc));
 
 	pthread_t sig_thread, timer_thread, anchor_thread;
 	int have_sig = pthread_create(&sig_thread, NULL, signal_main, &d) == 0;
@@ -463,6 +474,7 @@ static int serve(const struct fsd_config *c, int ready_fd)
 		pthread_join(timer_thread, NULL);
 	if (have_anchor)
 		pthread_join(anchor_thread, NULL);
+	fsd_control_stop(ctl);
 	status = FS_OK;
 destroy_session:
 	fuse_session_destroy(d.se);
@@ -476,6 +488,12 @@ close_volume:
 		if (status == FS_OK)
 			fs_log(LOG_INFO, "%s: unmounted", c->mountpoint);
 		goto done;
+	}
+	if (!c->vol.readonly) {
+		int arc = fsv_commit_atime(v);
+		if (arc < 0)
+			fs_log(LOG_WARNING, "%s: the access times of this mount were not committed: %s", c->mountpoint,
+			       strerror(-arc));
 	}
 	fsv_info(v, &info);
 	int crc = fsv_close(v);

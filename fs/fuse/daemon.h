@@ -17,6 +17,7 @@ struct fsd_config {
 	const char *mount_opts;     /* further comma-separated options for libfuse and the kernel, or NULL */
 	const char *run_dir;        /* where the daemon's state file goes (made 0755 if missing) */
 	const char *log_file;       /* absolute path the log lines are appended to (fs/fuse/dlog.h), or NULL */
+	int atime;                  /* FS_ATIME_*: the access time policy (relatime, strictatime, noatime) */
 	/* Image mode (fs/fuse/image.h): serve vol.dir read-only as the protected tree this sealed fspf describes.
 	 * vol.readonly must be set; the key and trust options of vol are not used. */
 	const char *fspf;           /* absolute path, or NULL for a volume */

@@ -4,7 +4,8 @@
  *
  * Caching: this daemon is the only way into the volume while it is mounted, so the kernel may cache
  * entries, attributes, directory listings, symlinks and file pages for long (keep_cache); writes go
- * through (no writeback cache), so that their errors reach the program that wrote.
+ * through (no writeback cache), so that their errors reach the program that wrote; what the daemon
+ * itself changes behind the cache (direct writes, access times) it invalidates.
  * Locks (POSIX and flock) are left to the kernel's local handling. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,6 +107,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* POSIX and flock locks stay local to this kernel (no getlk/setlk/flock handlers). */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	conn->time_gran = 1;
+	/* File handles (name_to_handle_at, NFS export): node ids are the volume's inode numbers, stable across
+	 * mounts, with their generation; the kernel finds a forgotten inode by looking up "." and "..". */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -324,6 +330,21 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		reply_entry(req, &a);
 }
 
+/* Access times, as the mount's atime option says (fsv_accessed); never on a read-only mount. */
+static int atime_due(struct fsd_fs *fs, fuse_ino_t ino, int update)
+{
+	if (fs->ro || __atomic_load_n(&fs->remount_ro, __ATOMIC_ACQUIRE))
+		return 0;
+	return fsv_accessed(fs->v, ino, __atomic_load_n(&fs->atime, __ATOMIC_RELAXED), update);
+}
+
+/* A read that changed the access time: the kernel's cached attributes must show it. */
+static void accessed(struct fsd_fs *fs, fuse_ino_t ino)
+{
+	if (atime_due(fs, ino, 1) == 1 && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+}
+
 /* Opens ino for fi; truncates it when asked (atomic O_TRUNC). On failure nothing stays open. */
 static int open_file(struct fsd_fs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
@@ -346,9 +367,13 @@ static int open_file(struct fsd_fs *fs, uint64_t ino, struct fuse_file_info *fi)
 		}
 	}
 	fi->fh = (fi->flags & O_ACCMODE) != O_RDONLY; /* a writer: its close reports changes lost (op_flush) */
-	/* Pages cached by an earlier open are still valid: only this mount writes. O_DIRECT needs no flag: the
-	 * kernel sends such reads and writes straight here, in step with its cache. */
+	/* Pages cached by an earlier open are still valid: only this mount writes, and what a direct write
+	 * replaces is dropped from the cache before it returns (op_write). */
 	fi->keep_cache = 1;
+	/* Reads served from the kernel's cache never reach the daemon: when a read is due to change the access
+	 * time, the cache goes, so that the first read comes here (op_read). */
+	if ((fi->flags & O_ACCMODE) != O_WRONLY && atime_due(fs, ino, 0) == 1)
+		fi->keep_cache = 0;
 	return 0;
 }
 
@@ -413,18 +438,37 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ssize_t n = fsv_read(fs_of(req)->v, ino, buf, size, (uint64_t)off);
+	struct fsd_fs *fs = fs_of(req);
+	ssize_t n = fsv_read(fs->v, ino, buf, size, (uint64_t)off);
+	if (n >= 0)
+		accessed(fs, ino);
 	if (n < 0)
 		reply_status(req, (int)n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+/* A direct (O_DIRECT) write bypasses the kernel's page cache, and the kernel drops the pages it replaced
+ * only for synchronous ones: after an asynchronous one, and after a buffered read that raced with it, old
+ * pages would stay cached (keep_cache) and be served. So the written range is invalidated here, after the
+ * volume has the new data and before the write is answered: once it returns, no read sees the old data. */
+static void invalidate_direct(struct fsd_fs *fs, fuse_ino_t ino, off_t off, size_t n)
+{
+	if (!fs->se || n == 0)
+		return;
+	int rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, off, (off_t)n);
+	if (rc < 0 && rc != -ENOENT) /* -ENOENT: the kernel holds no such inode, nothing cached */
+		fs_log(LOG_WARNING, "inode %llu: cannot drop cached pages after a direct write: %s",
+		       (unsigned long long)ino, strerror(-rc));
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	(void)fi;
-	ssize_t n = fsv_write(fs_of(req)->v, ino, buf, size, (uint64_t)off);
+	struct fsd_fs *fs = fs_of(req);
+	ssize_t n = fsv_write(fs->v, ino, buf, size, (uint64_t)off);
+	if (n > 0 && !fi->writepage && (fi->flags & O_DIRECT))
+		invalidate_direct(fs, ino, off, (size_t)n);
 	if (n < 0)
 		reply_status(req, (int)n);
 	else

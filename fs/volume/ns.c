@@ -104,19 +104,25 @@ int fsv_lookup(fs_volume *v, uint64_t parent, const char *name, fs_attr *out)
 {
 	int err = 0;
 	pthread_mutex_lock(&v->lock);
-	struct inode *dp = get_dir(v, parent, &err), *ip = NULL;
+	struct inode *dp = NULL, *ip = NULL;
 	size_t pos;
-	if (!dp)
+	/* "." of any inode: how the kernel finds an inode by its number alone (a file handle, FUSE export). */
+	if (!strcmp(name, ".")) {
+		ip = vol_iget(v, parent, &err);
+		goto found;
+	}
+	if (!(dp = get_dir(v, parent, &err)))
 		goto out;
 	if (strlen(name) > FS_NAME_MAX) {
 		err = -ENAMETOOLONG;
 		goto out;
 	}
-	if (!strcmp(name, ".") || !strcmp(name, "..")) {
-		ip = !strcmp(name, ".") ? dp : vol_iget(v, dp->r.parent, &err);
+	if (!strcmp(name, "..")) {
+		ip = vol_iget(v, dp->r.parent, &err);
 	} else if (!find_entry(v, dp, name, &pos, &ip, &err)) {
 		goto out;
 	}
+found:
 	if (!ip)
 		goto out;
 	ip->nlookup++;
@@ -556,6 +562,79 @@ int fsv_setattr(fs_volume *v, uint64_t ino, const fs_attr *in, int valid, fs_att
 out:
 	pthread_mutex_unlock(&v->lock);
 	return err;
+}
+
+/* Whether time a is not later than b plus the tick of the kernel's coarse clock: the kernel stamps the
+ * times it sets (writes through its cache) with that clock, the volume with the precise one, so a file's
+ * creation time may lie a tick after its first modification. */
+static int not_after(int64_t as, uint32_t ans, int64_t bs, uint32_t bns)
+{
+	static long tick = -1;
+	if (tick < 0) {
+		struct timespec r;
+		tick = clock_getres(CLOCK_REALTIME_COARSE, &r) == 0 && r.tv_sec == 0 ? r.tv_nsec : 0;
+	}
+	int64_t d = (as - bs) * 1000000000 + ((int64_t)ans - (int64_t)bns);
+	return as - bs < 2 && d <= tick;
+}
+
+/* relatime as Linux defines it (fs/inode.c, relatime_need_update). */
+static int atime_due(const fs_inode_rec *r, int policy, const struct timespec *now)
+{
+	if (policy == FS_ATIME_NEVER)
+		return 0;
+	if (policy == FS_ATIME_STRICT)
+		return 1;
+	if (not_after(r->atime_s, r->atime_ns, r->mtime_s, r->mtime_ns) ||
+	    not_after(r->atime_s, r->atime_ns, r->ctime_s, r->ctime_ns))
+		return 1;
+	return now->tv_sec - r->atime_s >= 24 * 3600;
+}
+
+int fsv_accessed(fs_volume *v, uint64_t ino, int policy, int update)
+{
+	int err = 0;
+	struct timespec now;
+	vol_now(&now);
+	pthread_mutex_lock(&v->lock);
+	if (vol_writable(v) != 0)
+		goto out; /* read-only (or failed): an access changes nothing */
+	struct inode *ip = vol_iget(v, ino, &err);
+	if (!ip || !atime_due(&ip->r, policy, &now))
+		goto out;
+	err = 1;
+	if (update) {
+		/* Lazily: the row is marked for the next commit, but the volume does not count as changed, so
+		 * reads alone never cause a commit (fsv_commit_atime writes them at the end). */
+		int state = v->state;
+		ip->r.atime_s = now.tv_sec;
+		ip->r.atime_ns = (uint32_t)now.tv_nsec;
+		vol_mark_dirty(v, ip);
+		v->state = state;
+	}
+out:
+	pthread_mutex_unlock(&v->lock);
+	return err;
+}
+
+int fsv_commit_atime(fs_volume *v)
+{
+	pthread_mutex_lock(&v->lock);
+	int only = 0;
+	/* A bucket still marked after the last commit holds access times (any other change marks the volume) */
+	for (uint32_t b = 0; v->state == VOL_CLEAN && b < v->hdr.buckets && !only; b++)
+		only = v->bk[b].dirty;
+	if (only)
+		vol_mark_changed(v);
+	pthread_mutex_unlock(&v->lock);
+	if (!only)
+		return 0;
+	int rc = fsv_commit(v);
+	pthread_mutex_lock(&v->lock);
+	if (rc < 0 && v->state == VOL_DIRTY)
+		v->state = VOL_CLEAN; /* nothing but access times waited: they are given up, not the volume */
+	pthread_mutex_unlock(&v->lock);
+	return rc;
 }
 
 int fsv_check_writable(fs_volume *v)

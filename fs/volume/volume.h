@@ -109,6 +109,18 @@ enum {
 };
 int fsv_setattr(fs_volume *v, uint64_t ino, const fs_attr *in, int valid, fs_attr *out);
 
+/* Access times (the mount options atime, relatime, strictatime, noatime). */
+enum { FS_ATIME_RELATIME = 0, FS_ATIME_STRICT = 1, FS_ATIME_NEVER = 2 };
+/* Whether a read of ino now changes its access time under the policy (relatime: the access time is not
+ * later than the last change or modification, or a day old). update: also set it to now (no ctime change;
+ * it goes with the next commit of a change, or fsv_commit_atime). 1 due (and updated), 0 not, or -errno;
+ * never due on a read-only volume. */
+int fsv_accessed(fs_volume *v, uint64_t ino, int policy, int update);
+/* Access times wait for the next commit of a change (reads alone never commit). When nothing else waits,
+ * this commits them (at unmount); a failure (e.g. a full backing store) gives up only the access times.
+ * Call with no other caller active. 0 or -errno. */
+int fsv_commit_atime(fs_volume *v);
+
 /* File data. open/release keep an unlinked but open file alive. */
 int fsv_open_file(fs_volume *v, uint64_t ino);
 /* 0, or -EROFS when the volume is read-only (opened so, or after an integrity violation): for opens
