@@ -106,24 +106,8 @@ before=$(manifest "$o")
 refused lock-link "$d" "$tr" "volume.lock: tamper detected"
 expect_outside_unchanged lock-link "$o" "$before"
 
-# start_daemon LABEL DIR TRUST: `fshield mount -f` of DIR at $MNT in the background, log in
-# $T/LABEL.log, no commit timer; returns once mounted.
-DPID=
-start_daemon() {
-	local label=$1 dir=$2 trust=$3 i
-	"$FSHIELD" mount -f --key-file "$KEY" --trust "$trust" -o commit_interval=0 "$dir" "$MNT" 2>"$T/$label.log" &
-	DPID=$!
-	EXTRA_PIDS+=("$DPID")
-	for ((i = 0; i < 600; i++)); do
-		is_mounted "$MNT" && return 0
-		pid_alive "$DPID" || fail "$label: the daemon exited before mounting: $(cat "$T/$label.log")"
-		sleep 0.05
-	done
-	fail "$label: $MNT not mounted after 30 s"
-}
-
-# stop_daemon LABEL: unmounts; the daemon must report tamper (status 1), never "everything committed".
-stop_daemon() {
+# stop_tampered LABEL: unmounts; the daemon must report tamper (status 1), never "everything committed".
+stop_tampered() {
 	local label=$1 st=0
 	"$FSHIELD" umount "$MNT" 2>"$T/$label-umount.err" || st=$?
 	! is_mounted "$MNT" || fusermount3 -u -z "$MNT"
@@ -155,13 +139,13 @@ data_link() {
 	mv "$d/d" "$o/d"
 	ln -s "$o/d" "$d/d"
 	before=$(manifest "$o")
-	start_daemon "$label" "$d" "$tr"
+	start_labelled "$label" "$d" "$tr" "$MNT"
 	check "$label: reading a file through the link fails"
 	! cat "$MNT/a" >/dev/null 2>&1 || soft_fail "$label: /a was read through the planted link"
-	stop_daemon "$label"
-	start_daemon "$label-w" "$d" "$tr"
+	stop_tampered "$label"
+	start_labelled "$label-w" "$d" "$tr" "$MNT"
 	expect_write_refused "$label-w"
-	stop_daemon "$label-w"
+	stop_tampered "$label-w"
 	expect_outside_unchanged "$label" "$o" "$before"
 	VTRUST=$tr run_verify "$label" "$d"
 	expect_vstatus 1
@@ -180,11 +164,11 @@ sub_link() {
 		[ -e "$d/d/$x" ] || ln -s "$o" "$d/d/$x"
 	done
 	before=$(manifest "$o")
-	start_daemon "$label" "$d" "$tr"
+	start_labelled "$label" "$d" "$tr" "$MNT"
 	check "$label: the genuine files still read"
 	cmp -s "$MNT/b" <(echo hello) || soft_fail "$label: /b does not read back"
 	expect_write_refused "$label"
-	stop_daemon "$label"
+	stop_tampered "$label"
 	expect_outside_unchanged "$label" "$o" "$before"
 	VTRUST=$tr run_verify "$label" "$d"
 	expect_vstatus 1
@@ -201,14 +185,14 @@ o=$(outside hard-link)
 pa=$(cd "$d" && ls d/*/* | head -n 1)
 ln "$d/$pa" "$o/second-name"
 before=$(manifest "$o")
-start_daemon hard-link "$d" "$tr"
+start_labelled hard-link "$d" "$tr" "$MNT"
 check "hard-link: overwriting every file and syncing fails for the one whose pack file has two names"
 bad=0
 for f in a b sub/c; do
 	dd if=/dev/zero of="$MNT/$f" bs=4096 count=1 conv=notrunc,fsync status=none 2>/dev/null || bad=$((bad + 1))
 done
 [ "$bad" -ge 1 ] || soft_fail "hard-link: every write succeeded"
-stop_daemon hard-link
+stop_tampered hard-link
 expect_outside_unchanged hard-link "$o" "$before"
 
 # The same with the resolver's fallback for kernels without openat2 (a test-build switch).

@@ -21,24 +21,6 @@ set -euo pipefail
 
 CS=4096
 PLAIN=$T/plain # the genuine content of every file, by its path in the volume
-DPID=
-
-# start_daemon LABEL DIR TRUST MOUNTPOINT: `fshield mount -f` in the background, stderr to $T/LABEL.log,
-# without the commit timer (commits happen on fsync and at unmount only); returns once mounted.
-start_daemon() {
-	local label=$1 dir=$2 trust=$3 mnt=$4 i
-	mkdir -p "$mnt"
-	"$FSHIELD" mount -f --key-file "$KEY" --trust "$trust" -o commit_interval=0 "$dir" "$mnt" \
-		2>"$T/$label.log" &
-	DPID=$!
-	EXTRA_PIDS+=("$DPID")
-	for ((i = 0; i < 600; i++)); do
-		is_mounted "$mnt" && return 0
-		pid_alive "$DPID" || fail "$label: the daemon exited before mounting: $(cat "$T/$label.log")"
-		sleep 0.05
-	done
-	fail "$label: $mnt not mounted after 30 s"
-}
 
 # Live reads of meta.db while a daemon has it open: through its WAL, never immutable.
 live_slot() { # DIR INO IDX
@@ -112,7 +94,7 @@ case_start() {
 	fresh "$label" >/dev/null
 	CTRUST=$(copy_trust "$label-trust.db")
 	M=$T/mnt-$label
-	start_daemon "$label" "$T/$label" "$CTRUST" "$M"
+	start_labelled "$label" "$T/$label" "$CTRUST" "$M"
 	D=$T/$label
 }
 
@@ -166,7 +148,7 @@ echo 0 >"$PLAIN/V1/num"
 head -c 20000 /dev/urandom >"$PLAIN/V1/docs/a" # chunks 0-4, the last 3616 bytes
 head -c 30000 /dev/urandom >"$PLAIN/V2/b"      # chunks 0-7, the last 1328 bytes
 head -c 10000 /dev/urandom >"$PLAIN/V2/deep/c" # chunks 0-2, the last 1808 bytes
-start_daemon setup "$BACK" "$TRUST" "$MNT"
+start_labelled setup "$BACK" "$TRUST" "$MNT"
 cp -a "$PLAIN/." "$MNT/"
 IA=$(stat -c %i "$MNT/V1/docs/a")
 IB=$(stat -c %i "$MNT/V2/b")

@@ -29,21 +29,9 @@ with open(db, "r+b") as f:
 PY
 }
 
-DPID=
-# start_daemon LABEL DIR: `fshield mount -f` of DIR at $T/mnt-LABEL with the log in $T/LABEL.log.
-start_daemon() {
-	local label=$1 dir=$2 i
-	M=$T/mnt-$label
-	mkdir -p "$M"
-	"$FSHIELD" mount -f --key-file "$KEY" --trust "$TRUST" -o commit_interval=0 "$dir" "$M" 2>"$T/$label.log" &
-	DPID=$!
-	EXTRA_PIDS+=("$DPID")
-	for ((i = 0; i < 600; i++)); do
-		is_mounted "$M" && return 0
-		pid_alive "$DPID" || fail "$label: the daemon exited before mounting: $(cat "$T/$label.log")"
-		sleep 0.05
-	done
-	fail "$label: $M not mounted after 30 s"
+start_at() { # LABEL DIR: mounts DIR at M=$T/mnt-LABEL
+	M=$T/mnt-$1
+	start_labelled "$1" "$2" "$TRUST" "$M"
 }
 
 # errno_of COMMAND...: the errno name of the failing system call in a Python one-liner's argument.
@@ -94,12 +82,12 @@ expect_finding metadata - -
 expect_text 'tamper detected: the chunk rows of the metadata store cannot be read'
 check "rest: no misleading findings about rows deleted"
 ! grep -Eq 'chunk rows missing|not reachable|entries missing' "$VOUT" || soft_fail "rest: misleading findings" "$VOUT"
-start_daemon rest "$d"
+start_at rest "$d"
 after_violation rest /a
 
 echo "== while mounted: the directory entry table's page becomes unreadable"
 d=$(fresh live)
-start_daemon live "$d"
+start_at live "$d"
 corrupt_table "$d/meta.db" dirents
 after_violation live /
 run_verify live "$d"

@@ -17,20 +17,9 @@ fs_umount
 PA=$(pack_of "$BACK" "$IA")
 PA=${PA#"$BACK"/}
 
-DPID=
-start_labelled() { # LABEL DIR TRUST: `fshield mount -f` at $T/mnt-LABEL without the commit timer
-	local label=$1 dir=$2 trust=$3 i
-	M=$T/mnt-$label
-	mkdir -p "$M"
-	"$FSHIELD" mount -f --key-file "$KEY" --trust "$trust" -o commit_interval=0 "$dir" "$M" 2>"$T/$label.log" &
-	DPID=$!
-	EXTRA_PIDS+=("$DPID")
-	for ((i = 0; i < 600; i++)); do
-		is_mounted "$M" && return 0
-		pid_alive "$DPID" || fail "$label: the daemon exited before mounting: $(cat "$T/$label.log")"
-		sleep 0.05
-	done
-	fail "$label: $M not mounted after 30 s"
+start_at() { # LABEL DIR TRUST: mounts DIR at M=$T/mnt-LABEL
+	M=$T/mnt-$1
+	start_labelled "$1" "$2" "$3" "$M"
 }
 stop_labelled() { # LABEL: unmounts; the status in USTATUS
 	USTATUS=0
@@ -43,7 +32,7 @@ d=$(fresh tamper)
 tr=$(copy_trust tamper-trust.db)
 flip_byte "$d/$PA" $(($(slot_of "$d" "$IA" 1) * CS + 5))
 v0=$(trusted_version "$tr")
-start_labelled tamper "$d" "$tr"
+start_at tamper "$d" "$tr"
 out=$(python3 - "$M" <<'PY'
 import errno, os, sys
 m = sys.argv[1]
@@ -89,7 +78,7 @@ expect_vstatus 1
 expect_finding modified /a 1 4096 8191
 check "tamper: the only finding is the tampered chunk"
 [ "$(grep -c 'integrity violation' "$VOUT")" -eq 1 ] || soft_fail "tamper: other findings" "$VOUT"
-start_labelled tamper2 "$d" "$tr"
+start_at tamper2 "$d" "$tr"
 check "tamper: after a remount /new, /b and /k hold what was written"
 [ "$(cat "$M/new")" = kept ] && [ "$(cat "$M/b")" = "$(printf 'one\ntwo')" ] && [ "$(cat "$M/k")" = cached ] ||
 	soft_fail "tamper: /new='$(cat "$M/new" 2>&1)' /b='$(cat "$M/b" 2>&1)' /k='$(cat "$M/k" 2>&1)'"
@@ -98,7 +87,7 @@ stop_labelled tamper2
 echo "== the anchor refuses the commit: nothing can be committed, and that is impossible to miss"
 d=$(fresh refused)
 tr=$(copy_trust refused-trust.db)
-start_labelled refused "$d" "$tr"
+start_at refused "$d" "$tr"
 out=$(python3 - "$M" "${tr#file:}" <<'PY'
 import errno, os, sqlite3, sys
 m, trust = sys.argv[1], sys.argv[2]

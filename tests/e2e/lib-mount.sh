@@ -98,6 +98,16 @@ start_daemon() {
 	return $((st ? st : 255))
 }
 
+# start_labelled LABEL DIR TRUST MOUNTPOINT: start_daemon of `fshield mount -f` of DIR at MOUNTPOINT (made
+# if missing) with the key $KEY, the anchor TRUST and no commit timer, its log in $T/LABEL.log; fails
+# unless it mounts.
+start_labelled() {
+	local label=$1 dir=$2 trust=$3 mnt=$4
+	mkdir -p "$mnt"
+	start_daemon "$T/$label.log" "$mnt" "$FSHIELD" mount -f --key-file "$KEY" --trust "$trust" -o commit_interval=0 \
+		"$dir" "$mnt" || fail "$label: the daemon exited before mounting: $(cat "$T/$label.log")"
+}
+
 # stop_daemon MOUNTPOINT: unmounts and waits for the daemon started by start_daemon; its exit status is
 # left in DAEMON_STATUS. Fails if the mount point is still mounted.
 DAEMON_STATUS=
