@@ -629,23 +629,29 @@ static int sq_get(cas_store *s, const char *volume, uint8_t volid[16], cas_state
 	return rc;
 }
 
+/* Opens a transaction and reads the registered row of volume with the id volid into v; on failure the
+ * transaction is rolled back: -ENOENT not registered, -EXDEV another volume id, -EIO. */
+static int begin_registered(cas_store *s, const char *volume, const uint8_t volid[16], struct vrow *v)
+{
+	int rc = begin(s);
+	if (rc)
+		return rc;
+	rc = read_vol(s, volume, v);
+	if (!rc && !v->registered)
+		rc = -ENOENT;
+	if (!rc && memcmp(v->volid, volid, 16))
+		rc = -EXDEV;
+	return rc ? rollback(s, rc) : 0;
+}
+
 static int sq_cas(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
 		  const cas_state *expect, const cas_state *next, int enforce, cas_state *cur)
 {
 	struct vrow v;
 	lock(s);
-	int rc = begin(s);
+	int rc = begin_registered(s, volume, volid, &v);
 	if (rc)
 		goto out;
-	rc = read_vol(s, volume, &v);
-	if (!rc && !v.registered)
-		rc = -ENOENT;
-	if (!rc && memcmp(v.volid, volid, 16))
-		rc = -EXDEV;
-	if (rc) {
-		rc = rollback(s, rc);
-		goto out;
-	}
 	if (cur)
 		*cur = v.st;
 	if (enforce && (v.st.version != expect->version || sodium_memcmp(v.st.root, expect->root, 32) != 0)) {
@@ -667,16 +673,9 @@ static int sq_lease(cas_store *s, const char *volume, const uint8_t volid[16], c
 	struct vrow v;
 	sqlite3_stmt *st = NULL;
 	lock(s);
-	int rc = begin(s);
+	int rc = begin_registered(s, volume, volid, &v);
 	if (rc)
 		goto out;
-	rc = read_vol(s, volume, &v);
-	if (!rc && !v.registered)
-		rc = -ENOENT;
-	if (!rc && memcmp(v.volid, volid, 16))
-		rc = -EXDEV;
-	if (rc)
-		goto undo;
 	*cur = v.st;
 	rc = -EIO;
 	if (!(st = prep(s, "SELECT holder, expires FROM leases WHERE volume=?")))

@@ -599,20 +599,28 @@ static int et_get(cas_store *s, const char *volume, uint8_t volid[16], cas_state
 	return rc;
 }
 
+/* Reads the registered row of volume with the id volid into v: -ENOENT not registered, -EXDEV another
+ * volume id; v is wiped on failure. */
+static int read_registered(cas_store *s, const char *volume, const uint8_t volid[16], struct vrow *v)
+{
+	int rc = read_vol(s, volume, v);
+	if (!rc && !v->registered)
+		rc = -ENOENT;
+	if (!rc && memcmp(v->volid, volid, 16))
+		rc = -EXDEV;
+	if (rc)
+		sodium_memzero(v, sizeof(*v));
+	return rc;
+}
+
 static int et_cas(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
 		  const cas_state *expect, const cas_state *next, int enforce, cas_state *cur)
 {
 	struct vrow v;
 	for (;;) {
-		int rc = read_vol(s, volume, &v);
-		if (!rc && !v.registered)
-			rc = -ENOENT;
-		if (!rc && memcmp(v.volid, volid, 16))
-			rc = -EXDEV;
-		if (rc) {
-			sodium_memzero(&v, sizeof(v));
+		int rc = read_registered(s, volume, volid, &v);
+		if (rc)
 			return rc;
-		}
 		if (cur)
 			*cur = v.st;
 		if (enforce && (v.st.version != expect->version || sodium_memcmp(v.st.root, expect->root, 32) != 0)) {
@@ -703,15 +711,11 @@ static int et_lease(cas_store *s, const char *volume, const uint8_t volid[16], c
 		    unsigned ttl, cas_state *cur, int64_t *expires)
 {
 	struct vrow v;
-	int rc = read_vol(s, volume, &v);
-	if (!rc && !v.registered)
-		rc = -ENOENT;
-	if (!rc && memcmp(v.volid, volid, 16))
-		rc = -EXDEV;
-	*cur = v.st;
-	sodium_memzero(&v, sizeof(v));
+	int rc = read_registered(s, volume, volid, &v);
 	if (rc)
 		return rc;
+	*cur = v.st;
+	sodium_memzero(&v, sizeof(v));
 	for (;;) {
 		json_t *j;
 		int64_t rev;
