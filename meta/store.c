@@ -65,9 +65,20 @@ struct fs_store {
 static const char *const companions[] = { FS_META_NAME, FS_META_NAME "-wal", FS_META_NAME "-shm",
 					  FS_META_NAME "-journal" };
 
+/* After a failed call on db: -errno when it failed on this machine's limits or permissions (out of
+ * descriptors, memory or space), not on the store's content; else 0. Such a failure is an I/O error for
+ * the caller, never a finding about the volume. */
+static int machine_error(sqlite3 *db)
+{
+	int se = db ? sqlite3_system_errno(db) : 0;
+	return se == EMFILE || se == ENFILE || se == ENOMEM || se == EACCES || se == EPERM || se == ENOSPC ? -se : 0;
+}
+
 static int sqerr(fs_store *s, int rc)
 {
-	(void)s;
+	int m = (rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_IOERR ? machine_error(s ? s->db : NULL) : 0;
+	if (m)
+		return m;
 	switch (rc & 0xff) {
 	case SQLITE_OK:
 	case SQLITE_DONE:
@@ -185,7 +196,7 @@ static int schema_rows(sqlite3 *db, char *buf, size_t size)
 	sqlite3_stmt *q;
 	if (sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, ifnull(sql, '') FROM sqlite_master ORDER BY type, name",
 			       -1, &q, NULL) != SQLITE_OK)
-		return -EBADMSG;
+		return machine_error(db) ? machine_error(db) : -EBADMSG;
 	size_t used = 0;
 	int rc;
 	buf[0] = 0;
@@ -209,8 +220,9 @@ static int schema_rows(sqlite3 *db, char *buf, size_t size)
 		}
 		used += (size_t)n;
 	}
+	int m = rc == SQLITE_DONE ? 0 : machine_error(db);
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : -EBADMSG;
+	return rc == SQLITE_DONE ? 0 : m ? m : -EBADMSG;
 }
 
 /* The schema must be exactly the one the format defines: a planted trigger, view, table or index, or
@@ -230,6 +242,8 @@ static int check_schema(fs_store *s)
 	int r = schema_rows(s->db, have, SCHEMA_TEXT);
 	if (r == -EBADMSG) {
 		rc = refuse(s, -EBADMSG, "%s", sqlite3_errmsg(s->db)); /* SQLite's word: e.g. not a database */
+	} else if (r && r != -EINVAL && r != -E2BIG) {
+		rc = refuse(s, r, "%s cannot be read: %s", FS_META_NAME, strerror(-r));
 	} else if (r || strcmp(want, have)) {
 		rc = refuse(s, -EBADMSG, "tamper detected: the schema of %s is not the one the format defines (a planted "
 					 "or altered table, index, view or trigger)", FS_META_NAME);

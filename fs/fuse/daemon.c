@@ -410,6 +410,11 @@ static int serve(const struct fsd_config *c, int ready_fd)
 		status = FS_ST_USAGE;
 		goto close_volume;
 	}
+	/* Kept open from here on: /dev/fuse and the control socket. */
+	if (v && (status = fsv_fd_budget(v, 2, err, sizeof(err))) != FS_OK) {
+		refuse("%s", err);
+		goto destroy_session;
+	}
 	if (fuse_session_mount(d.se, c->mountpoint) != 0) {
 		refuse("cannot mount on %s", c->mountpoint);
 		status = FS_ST_IO;

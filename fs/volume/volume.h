@@ -68,6 +68,10 @@ int fsv_create(const fs_volume_opts *o, char *err, size_t errlen);
 int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen);
 /* Commits what is pending (read-write volumes), releases everything. 0 or -errno. */
 int fsv_close(fs_volume *v);
+/* Sizes the pack-file cache from what RLIMIT_NOFILE leaves once the caller holds everything it keeps
+ * open (later: descriptors it opens after this call and keeps); FS_ST_IO with a reason naming the limit
+ * needed when too few are left for commits to work. An fs_status. */
+int fsv_fd_budget(fs_volume *v, unsigned later, char *err, size_t errlen);
 
 /* Namespace. Calls that return an inode (lookup, mknod, mkdir, symlink, link) count a lookup
  * reference, which the caller gives back with fsv_forget (the FUSE lookup count). */

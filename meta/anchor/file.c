@@ -61,16 +61,21 @@ static int db_fail(sqlite3 *db, const char *path, char *err, size_t errlen)
 }
 
 /* An existing file that is not a trust store is refused, never turned into one. */
+/* 1 for a trust store, 0 for another database, -errno when it cannot be read on this machine's limits
+ * (out of descriptors or memory: not the store's fault). */
 static int is_trust_store(sqlite3 *db)
 {
 	sqlite3_stmt *q;
-	int n = 0;
+	int n = 0, r = SQLITE_ERROR;
 	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('store','volumes')",
 			       -1, &q, NULL) == SQLITE_OK) {
-		if (sqlite3_step(q) == SQLITE_ROW)
+		if ((r = sqlite3_step(q)) == SQLITE_ROW)
 			n = sqlite3_column_int(q, 0);
 		sqlite3_finalize(q);
 	}
+	int se = r == SQLITE_ROW ? 0 : sqlite3_system_errno(db);
+	if (se == EMFILE || se == ENFILE || se == ENOMEM)
+		return -se;
 	return n == 2;
 }
 
@@ -142,7 +147,10 @@ static int file_open(fs_anchor *a, const char *path, int create, const cas_tls *
 		return fs_reason(err, errlen, -EIO, "trust store %s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
 	chmod(path, 0600);
 	sqlite3_busy_timeout(db, 10000);
-	if (!create && !is_trust_store(db))
+	int known = create ? 1 : is_trust_store(db);
+	if (known < 0)
+		return fs_reason(err, errlen, -EIO, "trust store %s: cannot be read: %s", path, strerror(-known));
+	if (!known)
 		return fs_reason(err, errlen, -ENOENT, "trust store %s: not an fshield trust store", path);
 	if (exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK || exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK ||
 	    exec(db, "CREATE TABLE IF NOT EXISTS store(id BLOB NOT NULL);"

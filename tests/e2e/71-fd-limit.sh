@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# A low descriptor limit: under `ulimit -n 64`, and 16 (near the least the daemon starts with), it sizes
-# its pack-file cache from RLIMIT_NOFILE, closes cached descriptors and retries when the limit is reached
-# anyway, and every fsync commits: with many files written and synced, some of them held open at once,
-# nothing is lost across a remount.
+# A low descriptor limit: the daemon sizes its pack-file cache from what RLIMIT_NOFILE leaves once it holds
+# everything it keeps open, and refuses to serve (74, naming the limit it needs) where too few are left for
+# commits. At 64, and at the least limit it serves at, every fsync commits: with many files written and
+# synced, some of them held open at once, nothing is lost across a remount.
 set -euo pipefail
 . "$(dirname "$0")/lib-mount.sh"
 
@@ -28,7 +28,14 @@ PY
 }
 
 fs_init
-for limit in 64 16; do
+# Too low: refused before anything is served, with the limit it needs.
+st=0
+(ulimit -n 16 && "$FSHIELD" mount --key-file "$KEY" --trust "$TRUST" "$BACK" "$MNT") 2>"$T/low.err" || st=$?
+expect_eq 74 "$st" "mount under ulimit -n 16"
+! is_mounted "$MNT" || fail "mounted under ulimit -n 16"
+least=$(sed -n 's/.*descriptor limit (ulimit -n) is 16: .* raise it to at least \([0-9]*\)$/\1/p' "$T/low.err")
+[ -n "$least" ] || fail "the refusal names no limit: $(cat "$T/low.err")"
+for limit in 64 "$least"; do
 	# Only the daemon runs under the low limit; mount waits until it serves.
 	(ulimit -n "$limit" && fs_mount)
 	pid=$(daemon_pids)
