@@ -59,9 +59,10 @@ int cmd_init(int argc, char **argv)
 	}
 	o.dir = argv[optind];
 	char err[512] = "";
-	if (keyopts_env(&o, err, sizeof(err)) != 0) {
+	int est = keyopts_env(&o, err, sizeof(err));
+	if (est != 0) {
 		fprintf(stderr, "fshield init: %s\n", err);
-		return FS_ST_ANCHOR;
+		return est;
 	}
 	keyopts_held held = { 0 };
 	int st = keyopts_resolve(&o, keyopts_extpass(), KEYIN_CONFIRM, &held, err, sizeof(err));
