@@ -52,6 +52,8 @@ int fs_anchor_uri_check(const char *uri, char *err, size_t errlen)
 		return anchor_unknown(uri, err, errlen);
 	if (ops == &anchor_file_ops && uri[strlen(ops->prefix)] != '/')
 		return anchor_file_relative(uri, err, errlen);
+	if (ops == &anchor_none_ops && strcmp(uri, ops->prefix) != 0)
+		return anchor_unknown(uri, err, errlen);
 	return 0;
 }
 
