@@ -212,4 +212,26 @@ check "the writer died at 'prepared'"
 [ "$rc" -eq 137 ] || soft_fail "crashwriter with FSHIELD_CRASH_AT=prepared exited $rc"
 expect_cmd 4 pending "$FSHIELD" verify --key-file "$KEY" --trust "$CT" "$CV"
 
+# 6 trust anchor, from the daemon: a CAS that is down when the last changes are committed at unmount
+. "$(dirname "$0")/lib-cas.sh"
+cas_start main "sqlite:$T/cas.db"
+CAS=127.0.0.1:${CPORT[main]}
+URI=cas://$CAS/cli/app/V1
+printf 'name: cli/app\nversion: "1"\nvolumes:\n  - name: V1\n    update_policy: rollback_protected\n    clients: [%s]\n' \
+	"$(fp client)" >"$T/session.yaml"
+as_owner "$FSHIELD" cas session create "$T/session.yaml" --cas "$CAS" >/dev/null
+mkdir -p "$T/cb"
+"$FSHIELD" init --trust "$URI" "$T/cb" >/dev/null
+cmount "$T/cb" "$MNT" "$URI"
+echo "changed while the CAS is up" >"$MNT/f"
+cas_stop main
+expect_cmd 6 cas-down-umount "$FSHIELD" umount "$MNT"
+check "unmounted"
+! is_mounted "$MNT" || soft_fail "still mounted after umount"
+cas_start main "sqlite:$T/cas.db"
+cmount "$T/cb" "$MNT" "$URI"
+check "the prepared commit is completed by the next mount"
+[ "$(cat "$MNT/f")" = "changed while the CAS is up" ] || soft_fail "the change was lost: $(cat "$MNT/f")"
+cumount "$MNT"
+
 finish
