@@ -50,8 +50,11 @@ int fs_anchor_uri_check(const char *uri, char *err, size_t errlen)
 	const struct anchor_ops *ops = kind_of(uri);
 	if (!ops)
 		return anchor_unknown(uri, err, errlen);
-	if (ops == &anchor_file_ops && uri[strlen(ops->prefix)] != '/')
+	const char *path = uri + strlen(ops->prefix);
+	if (ops == &anchor_file_ops && path[0] != '/')
 		return anchor_file_relative(uri, err, errlen);
+	if (ops == &anchor_file_ops && !strncmp(path, "//", 2) && path[2] != '/')
+		return anchor_file_host(uri, err, errlen);
 	if (ops == &anchor_none_ops && strcmp(uri, ops->prefix) != 0)
 		return anchor_unknown(uri, err, errlen);
 	return 0;

@@ -39,6 +39,8 @@ extern const struct anchor_ops anchor_file_ops, anchor_none_ops, anchor_cas_ops;
 int anchor_unknown(const char *uri, char *err, size_t errlen);
 /* -EINVAL: a file: trust store's path must be absolute (the directory it is relative to changes). */
 int anchor_file_relative(const char *uri, char *err, size_t errlen);
+/* -EINVAL: file://HOST/... names a host, which a local trust store cannot be on. */
+int anchor_file_host(const char *uri, char *err, size_t errlen);
 /* The reason and code of a compare-and-swap that found another state: -ESTALE. */
 int anchor_stale(const fs_anchor_state *cur, const fs_anchor_state *expect, fs_anchor_state *current, char *err,
 		 size_t errlen);

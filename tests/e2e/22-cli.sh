@@ -118,6 +118,8 @@ expect_cmd 64 init-relative "$FSHIELD" init --key-file "$KEY" --trust file:trust
 expect_err init-relative "must be absolute"
 check "init with a relative file: path made nothing"
 [ -z "$(ls -A "$T/new")" ] && [ ! -e trust.db ] || soft_fail "init-relative left files behind"
+expect_cmd 64 file-host "$FSHIELD" verify --key-file "$KEY" --trust file://host/trust.db "$BACK"
+expect_one_line "$T/file-host.err" "file URIs with a host are not supported"
 expect_cmd 64 unknown-kind "$FSHIELD" info --key-file "$KEY" --trust http://example.com/a "$BACK"
 expect_err unknown-kind "unknown kind"
 cp "$KEY" "$T/open.key"

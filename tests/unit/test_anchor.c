@@ -367,6 +367,9 @@ START_TEST(unknown_kinds)
 		ck_assert_msg(strstr(err, "must be absolute") != NULL, "'%s': message %s", relative[i], err);
 	}
 	char cerr[256];
+	ck_assert_int_eq(fs_anchor_uri_check("file://host/trust.db", cerr, sizeof(cerr)), -EINVAL);
+	ck_assert_msg(strstr(cerr, "with a host") != NULL, "message %s", cerr);
+	ck_assert_int_eq(fs_anchor_uri_check("file:///var/lib/fshield/trust.db", cerr, sizeof(cerr)), 0);
 	ck_assert_int_eq(fs_anchor_uri_check("file:/var/lib/fshield/trust.db", cerr, sizeof(cerr)), 0);
 	ck_assert_int_eq(fs_anchor_uri_check("none", cerr, sizeof(cerr)), 0);
 	/* A remote CAS service is a known kind that this build does not include. */
