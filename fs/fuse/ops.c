@@ -3,7 +3,8 @@
  * unchanged (a failed volume answers EIO on reads and EROFS on changes by itself).
  *
  * Caching: this daemon is the only way into the volume while it is mounted, so the kernel may cache
- * entries, attributes, directory listings, symlinks and file pages for long (keep_cache, writeback cache).
+ * entries, attributes, directory listings, symlinks and file pages for long (keep_cache); writes go
+ * through (no writeback cache), so that their errors reach the program that wrote.
  * Locks (POSIX and flock) are left to the kernel's local handling. */
 #include <errno.h>
 #include <fcntl.h>
@@ -91,9 +92,11 @@ static void new_owner(fuse_req_t req, uint64_t parent, int is_dir, uint32_t *mod
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fsd_fs *fs = userdata;
-	/* The kernel keeps dirty pages and sends them in large writes; only this daemon changes the volume. */
-	if (!fs->ro && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
-		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	/* No writeback cache: with it write(2) only fills the kernel's cache, and an error of the volume (a
+	 * full backing store: ENOSPC) would come at writeback, seen by no program. Every write reaches the
+	 * volume, which holds it in memory until it is sealed. */
+	(void)fs;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	/* Nothing changes a file behind the kernel's back, so cached pages need no revalidation; and the

@@ -68,27 +68,40 @@ static int sync_data(fs_volume *v)
 			return vol_violation(v, ip, -1, "chunk data file removed or replaced while in use");
 	}
 	int whole = unsynced > SYNCFS_THRESHOLD || v->need_syncfs;
-	if (whole && syncfs(v->dirfd) != 0)
-		return -errno;
+	if (whole && vol_data_sync(v->dirfd, VOL_SYNC_FS) != 0)
+		return vol_sync_failed(v, NULL, "syncfs of the backing filesystem", errno);
 	v->need_syncfs = 0;
 	b = 0;
 	for (struct inode *ip = next_unsynced(v, &b, NULL); ip; ip = next_unsynced(v, &b, ip)) {
-		if (!whole && fdatasync(ip->fd) != 0)
-			return -errno;
+		if (!whole && vol_data_sync(ip->fd, VOL_SYNC_DATA) != 0)
+			return vol_sync_failed(v, ip, "fdatasync of its chunk data", errno);
 		ip->fd_unsynced = 0;
 	}
+	/* New pack files: their directory entries, once per directory, and new directories' in d/. A failed
+	 * directory sync is latched too: the entry exists now and would never be synced again. */
+	if (v->new_data_dir && !whole) {
+		int fd = vol_openat(v, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		if (fd < 0)
+			return fd;
+		int bad = vol_data_sync(fd, VOL_SYNC_DIR) != 0, e = errno;
+		close(fd);
+		if (bad)
+			return vol_sync_failed(v, NULL, "fsync of the pack file directory d/", e);
+	}
+	v->new_data_dir = 0;
 	/* New pack files: their directory entries, once per directory. */
 	for (int d = 0; d < 256; d++) {
 		if (!(v->new_packs[d / 8] & (1u << (d % 8))))
 			continue;
 		char sub[8];
 		snprintf(sub, sizeof(sub), FS_DATA_DIR "/%02x", d);
-		int fd = whole ? -2 : fs_beneath_open(v->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-		if ((fd < 0 && fd != -2) || (fd >= 0 && fsync(fd) != 0)) {
-			int e = fd < 0 ? -fd : errno;
-			if (fd >= 0)
-				close(fd);
-			return -e;
+		int fd = -1;
+		if (!whole && (fd = vol_openat(v, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)) < 0)
+			return fd;
+		if (fd >= 0 && vol_data_sync(fd, VOL_SYNC_DIR) != 0) {
+			int e = errno;
+			close(fd);
+			return vol_sync_failed(v, NULL, "fsync of a directory of pack files", e);
 		}
 		if (fd >= 0)
 			close(fd);
@@ -96,6 +109,23 @@ static int sync_data(fs_volume *v)
 	}
 	vol_fd_reclaim(v, 0);
 	return 0;
+}
+
+int vol_sync_failed(fs_volume *v, struct inode *ip, const char *what, int err)
+{
+	char path[4096] = "";
+	if (ip) {
+		vol_path(v, ip, path, sizeof(path) - 2);
+		strcat(path, ": ");
+	}
+	fs_log(LOG_ERR,
+	       "commit: %s%s failed (%s): the data written may not be on disk and cannot be written again, so "
+	       "nothing after version %llu is acknowledged; the volume is now read-only. Unmount, check the "
+	       "backing storage, and mount again: the volume then holds version %llu, and the changes made since "
+	       "are lost",
+	       path, what, strerror(err), (unsigned long long)v->version, (unsigned long long)v->version);
+	vol_fail(v, FS_ST_IO);
+	return -EIO;
 }
 
 /* Seals the rows of a changed inode (its entries first, for directories) and refreshes its leaf. */
@@ -252,7 +282,7 @@ static int anchor_and_finish(fs_volume *v)
 	fs_anchor_state expect = { v->pending_row.version - 1, { 0 } }, next = { v->pending_row.version, { 0 } }, cur;
 	memcpy(expect.root, v->pending_row.parent, 32);
 	memcpy(next.root, v->pending_row.root, 32);
-	char err[256] = "";
+	char err[1024] = "";
 	int rc = fs_anchor_cas(v->anchor, v->hdr.volid, &expect, &next, &cur, err, sizeof(err));
 	/* A retry whose first attempt went through (its answer was lost) finds its own state there. */
 	if (rc == -ESTALE && cur.version == next.version && fs_ct_eq(cur.root, next.root, 32))
@@ -316,7 +346,7 @@ int vol_commit_failed(fs_volume *v)
 	return rc;
 }
 
-int vol_commit_locked(fs_volume *v)
+static int commit_once(fs_volume *v)
 {
 	if (vol_readonly(v))
 		return 0;
@@ -379,8 +409,10 @@ int vol_commit_locked(fs_volume *v)
 		fs_store_rollback(v->store);
 		goto sqlfail;
 	}
-	if ((rc = fs_store_commit(v->store)) != 0)
+	if ((rc = fs_store_commit(v->store)) != 0) {
+		fs_store_rollback(v->store);
 		goto sqlfail;
+	}
 	vol_crash_point(v, "prepared");
 
 	for (uint32_t b = 0; b < v->hdr.buckets; b++) {
@@ -410,11 +442,27 @@ sqlfail:
 	return rc;
 }
 
-/* A write that brings the dirty bytes to the limit commits, so that memory stays bounded. */
+/* A commit that finds the backing store full (something else filled it: writes keep room for their own
+ * commits) is tried once more with the reserve's space; its deletes then give space back. */
+int vol_commit_locked(fs_volume *v)
+{
+	int rc = commit_once(v);
+	if (rc == -ENOSPC && vol_reserve_release(v))
+		rc = commit_once(v);
+	if (rc == 0)
+		vol_reserve_make(v);
+	return rc;
+}
+
+/* A write that brings the dirty bytes to the limit commits, so that memory stays bounded; one refused for
+ * space commits first and is tried again. */
 ssize_t fsv_write(fs_volume *v, uint64_t ino, const void *buf, size_t size, uint64_t off)
 {
 	pthread_mutex_lock(&v->lock);
 	ssize_t ret = vol_write_locked(v, ino, buf, size, off);
+	/* Short of space: a commit may free some (the slots of replaced chunks); then it is refused. */
+	if (ret == -ENOSPC && v->dirty_bytes && vol_commit_locked(v) == 0)
+		ret = vol_write_locked(v, ino, buf, size, off);
 	if (v->dirty_bytes >= v->dirty_limit) {
 		int rc = vol_commit_locked(v);
 		if (rc && ret >= 0)

@@ -211,6 +211,7 @@ int vol_flush_file(fs_volume *v, struct inode *ip)
 	size_t keep_from = rc ? i - 1 : ip->ndc;
 	for (size_t j = 0; j < keep_from; j++)
 		free(ip->dc[j].buf);
+	v->mem_chunks -= keep_from;
 	memmove(ip->dc, ip->dc + keep_from, (ip->ndc - keep_from) * sizeof(ip->dc[0]));
 	ip->ndc -= keep_from;
 	return rc;
@@ -224,8 +225,11 @@ static struct dirty_chunk *find_dirty(struct inode *ip, uint64_t idx)
 	return NULL;
 }
 
-/* The dirty chunk for idx, made from the chunk's current content if needed. */
-static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old, struct dirty_chunk **out)
+/* The dirty chunk for idx, made from the chunk's current content if needed. A new one for a write must fit
+ * in the backing store (check_space); one that truncates or punches a chunk is let into the store's
+ * last room, since that change frees more than it takes. */
+static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old, int check_space,
+		     struct dirty_chunk **out)
 {
 	struct dirty_chunk *d = find_dirty(ip, idx);
 	if (d) {
@@ -241,6 +245,9 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	 * the file changes, rather than fail later in a flush or a commit. */
 	if (ip->r.wseq + ip->ndc >= v->seal_limit)
 		return seals_exhausted(v, ip);
+	int rc = check_space ? vol_space_for(v, 1) : 0;
+	if (rc)
+		return rc;
 	uint32_t cs = v->hdr.chunk_size;
 	uint8_t *buf = malloc(cs);
 	if (!buf)
@@ -251,7 +258,6 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	if (c) {
 		len = c->len;
 		if (need_old) {
-			int rc;
 			if (ip->rcache_valid && ip->rcache_idx == idx)
 				memcpy(buf, ip->rcache, cs);
 			else if ((rc = read_chunk(v, ip, c, buf)) != 0) {
@@ -263,6 +269,7 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	if (!c || !need_old)
 		memset(buf, 0, cs);
 	d = &ip->dc[ip->ndc++];
+	v->mem_chunks++;
 	d->idx = idx;
 	d->len = len;
 	d->buf = buf;
@@ -324,7 +331,7 @@ ssize_t vol_write_locked(fs_volume *v, uint64_t ino, const void *buf, size_t siz
 		struct dirty_chunk *dd = find_dirty(ip, idx);
 		uint32_t cur = dd ? dd->len : c ? c->len : 0;
 		int need_old = !(in == 0 && n >= cur);
-		if ((ret = get_dirty(v, ip, idx, need_old, &d)) != 0)
+		if ((ret = get_dirty(v, ip, idx, need_old, 1, &d)) != 0)
 			break;
 		memcpy(d->buf + in, (const uint8_t *)buf + done, n);
 		if (in + n > d->len)
@@ -407,6 +414,7 @@ static int drop_chunks(fs_volume *v, struct inode *ip, uint64_t from, uint64_t t
 		if (ip->dc[i].idx >= from && ip->dc[i].idx < to) {
 			free(ip->dc[i].buf);
 			ip->dc[i] = ip->dc[--ip->ndc];
+			v->mem_chunks--;
 		} else {
 			i++;
 		}
@@ -430,7 +438,7 @@ static int zero_in_chunk(fs_volume *v, struct inode *ip, uint64_t idx, uint32_t 
 	struct dirty_chunk *d = find_dirty(ip, idx);
 	if (!c && !d)
 		return 0;
-	int rc = get_dirty(v, ip, idx, 1, &d);
+	int rc = get_dirty(v, ip, idx, 1, 0, &d);
 	if (rc)
 		return rc;
 	if (a < d->len) {
@@ -481,7 +489,11 @@ int fsv_fallocate(fs_volume *v, uint64_t ino, int mode, uint64_t off, uint64_t l
 	uint64_t end = off + len;
 	uint32_t cs = v->hdr.chunk_size;
 	if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
-		/* Chunks are written on demand; allocation only has to make the size visible. */
+		/* Chunks are written on demand; allocation only has to make the size visible, and fail when the
+		 * range past the end could not be written now. */
+		uint64_t from = off > ip->r.size ? off : ip->r.size;
+		if (end > from && (rc = vol_space_for(v, (end - from + cs - 1) / cs)) != 0)
+			goto out;
 		if (mode == 0 && end > ip->r.size) {
 			ip->r.size = end;
 			vol_touch(v, ip, VOL_CTIME);

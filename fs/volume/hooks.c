@@ -1,5 +1,5 @@
-/* What tests replace: the clock of file times, named crash points in the commit protocol, and the number
- * of chunk seals per file key (all only in test builds, FS_TEST_HOOKS). */
+/* What tests replace: the clock of file times, named crash points in the commit protocol, the number
+ * of chunk seals per file key, and failed syncs of chunk data (all only in test builds, FS_TEST_HOOKS). */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs/volume/internal.h"
@@ -59,4 +60,21 @@ void vol_crash_point(fs_volume *v, const char *name)
 		kill(getpid(), SIGKILL);
 	}
 #endif
+}
+
+/* fdatasync(fd) (how VOL_SYNC_DATA), fsync(fd) (VOL_SYNC_DIR) or syncfs(fd) (VOL_SYNC_FS), for chunk data and its directories. In test builds
+ * FSHIELD_FAIL_SYNC=N makes the Nth fdatasync of a pack file fail with EIO, once, as Linux reports a writeback error to
+ * one caller only. */
+int vol_data_sync(int fd, int how)
+{
+#ifdef FS_TEST_HOOKS
+	static long calls;
+	const char *n = getenv("FSHIELD_FAIL_SYNC");
+	if (n && how == VOL_SYNC_DATA && ++calls == atol(n)) {
+		fs_log(LOG_WARNING, "test hook: sync number %ld fails with EIO", calls);
+		errno = EIO;
+		return -1;
+	}
+#endif
+	return how == VOL_SYNC_FS ? syncfs(fd) : how == VOL_SYNC_DIR ? fsync(fd) : fdatasync(fd);
 }

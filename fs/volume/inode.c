@@ -45,6 +45,7 @@ void vol_free_inode(fs_volume *v, struct inode *ip)
 	free(ip->retire);
 	for (size_t i = 0; i < ip->ndc; i++)
 		free(ip->dc[i].buf);
+	v->mem_chunks -= ip->ndc;
 	free(ip->rcache);
 	fs_aead_free(ip->aead);
 	if (ip->fd >= 0) {

@@ -149,8 +149,12 @@ struct fs_volume {
 	struct inode *lookup_dir;
 	const char *lookup_name;
 	uint8_t new_packs[32]; /* d/XX directories with new pack files since the last commit */
+	int new_data_dir;      /* ... and d/ a new d/XX */
 	size_t nfds;           /* open pack files */
+	size_t max_fds;        /* ... at most (vol_pack_fd_budget) */
 	int need_syncfs;       /* written pack files were closed before being synced */
+	uint64_t mem_chunks;   /* dirty chunk buffers of all files, not yet sealed */
+	int have_reserve;      /* FS_RESERVE_NAME is there, allocated */
 	/* lease.c: the writer lease held at the anchor (read-write opens), and staleness */
 	uint8_t lease_holder[16];
 	int have_lease;
@@ -218,15 +222,28 @@ void vol_clean_hint(fs_volume *v, int clean);
 void vol_now(struct timespec *ts);
 void vol_crash_point(fs_volume *v, const char *name);
 uint64_t vol_seal_limit(const fs_volume *v, const fs_volume_opts *o);
+enum { VOL_SYNC_DATA, VOL_SYNC_DIR, VOL_SYNC_FS };
+int vol_data_sync(int fd, int how); /* fdatasync, fsync or syncfs; -1 and errno */
 
 /* pack.c */
-#define FS_MAX_PACK_FDS 256
+#define FS_MAX_PACK_FDS 256 /* the cache's size when the descriptor limit allows */
+/* Descriptors left to everything else under a low RLIMIT_NOFILE: stdio, /dev/fuse, the backing directory
+ * and its lock, SQLite's meta.db with its journal, WAL and shm, the trust store's (the same), the log,
+ * directories opened for an fsync or a path resolution, a reserve file, and slack. */
+#define FS_FD_RESERVE 40
+#define FS_MIN_PACK_FDS 4
+/* The pack-file cache's size from RLIMIT_NOFILE. */
+size_t vol_pack_fd_budget(void);
+/* Opens path beneath the backing directory with no symbolic link in any component (fs_beneath_open);
+ * out of descriptors, empties the cache and tries once more. Returns the fd or -errno. */
+int vol_openat(fs_volume *v, const char *path, int flags, mode_t mode);
+void vol_pack_close(fs_volume *v, struct inode *ip);
 int vol_pack_path(fs_volume *v, uint64_t ino, uint64_t gen, char *buf, size_t size);
 /* Opens the file's pack file (create: make it if missing). */
 int vol_pack_open(fs_volume *v, struct inode *ip, int create);
 /* FS_ST_ANCHOR with a reason when uri is a file: trust store inside the backing directory dirfd. */
 int vol_trust_outside(int dirfd, const char *dir, const char *uri, char *err, size_t errlen);
-/* Closes pack files of files nobody has open, down to limit open ones (synced files first). */
+/* Closes cached pack file descriptors down to limit open ones (synced ones of closed files first). */
 void vol_fd_reclaim(fs_volume *v, size_t limit);
 void vol_drop_file_data(fs_volume *v, struct inode *ip);
 
@@ -265,8 +282,22 @@ int vol_slot_mark(struct inode *ip, uint64_t slot, int used);
 int vol_flush_file(fs_volume *v, struct inode *ip);
 void vol_chunk_leaf(fs_volume *v, struct inode *ip, struct chunk *c);
 
+/* space.c. The reserve file, made at read-write opens once the root is verified, and after commits. */
+#define FS_RESERVE_NAME "meta.db.reserve"
+#define FS_RESERVE_BYTES (4u << 20)
+/* 0 if nchunks more dirty chunks (and what is held already) can still be written and committed, with room
+ * left for the reserve; -ENOSPC if not. */
+int vol_space_for(fs_volume *v, uint64_t nchunks);
+void vol_reserve_make(fs_volume *v);
+/* Frees the reserve's space for a commit: 1 if there was one to free. */
+int vol_reserve_release(fs_volume *v);
+
 /* commit.c */
 int vol_commit_locked(fs_volume *v);
+/* A sync of chunk data (or of a directory of pack files) failed with err (> 0): what was written may not be
+ * on disk and the kernel will not say so again, so nothing after the trusted version may be acknowledged:
+ * log what is lost and how to recover, turn the volume read-only (FS_ST_IO); -EIO. */
+int vol_sync_failed(fs_volume *v, struct inode *ip, const char *what, int err);
 
 /* lease.c. Takes the writer lease for ttl seconds (0: FS_LEASE_SECONDS): 0, FS_ST_BUSY while another
  * open of the volume holds it, FS_ST_ANCHOR. Release gives it up (teardown). */

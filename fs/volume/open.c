@@ -99,6 +99,7 @@ fs_volume *vol_new(void)
 	if (!v)
 		return NULL;
 	v->dirfd = v->lockfd = -1;
+	v->max_fds = vol_pack_fd_budget();
 	pthread_mutex_init(&v->lock, NULL);
 	return v;
 }
@@ -729,6 +730,9 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	}
 	if (v->init_mark)
 		drop_stray_mark(v);
+	/* Only now that the volume is known to be the trusted one may anything be written to it. */
+	if (!vol_readonly(v))
+		vol_reserve_make(v);
 	*out = v;
 	return 0;
 fail:

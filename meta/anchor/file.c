@@ -15,7 +15,17 @@
 #include "meta/common/boot.h"
 #include "meta/common/reason.h"
 
-#define DB(a) ((sqlite3 *)(a)->priv)
+/* The open store, and the file it was opened as: a store deleted or replaced while a volume is mounted is
+ * noticed at the next write (in_place). */
+struct file_store {
+	sqlite3 *db;
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	int saved; /* its contents were saved beside the path (in_place) */
+};
+#define FS_(a) ((struct file_store *)(a)->priv)
+#define DB(a) (FS_(a)->db)
 
 /* mkdir -p of the trust store's parent, private to root. */
 static int make_parent(const char *path)
@@ -119,8 +129,14 @@ static int file_open(fs_anchor *a, const char *path, int create, const cas_tls *
 	}
 	sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	struct file_store *fs = calloc(1, sizeof(*fs));
+	if (!fs || !(fs->path = strdup(path))) {
+		free(fs);
+		return fs_reason(err, errlen, -ENOMEM, "out of memory");
+	}
+	a->priv = fs;
 	int rc = sqlite3_open_v2(path, &db, flags, NULL);
-	a->priv = db;
+	fs->db = db;
 	if (rc != SQLITE_OK)
 		return fs_reason(err, errlen, -EIO, "trust store %s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
 	chmod(path, 0600);
@@ -134,13 +150,78 @@ static int file_open(fs_anchor *a, const char *path, int create, const cas_tls *
 		     "CREATE TABLE IF NOT EXISTS leases(volid BLOB PRIMARY KEY, holder BLOB NOT NULL,"
 		     " host TEXT NOT NULL, pid INTEGER NOT NULL, expires INTEGER NOT NULL)") != SQLITE_OK)
 		return db_fail(db, path, err, errlen);
-	return load_identity(a, db, path, err, errlen);
+	if ((rc = load_identity(a, db, path, err, errlen)) != 0)
+		return rc;
+	if (stat(path, &st) != 0)
+		return fs_reason(err, errlen, -errno, "trust store %s: %s", path, strerror(errno));
+	fs->dev = st.st_dev;
+	fs->ino = st.st_ino;
+	return 0;
 }
 
 static void file_close(fs_anchor *a)
 {
-	if (a->priv)
-		sqlite3_close(DB(a));
+	struct file_store *fs = a->priv;
+	if (!fs)
+		return;
+	sqlite3_close(fs->db);
+	free(fs->path);
+	free(fs);
+	a->priv = NULL;
+}
+
+/* A store at the path again, with this store's identity (put back after a deletion): used from now on. */
+static int reopen_restored(fs_anchor *a, const struct stat *st)
+{
+	struct file_store *fs = FS_(a);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q;
+	int same = 0;
+	if (sqlite3_open_v2(fs->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+	    is_trust_store(db) && sqlite3_prepare_v2(db, "SELECT id FROM store", -1, &q, NULL) == SQLITE_OK) {
+		same = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == 16 &&
+		       !memcmp(sqlite3_column_blob(q, 0), a->id, 16);
+		sqlite3_finalize(q);
+	}
+	if (!same || exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK || exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK) {
+		sqlite3_close(db);
+		return 0;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	sqlite3_close(fs->db);
+	fs->db = db;
+	fs->dev = st->st_dev;
+	fs->ino = st->st_ino;
+	fs->saved = 0;
+	return 1;
+}
+
+/* Before every write: the open store must still be the file at its path. Otherwise the write would go to
+ * a deleted file (lost at unmount, and the next mount refused) or miss the file now there: the write is
+ * refused, and the store's contents are saved once to PATH.saved so that it can be put back. */
+static int in_place(fs_anchor *a, char *err, size_t errlen)
+{
+	struct file_store *fs = FS_(a);
+	struct stat st;
+	int there = stat(fs->path, &st) == 0;
+	if (there && st.st_dev == fs->dev && st.st_ino == fs->ino && st.st_nlink > 0)
+		return 0;
+	if (there && reopen_restored(a, &st))
+		return 0;
+	char saved[4200];
+	snprintf(saved, sizeof(saved), "%s.saved", fs->path);
+	if (!fs->saved) {
+		char *sql = sqlite3_mprintf("VACUUM INTO %Q", saved);
+		fs->saved = sql && exec(fs->db, sql) == SQLITE_OK;
+		sqlite3_free(sql);
+		if (fs->saved)
+			chmod(saved, 0600);
+	}
+	return fs_reason(err, errlen, -EIO,
+			 "trust store %s was %s while in use; nothing is committed until it is back. %s%s%s", fs->path,
+			 there ? "replaced by another file" : "deleted",
+			 fs->saved ? "Its last state was saved: move " : "Its last state could not be saved beside it: put it back from a backup of ",
+			 fs->saved ? saved : fs->path, fs->saved ? " back to that path; the next commit (fsync, or a mount) completes the held ones" : "");
 }
 
 static int file_register(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state *st, char *err, size_t errlen)
@@ -184,6 +265,9 @@ static int file_cas(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state
 		    const fs_anchor_state *next, fs_anchor_state *current, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
+	int rc = in_place(a, err, errlen);
+	if (rc)
+		return rc;
 	if (sqlite3_prepare_v2(DB(a),
 			       "UPDATE volumes SET version=?, root=?, updated=strftime('%s') "
 			       "WHERE volid=? AND version=? AND root=?",
@@ -194,7 +278,7 @@ static int file_cas(fs_anchor *a, const uint8_t volid[16], const fs_anchor_state
 	sqlite3_bind_blob(s, 3, volid, 16, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)expect->version);
 	sqlite3_bind_blob(s, 5, expect->root, 32, SQLITE_TRANSIENT);
-	int rc = sqlite3_step(s);
+	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
 		return db_fail(DB(a), NULL, err, errlen);
@@ -226,10 +310,12 @@ static int lease_is_dead(const char *host, const char *me, long pid)
 static int file_lease(fs_anchor *a, const uint8_t volid[16], const uint8_t holder[16], unsigned ttl, fs_anchor_state *cur,
 		      char *err, size_t errlen)
 {
-	sqlite3 *db = DB(a);
 	sqlite3_stmt *s = NULL;
 	char me[200];
-	int rc;
+	int rc = in_place(a, err, errlen);
+	if (rc)
+		return rc;
+	sqlite3 *db = DB(a);
 	long long now = (long long)time(NULL);
 	this_host(me, sizeof(me));
 	if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK)

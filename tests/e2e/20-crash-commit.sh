@@ -104,7 +104,7 @@ no_leftovers() {
 	while IFS= read -r f; do
 		rel=${f#"$BACK"/}
 		case "$rel" in
-		volume.hdr | meta.db | meta.db-wal | meta.db-shm | volume.lock | anchor.uri) ;;
+		volume.hdr | meta.db | meta.db-wal | meta.db-shm | meta.db.reserve | volume.lock | anchor.uri) ;;
 		d/[0-9a-f][0-9a-f]/*)
 			case "$referenced" in *" $rel "*) continue ;; esac
 			case "$notes" in *" $rel "*) continue ;; esac

@@ -130,7 +130,7 @@ echo "a clear store refused, then sealed"
 # ---- etcd over TLS with client certificates ----
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/etcdca.key" \
 	-out "$PKI/etcdca.crt" -days 2 -subj "/CN=etcdca" 2>/dev/null
-mkcert etcd etcdca serverAuth
+mkcert etcd etcdca serverAuth,clientAuth # its gateway dials its own gRPC port with it
 mkcert casetcd etcdca clientAuth
 read -r P Q <<<"$(python3 -c '
 import socket

@@ -46,7 +46,7 @@ if [ -d "$fz" ]; then
 fi
 
 # Test hooks: present in the test build (so this check can fail), absent from the release build.
-hooks='FSHIELD_CRASH_AT|drop-replies-after|fs_test_set_clock|FSHIELD_TEST_NO_OPENAT2'
+hooks='FSHIELD_CRASH_AT|FSHIELD_FAIL_SYNC|drop-replies-after|fs_test_set_clock|FSHIELD_TEST_NO_OPENAT2'
 grep -Eaq "$hooks" "$BUILD/fshield" || bad "the test build has no test hooks: this check would prove nothing"
 if grep -Eao "$hooks" "$RELEASE_BUILD/fshield" | sort -u | grep -q .; then
 	bad "the release build carries test hooks: $(grep -Eao "$hooks" "$RELEASE_BUILD/fshield" | sort -u | tr '\n' ' ')"
