@@ -20,6 +20,12 @@ BASE_CFLAGS += -DFS_TEST_HOOKS
 endif
 override CFLAGS += $(BASE_CFLAGS)
 BUILD   ?= build
+# The version has one source, the Debian changelog's first entry (without a Debian revision): fshield
+# --version and the package cannot disagree. tests/e2e/22-cli.sh checks the built program against it.
+VERSION := $(shell awk -F'[()]' 'NR == 1 { sub(/-[^-]*$$/, "", $$2); print $$2 }' tools/debian/changelog)
+ifeq ($(VERSION),)
+$(error no version in the first line of tools/debian/changelog)
+endif
 pc_cflags = $(if $(strip $(1)),$(shell pkg-config --cflags $(1)))
 pc_libs   = $(if $(strip $(1)),$(shell pkg-config --libs $(1))) -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -75,6 +81,9 @@ all: $(BIN) $(SOLO) $(BENCHES)
 $(BUILD)/%.o: %.c $(wildcard */*.h */*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tools/version.o: override CFLAGS += -DFSHIELD_VERSION='"$(VERSION)"'
+$(BUILD)/tools/version.o: tools/debian/changelog
 
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)

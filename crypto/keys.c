@@ -117,6 +117,11 @@ int fs_key_read_file(const char *path, uint8_t key[32], const char **why)
 	return key_read(path, -1, key, why);
 }
 
+int fs_secret_unreadable(int rc)
+{
+	return rc < 0 && rc != -EINVAL && rc != -EPERM;
+}
+
 int fs_key_read_fd(int fd, uint8_t key[32], const char **why)
 {
 	return key_read(NULL, fd, key, why);

@@ -21,6 +21,10 @@ void fs_key_free(uint8_t *k);
 int fs_key_read_file(const char *path, uint8_t key[32], const char **why);
 /* The same from an open file descriptor, read to its end (left open: the caller closes it). */
 int fs_key_read_fd(int fd, uint8_t key[32], const char **why);
+/* For a failure of fs_key_read_* or fs_passphrase_read_*: 1 when the file could not be read (missing,
+ * permission denied, an I/O error): an I/O error to report as such; 0 when what it holds or its mode is
+ * wrong (-EINVAL, -EPERM): the operator must fix the file, a usage error. */
+int fs_secret_unreadable(int rc);
 /* Writes a fresh random key as hex to path (created 0600, must not exist), or to stdout if path is NULL. */
 int fs_key_generate_file(const char *path);
 

@@ -18,7 +18,7 @@ int fs_secret_mode_check(int fd, const char *path, const char **why)
 		 "(and replace the secret if others may have read it)",
 		 (unsigned)(st.st_mode & 07777), path);
 	*why = msg;
-	return -EACCES;
+	return -EPERM; /* not -EACCES: the file was readable, and is refused (a usage error, not an I/O one) */
 }
 
 int fs_secret_mode_check_path(const char *path, const char **why)

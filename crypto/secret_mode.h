@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 /* Checks the open file fd, named path in the message. Only regular files are checked (a pipe or a
- * terminal has no lasting copy to protect). 0, or -EACCES with a message saying how to fix it in why
+ * terminal has no lasting copy to protect). 0, or -EPERM with a message saying how to fix it in why
  * (a thread-local buffer, valid until the next call). */
 int fs_secret_mode_check(int fd, const char *path, const char **why);
 /* The same by name (for files another library opens itself). A file that cannot be opened is left

@@ -29,6 +29,10 @@ static const struct command *find(const char *name)
 }
 
 
+static const char usage_help[] =
+	"help [COMMAND]\n"
+	"  Lists the commands, or prints COMMAND's usage (as fshield COMMAND --help does).\n";
+
 static void overview(FILE *f)
 {
 	fprintf(f, "usage: fshield COMMAND [ARGS...]\n\n"
@@ -37,6 +41,7 @@ static void overview(FILE *f)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "  %-8s %s\n\n'fshield help COMMAND' shows a command's options.\n", "help",
 		"show this text, or a command's usage");
+	fprintf(f, "'fshield COMMAND --help' does the same; 'fshield --version' prints the version.\n");
 }
 
 int main(int argc, char **argv)
@@ -59,10 +64,21 @@ int main(int argc, char **argv)
 		overview(stderr);
 		return FS_ST_USAGE;
 	}
+	if (!strcmp(argv[1], "--version"))
+		return find("version")->run(1, argv + 1);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		if (argc > 2) {
+		if (argc > 3) {
+			fprintf(stderr, "fshield help: one command at most\n");
+			print_usage(stderr, usage_help);
+			return FS_ST_USAGE;
+		}
+		if (argc == 3 && (!strcmp(argv[2], "help") || !strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+			print_usage(stdout, usage_help);
+			return 0;
+		}
+		if (argc == 3) {
 			if (!find(argv[2])) {
-				fprintf(stderr, "fshield: unknown command '%s'\n", argv[2]);
+				fprintf(stderr, "fshield: unknown command '%s'; 'fshield help' lists them\n", argv[2]);
 				return FS_ST_USAGE;
 			}
 			print_usage(stdout, find(argv[2])->usage);
@@ -76,6 +92,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fshield: unknown command '%s'\n", argv[1]);
 		overview(stderr);
 		return FS_ST_USAGE;
+	}
+	/* --help anywhere, for every command and subcommand: the command's usage (which lists its subcommands'). */
+	if (help_requested(argc - 1, argv + 1)) {
+		print_usage(stdout, c->usage);
+		return 0;
 	}
 	return c->run(argc - 1, argv + 1);
 }

@@ -18,7 +18,7 @@
 
 const char usage_fspf[] =
 	"fspf SUBCOMMAND ...\n"
-	"  fspf create [--aead aes-256-gcm|xchacha20-poly1305] FSPF\n"
+	"  fspf create [--cipher aes-256-gcm|xchacha20-poly1305] FSPF   (--aead: the deprecated old name)\n"
 	"      a new, empty manifest with a fresh random key (kept in FSPF, mode 0600, until encrypt)\n"
 	"  fspf addr FSPF PATH (--encrypted | --authenticated | --not-protected) [--chunk-size N]\n"
 	"      a region: files under PATH (the longest matching region wins) get this protection\n"
@@ -121,23 +121,27 @@ static int secret_opt(int c, const char *arg, keyopts_secret *key, keyopts_secre
 static int read_secret_opt(const keyopts_secret *s, uint8_t out[32], const char *what)
 {
 	char err[512];
-	if (keyopts_secret_read(s, out, what, err, sizeof(err)) == 0)
-		return FS_OK;
-	fprintf(stderr, "fshield fspf: %s\n", err);
-	return FS_ST_USAGE;
+	int st = keyopts_secret_read(s, out, what, err, sizeof(err));
+	if (st)
+		fprintf(stderr, "fshield fspf: %s\n", err);
+	return st;
 }
 
 static int cmd_create(int argc, char **argv)
 {
-	static const struct option lo[] = { { "aead", required_argument, NULL, 'a' }, { 0 } };
+	/* --cipher, as init names it; --aead is its old name, still accepted with a warning. */
+	static const struct option lo[] = { { "cipher", required_argument, NULL, 'c' },
+					    { "aead", required_argument, NULL, 'a' }, { 0 } };
 	int c, alg = 0;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (c == 'a' && !strcmp(optarg, "aes-256-gcm"))
+		if (c == 'a')
+			fprintf(stderr, "fshield fspf create: --aead is deprecated; use --cipher\n");
+		if ((c == 'c' || c == 'a') && !strcmp(optarg, "aes-256-gcm"))
 			alg = FS_AEAD_AES256GCM;
-		else if (c == 'a' && !strcmp(optarg, "xchacha20-poly1305"))
+		else if ((c == 'c' || c == 'a') && !strcmp(optarg, "xchacha20-poly1305"))
 			alg = FS_AEAD_XCHACHA20POLY1305;
 		else
-			return usage_err(c == 'a' ? "--aead: aes-256-gcm or xchacha20-poly1305" : NULL);
+			return usage_err(c == 'c' || c == 'a' ? "--cipher: aes-256-gcm or xchacha20-poly1305" : NULL);
 	}
 	if (argc - optind != 1)
 		return usage_err("create takes FSPF");
@@ -291,8 +295,9 @@ static int cmd_show(int argc, char **argv)
 	const char *path = argv[optind];
 	uint8_t key[32], *kp = NULL;
 	if (keyopts_secret_given(&ks)) {
-		if (read_secret_opt(&ks, key, ks.file ? "--key-file" : "--key-fd") != FS_OK)
-			return FS_ST_USAGE;
+		int kst = read_secret_opt(&ks, key, ks.file ? "--key-file" : "--key-fd");
+		if (kst != FS_OK)
+			return kst;
 		kp = key;
 	}
 	fspf *m;
@@ -383,10 +388,12 @@ static int cmd_fverify(int argc, char **argv)
 	}
 	if (argc - optind != 2 || !keyopts_secret_given(&ks) || !keyopts_secret_given(&ts))
 		return usage_err("verify takes (--key-file FILE | --key-fd N) (--tag-file FILE | --tag-fd N) FSPF ROOT");
-	if (read_secret_opt(&ks, key, ks.file ? "--key-file" : "--key-fd") != FS_OK ||
-	    read_secret_opt(&ts, tag, ts.file ? "--tag-file" : "--tag-fd") != FS_OK) {
+	int kst = read_secret_opt(&ks, key, ks.file ? "--key-file" : "--key-fd");
+	if (kst == FS_OK)
+		kst = read_secret_opt(&ts, tag, ts.file ? "--tag-file" : "--tag-fd");
+	if (kst != FS_OK) {
 		sodium_memzero(key, sizeof(key));
-		return FS_ST_USAGE;
+		return kst;
 	}
 	const char *path = argv[optind], *root = argv[optind + 1];
 	fspf *m;

@@ -41,9 +41,10 @@ int cmd_info(int argc, char **argv)
 	o.dir = argv[optind];
 	o.readonly = 1;
 	char path[4096], err[512];
-	if (keyopts_env(&o, err, sizeof(err)) != 0) {
+	int est = keyopts_env(&o, err, sizeof(err));
+	if (est != 0) {
 		fprintf(stderr, "fshield info: %s\n", err);
-		return FS_ST_ANCHOR;
+		return est;
 	}
 	snprintf(path, sizeof(path), "%s/%s", o.dir, FS_HDR_NAME);
 	uint8_t raw[FS_HDR_BYTES + 1];
@@ -55,6 +56,10 @@ int cmd_info(int argc, char **argv)
 	if (fd == -ELOOP) {
 		fprintf(stderr, "fshield info: tamper detected: the volume header %s is a symbolic link\n", path);
 		return FS_ST_TAMPER;
+	}
+	if (fd < 0 && fd != -ENOENT) {
+		fprintf(stderr, "fshield info: cannot read the volume header %s: %s\n", dfd < 0 ? o.dir : path, strerror(-fd));
+		return FS_ST_IO;
 	}
 	if (fd < 0) {
 		fprintf(stderr, "fshield info: %s is not an fshield volume: %s: %s\n", o.dir, path, strerror(-fd));

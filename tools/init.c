@@ -12,7 +12,8 @@
 #include "tools/keyopts.h"
 
 const char usage_init[] =
-	"init [--key-file F | --passphrase-file F | --extpass CMD] [--trust URI] [--chunk-size N] DIR\n"
+	"init [--key-file F | --passphrase-file F | --extpass CMD] [--trust URI] [--chunk-size N]\n"
+	"     [--cipher aes-256-gcm|xchacha20-poly1305] DIR\n"
 	"   or: fshield init --trust cas://HOST:PORT/NS/SESSION/VOLUME [--tls-cert F --tls-key F --ca F]\n"
 	"                    [--cas-creator FINGERPRINT] [--chunk-size N] DIR\n"
 	"  Creates a protected volume in the empty directory DIR and registers version 0 with the trust\n"
@@ -59,9 +60,10 @@ int cmd_init(int argc, char **argv)
 	}
 	o.dir = argv[optind];
 	char err[512] = "";
-	if (keyopts_env(&o, err, sizeof(err)) != 0) {
+	int est = keyopts_env(&o, err, sizeof(err));
+	if (est != 0) {
 		fprintf(stderr, "fshield init: %s\n", err);
-		return FS_ST_ANCHOR;
+		return est;
 	}
 	keyopts_held held = { 0 };
 	int st = keyopts_resolve(&o, keyopts_extpass(), KEYIN_CONFIRM, &held, err, sizeof(err));

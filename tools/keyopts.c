@@ -65,15 +65,17 @@ int keyopts_env(fs_volume_opts *o, char *err, size_t errlen)
 		o->lease_seconds = (unsigned)strtoul(ls, NULL, 10);
 #endif
 	o->trust_uri = keyopts_trust_uri(o->trust_uri);
+	if (fs_anchor_uri_check(fs_anchor_default_uri(o->trust_uri), err, errlen) != 0)
+		return FS_ST_USAGE;
 	if (!keyopts_trust_is_cas(o->trust_uri)) {
 		if (o->tls.creator)
-			return fs_reason(err, errlen, -EINVAL, "--cas-creator is for a cas:// trust anchor");
+			return fs_reason(err, errlen, FS_ST_USAGE, "--cas-creator is for a cas:// trust anchor");
 		return 0;
 	}
 	from_env(&o->tls.creator, "FSHIELD_CAS_CREATOR");
 	if (o->tls.creator && !*o->tls.creator)
 		o->tls.creator = NULL;
-	return keyopts_tls_env(&o->tls, err, errlen);
+	return keyopts_tls_env(&o->tls, err, errlen) != 0 ? FS_ST_USAGE : 0;
 }
 
 static const char *extpass_opt;
@@ -86,24 +88,24 @@ const char *keyopts_extpass(void)
 int keyopts_resolve(fs_volume_opts *o, const char *extpass, int flags, keyopts_held *h, char *err, size_t errlen)
 {
 	const char *why = NULL;
-	int n = !!o->key_file + !!o->passphrase_file + !!extpass;
+	int n = !!o->key_file + !!o->passphrase_file + !!extpass, rc;
 	if (n > 1)
 		return fs_reason(err, errlen, FS_ST_USAGE, "give only one of --key-file, --passphrase-file and --extpass");
 	if (o->key_file) {
 		if (!(h->key = fs_key_alloc()))
 			return fs_reason(err, errlen, FS_ST_IO, "out of memory");
-		if (fs_key_read_file(o->key_file, h->key, &why) != 0)
-			return fs_reason(err, errlen, FS_ST_USAGE, "key file %s: %s", o->key_file, why);
+		if ((rc = fs_key_read_file(o->key_file, h->key, &why)) != 0)
+			return fs_reason(err, errlen, fs_secret_unreadable(rc) ? FS_ST_IO : FS_ST_USAGE, "key file %s: %s",
+					 o->key_file, why);
 		o->key = h->key;
 		o->key_file = NULL;
 		return 0;
 	}
-	int rc;
 	if (o->passphrase_file) {
 		rc = strcmp(o->passphrase_file, "-") ? fs_passphrase_read_file(o->passphrase_file, &h->pass, &h->len, &why)
 						     : fs_passphrase_read_fd(0, &h->pass, &h->len, &why);
 		if (rc != 0)
-			return fs_reason(err, errlen, FS_ST_USAGE, "passphrase file %s: %s",
+			return fs_reason(err, errlen, fs_secret_unreadable(rc) ? FS_ST_IO : FS_ST_USAGE, "passphrase file %s: %s",
 					 strcmp(o->passphrase_file, "-") ? o->passphrase_file : "- (standard input)", why);
 	} else if (extpass) {
 		if (fs_pass_extpass(extpass, &h->pass, &h->len, err, errlen) != 0)
@@ -176,7 +178,7 @@ int keyopts_secret_read(const keyopts_secret *s, uint8_t out[32], const char *wh
 		snprintf(err, errlen, "%s %s: %s", what, s->file, why);
 	else
 		snprintf(err, errlen, "%s %d: %s", what, s->fd, why);
-	return -1;
+	return fs_secret_unreadable(rc) ? FS_ST_IO : FS_ST_USAGE;
 }
 
 int keyopts_refuse_cmdline(const char *prog, const char *opt, const char *instead)

@@ -35,7 +35,8 @@ int keyopts_secret_fd(keyopts_secret *s, const char *arg, const char *prog, cons
 /* Whether a file or a descriptor was given. */
 int keyopts_secret_given(const keyopts_secret *s);
 /* Reads the secret (64 hex digits, optional newline) into out; a descriptor is closed after reading.
- * 0, or -1 with a reason naming what (e.g. "--fspf-key-file FILE"). */
+ * 0, or the exit status (FS_ST_IO: the file cannot be read; FS_ST_USAGE: what it holds or its mode is
+ * wrong) with a reason naming what (e.g. "--fspf-key-file FILE"). */
 int keyopts_secret_read(const keyopts_secret *s, uint8_t out[32], const char *what, char *err, size_t errlen);
 /* Refuses a secret given on the command line as opt, with a message that names the forms to use instead.
  * Returns FS_ST_USAGE. */
@@ -69,7 +70,7 @@ int keyopts_trust_is_cas(const char *explicit_uri);
  * FSHIELD_TLS_CERT, FSHIELD_TLS_KEY, FSHIELD_CA, the time per request from FSHIELD_CAS_TIMEOUT (seconds,
  * may be fractional). 0, or -EINVAL with a reason if the time is not a number of seconds. */
 int keyopts_tls_env(cas_tls *t, char *err, size_t errlen);
-/* After parsing: the trust anchor and, for a cas:// one, its TLS settings from the environment where the
- * command line gave none. 0, or -EINVAL with a reason. */
+/* After parsing: the trust anchor (its URI's form checked) and, for a cas:// one, its TLS settings from the
+ * environment where the command line gave none. 0, or FS_ST_USAGE with a reason. */
 int keyopts_env(fs_volume_opts *o, char *err, size_t errlen);
 #endif

@@ -361,9 +361,9 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	cfg.vol.trust_uri = m->trust;
 	cfg.vol.tls = (cas_tls){ .cert = m->tls_cert, .key = m->tls_key, .ca = m->ca };
 	char err[512];
-	if (keyopts_env(&cfg.vol, err, sizeof(err)) != 0) {
+	if ((st = keyopts_env(&cfg.vol, err, sizeof(err))) != 0) {
 		fprintf(stderr, "fshield mount: %s\n", err);
-		return FS_ST_ANCHOR;
+		return st;
 	}
 	/* Image mode: a protected tree and its fspf, always read-only; no volume key or trust anchor. */
 	/* The daemon keeps the fspf key's copy here for the life of the mount: in locked memory. */
@@ -381,12 +381,13 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 			fprintf(stderr, "fshield mount: out of memory\n");
 			return FS_ST_IO;
 		}
-		if (keyopts_secret_read(&fk, fkey, fk.file ? "fspf key file" : "fspf key descriptor", err,
-					sizeof(err)) != 0 ||
-		    keyopts_secret_read(&ft, ftag, ft.file ? "fspf tag file" : "fspf tag descriptor", err, sizeof(err)) != 0) {
+		if ((st = keyopts_secret_read(&fk, fkey, fk.file ? "fspf key file" : "fspf key descriptor", err,
+					      sizeof(err))) != 0 ||
+		    (st = keyopts_secret_read(&ft, ftag, ft.file ? "fspf tag file" : "fspf tag descriptor", err,
+					      sizeof(err))) != 0) {
 			fprintf(stderr, "fshield mount: %s\n", err);
 			fs_key_free(fkey);
-			return FS_ST_USAGE;
+			return st;
 		}
 		if (!realpath(m->fspf, fspf_abs)) {
 			fprintf(stderr, "fshield mount: %s: %s\n", m->fspf, strerror(errno));

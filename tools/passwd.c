@@ -56,7 +56,7 @@ int cmd_passwd(int argc, char **argv)
 	}
 	char err[512] = "";
 	keyopts_held oh = { 0 }, nh = { 0 };
-	int st = keyopts_env(&o, err, sizeof(err)) != 0 ? FS_ST_ANCHOR : 0;
+	int st = keyopts_env(&o, err, sizeof(err));
 	if (!st)
 		st = keyopts_resolve(&o, keyopts_extpass(), 0, &oh, err, sizeof(err));
 	if (!st && !o.key && !o.passphrase)

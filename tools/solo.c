@@ -1,7 +1,6 @@
 /* fshield-verify, fshield-info: one subcommand as its own small program (built with -DSOLO_CMD=NAME), so
  * that an auditor's checker links no FUSE, no HTTP server and no archive reader. */
 #include <stdio.h>
-#include <string.h>
 
 #include "crypto/keys.h"
 #include "meta/common/status.h"
@@ -18,7 +17,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fshield-%s: cannot initialise the crypto library\n", STR(SOLO_CMD));
 		return FS_ST_IO;
 	}
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+	if (help_requested(argc, argv)) {
 		print_usage(stdout, CAT(usage_, SOLO_CMD));
 		return 0;
 	}

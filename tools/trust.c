@@ -72,7 +72,7 @@ static int adopt(int argc, char **argv)
 	o.readonly = 1;
 	char err[1024] = "";
 	keyopts_held held = { 0 };
-	int st = keyopts_env(&o, err, sizeof(err)) != 0 ? FS_ST_ANCHOR : 0;
+	int st = keyopts_env(&o, err, sizeof(err));
 	if (!st)
 		st = keyopts_resolve(&o, keyopts_extpass(), 0, &held, err, sizeof(err));
 	if (!st && !o.key && !o.passphrase && !keyopts_trust_is_cas(o.trust_uri))

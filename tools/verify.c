@@ -91,9 +91,10 @@ int cmd_verify(int argc, char **argv)
 	o.dir = argv[optind];
 	o.readonly = 1;
 	char err[512];
-	if (keyopts_env(&o, err, sizeof(err)) != 0) {
+	int est = keyopts_env(&o, err, sizeof(err));
+	if (est != 0) {
 		fprintf(stderr, "fshield verify: %s\n", err);
-		return FS_ST_ANCHOR;
+		return est;
 	}
 	keyopts_held held = { 0 };
 	int kst = keyopts_resolve(&o, keyopts_extpass(), 0, &held, err, sizeof(err));

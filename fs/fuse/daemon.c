@@ -505,7 +505,7 @@ close_volume:
 	if (crc < 0) {
 		fs_log(LOG_ERR, "%s: final commit failed: %s", c->mountpoint, strerror(-crc));
 		if (status == FS_OK)
-			status = info.failed ? info.failed : FS_ST_IO;
+			status = info.failed ? info.failed : crc == -ENOTCONN ? FS_ST_ANCHOR : FS_ST_IO;
 	} else if (info.failed && status == FS_OK) {
 		/* failed is 1 (FS_ST_TAMPER) for a violation; a library that records the status of the cause
 		 * there (fork, anchor, I/O) gets it passed on unchanged. */

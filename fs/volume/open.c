@@ -128,11 +128,11 @@ static int master_from_key(fs_volume *v, const fs_volume_opts *o, int creating, 
 	uint8_t *k = fs_key_alloc();
 	if (!k)
 		return fs_reason(err, errlen, FS_ST_IO, "out of memory");
-	int st = 0;
+	int st = 0, rc;
 	if (o->key)
 		memcpy(k, o->key, 32);
-	else if (fs_key_read_file(o->key_file, k, &why) != 0)
-		st = fs_reason(err, errlen, FS_ST_USAGE, "key file %s: %s", o->key_file, why);
+	else if ((rc = fs_key_read_file(o->key_file, k, &why)) != 0)
+		st = fs_reason(err, errlen, fs_secret_unreadable(rc) ? FS_ST_IO : FS_ST_USAGE, "key file %s: %s", o->key_file, why);
 	if (st) {
 	} else if (creating & VOL_KEEP_MASTER) {
 		/* A new key file for an existing master key: it wraps the key (a raw key would change it). */
@@ -187,8 +187,10 @@ int vol_get_master(fs_volume *v, const fs_volume_opts *o, int creating, char *er
 		return master_from_key(v, o, creating, err, errlen);
 	char *pass = NULL;
 	size_t plen = o->passphrase_len;
-	if (!o->passphrase && fs_passphrase_read_file(o->passphrase_file, &pass, &plen, &why) != 0)
-		return fs_reason(err, errlen, FS_ST_USAGE, "passphrase file %s: %s", o->passphrase_file, why);
+	int prc = o->passphrase ? 0 : fs_passphrase_read_file(o->passphrase_file, &pass, &plen, &why);
+	if (prc)
+		return fs_reason(err, errlen, fs_secret_unreadable(prc) ? FS_ST_IO : FS_ST_USAGE, "passphrase file %s: %s",
+				 o->passphrase_file, why);
 	const char *pw = o->passphrase ? o->passphrase : pass;
 	int st = 0;
 	uint8_t *kek = NULL;
@@ -465,6 +467,11 @@ int vol_setup(fs_volume *v, const fs_volume_opts *o, int flags, char *err, size_
 			return interrupted(o->dir, err, errlen);
 		if (e == ENOENT && fs_beneath_stat(v->dirfd, FS_META_NAME, &mst) == 0)
 			return fs_reason(err, errlen, FS_ST_TAMPER, "tamper detected: the volume header %s/%s is missing", o->dir, FS_HDR_NAME);
+		/* Only a missing header means "not a volume"; a header that cannot be read (permission denied, an
+		 * I/O error) is reported as what it is. */
+		if (e != ENOENT)
+			return fs_reason(err, errlen, FS_ST_IO, "cannot read the volume header %s/%s: %s", o->dir, FS_HDR_NAME,
+					 strerror(e));
 		return fs_reason(err, errlen, FS_ST_IO, "%s is not an fshield volume: %s/%s: %s", o->dir, o->dir, FS_HDR_NAME, strerror(e));
 	}
 	ssize_t n = read(fd, raw, sizeof(raw));
@@ -789,6 +796,9 @@ int fsv_close(fs_volume *v)
 		return 0;
 	pthread_mutex_lock(&v->lock);
 	int rc = vol_readonly(v) || (vol_failed(v) && !vol_salvageable(v)) ? 0 : vol_commit_locked(v);
+	/* Prepared and not failed: the commit waits for the anchor, which did not answer. */
+	if (rc && !vol_failed(v) && vol_prepared(v))
+		rc = -ENOTCONN;
 	/* Nothing left behind: the next open need not look for orphans. */
 	if (!rc && v->state == VOL_CLEAN && !v->ndead)
 		vol_clean_hint(v, 1);

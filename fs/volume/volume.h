@@ -66,7 +66,8 @@ typedef struct {
 int fsv_create(const fs_volume_opts *o, char *err, size_t errlen);
 /* Opens a volume, applying the recovery rules of docs/FORMAT.md. Returns an fs_status. */
 int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen);
-/* Commits what is pending (read-write volumes), releases everything. 0 or -errno. */
+/* Commits what is pending (read-write volumes), releases everything. 0 or -errno: -ENOTCONN when the last
+ * commit is prepared but the trust anchor did not answer (the next open completes it). */
 int fsv_close(fs_volume *v);
 /* Sizes the pack-file cache from what RLIMIT_NOFILE leaves once the caller holds everything it keeps
  * open (later: descriptors it opens after this call and keeps); FS_ST_IO with a reason naming the limit

@@ -45,6 +45,21 @@ int fs_anchor_open_tls(const char *uri, int create, const cas_tls *tls, fs_ancho
 	return 0;
 }
 
+int fs_anchor_uri_check(const char *uri, char *err, size_t errlen)
+{
+	const struct anchor_ops *ops = kind_of(uri);
+	if (!ops)
+		return anchor_unknown(uri, err, errlen);
+	const char *path = uri + strlen(ops->prefix);
+	if (ops == &anchor_file_ops && path[0] != '/')
+		return anchor_file_relative(uri, err, errlen);
+	if (ops == &anchor_file_ops && !strncmp(path, "//", 2) && path[2] != '/')
+		return anchor_file_host(uri, err, errlen);
+	if (ops == &anchor_none_ops && strcmp(uri, ops->prefix) != 0)
+		return anchor_unknown(uri, err, errlen);
+	return 0;
+}
+
 int fs_anchor_open(const char *uri, int create, fs_anchor **out, char *err, size_t errlen)
 {
 	return fs_anchor_open_tls(uri, create, NULL, out, err, errlen);

@@ -19,6 +19,10 @@ const char *fs_anchor_default_uri(const char *explicit_uri);
  * from tls; opening asks the CAS for the volume's policy and key, so it fails when the CAS is unreachable
  * or refuses this client). Returns 0 or -errno with a one-line reason in err. */
 int fs_anchor_open_tls(const char *uri, int create, const cas_tls *tls, fs_anchor **out, char *err, size_t errlen);
+/* Checks uri's form without opening anything: 0, or -EINVAL with a reason (an unknown kind, a file:
+ * trust store whose path is not absolute or that names a host). Commands check it with their options:
+ * a usage error. */
+int fs_anchor_uri_check(const char *uri, char *err, size_t errlen);
 /* The same without TLS settings, for the anchors that need none (a cas:// one then fails). */
 int fs_anchor_open(const char *uri, int create, fs_anchor **out, char *err, size_t errlen);
 void fs_anchor_close(fs_anchor *a);

@@ -117,11 +117,10 @@ static int file_open(fs_anchor *a, const char *path, int create, const cas_tls *
 	(void)tls;
 	/* file:/path and file:///path; file://host/... names a host, which a local store cannot. */
 	if (path[0] != '/')
-		return anchor_unknown(a->uri, err, errlen);
+		return anchor_file_relative(a->uri, err, errlen);
 	if (!strncmp(path, "//", 2)) {
 		if (path[2] != '/')
-			return fs_reason(err, errlen, -EINVAL,
-					 "trust anchor %s: file URIs with a host are not supported (use file:/PATH)", a->uri);
+			return anchor_file_host(a->uri, err, errlen);
 		path += 2;
 	}
 	struct stat st;

@@ -11,6 +11,19 @@ int anchor_unknown(const char *uri, char *err, size_t errlen)
 			 uri);
 }
 
+int anchor_file_relative(const char *uri, char *err, size_t errlen)
+{
+	return fs_reason(err, errlen, -EINVAL, "trust anchor %s: the path of a file: trust store must be absolute "
+					       "(file:/ABSOLUTE/PATH)",
+			 uri);
+}
+
+int anchor_file_host(const char *uri, char *err, size_t errlen)
+{
+	return fs_reason(err, errlen, -EINVAL, "trust anchor %s: file URIs with a host are not supported (use file:/PATH)",
+			 uri);
+}
+
 int anchor_stale(const fs_anchor_state *cur, const fs_anchor_state *expect, fs_anchor_state *current, char *err,
 		 size_t errlen)
 {

@@ -37,6 +37,10 @@ extern const struct anchor_ops anchor_file_ops, anchor_none_ops, anchor_cas_ops;
 
 /* Shared by the kinds (meta/anchor/kind.c). The reason and code for a URI of no known kind: -EINVAL. */
 int anchor_unknown(const char *uri, char *err, size_t errlen);
+/* -EINVAL: a file: trust store's path must be absolute (the directory it is relative to changes). */
+int anchor_file_relative(const char *uri, char *err, size_t errlen);
+/* -EINVAL: file://HOST/... names a host, which a local trust store cannot be on. */
+int anchor_file_host(const char *uri, char *err, size_t errlen);
 /* The reason and code of a compare-and-swap that found another state: -ESTALE. */
 int anchor_stale(const fs_anchor_state *cur, const fs_anchor_state *expect, fs_anchor_state *current, char *err,
 		 size_t errlen);

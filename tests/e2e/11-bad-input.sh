@@ -257,15 +257,17 @@ expect_cmd 0 init-lost-found "$FSHIELD" init --key-file "$KEY" --trust "file:$T/
 check "init-lost-found: lost+found is kept"
 [ -d "$T/lf/lost+found" ] || soft_fail "init-lost-found: lost+found is gone"
 
-echo "== init usage errors"
+echo "== init usage errors (and a missing key file)"
 # Each in its own empty directory with its own trust store path: both must stay as they were.
 n=0
-init_usage() { # LABEL ERE ARGS...
+init_usage() { # [--status N] LABEL ERE ARGS...
+	local want=64
+	[ "$1" != --status ] || { want=$2; shift 2; }
 	local label=$1 ere=$2
 	shift 2
 	n=$((n + 1))
 	mkdir "$T/empty$n"
-	expect_cmd 64 "$label" "$FSHIELD" init "$@" --trust "file:$T/t-usage$n.db" "$T/empty$n"
+	expect_cmd "$want" "$label" "$FSHIELD" init "$@" --trust "file:$T/t-usage$n.db" "$T/empty$n"
 	expect_one_line "$T/$label.err" "$ere"
 	check "$label: the directory stays empty, no trust store made"
 	[ -z "$(ls -A "$T/empty$n")" ] || soft_fail "$label: $T/empty$n is not empty: $(ls -A "$T/empty$n" | tr '\n' ' ')"
@@ -276,7 +278,8 @@ for cs in 5000 2048 2097152 0 abc "" -4096; do
 	init_usage "init-chunk'$cs'" '^fshield init: .*chunk size' --key-file "$KEY" --chunk-size "$cs"
 done
 init_usage init-nokey '^fshield init: .*key is needed'
-init_usage init-missing-key '^fshield init: key file .*no-such-key: No such file or directory' --key-file "$T/no-such-key"
+# A key file that cannot be read is an I/O error (74), as documented; nothing is made either.
+init_usage --status 74 init-missing-key '^fshield init: key file .*no-such-key: No such file or directory' --key-file "$T/no-such-key"
 
 echo "== mount of a directory that is not a volume"
 mkdir "$T/plain"

@@ -343,8 +343,7 @@ END_TEST
 START_TEST(unknown_kinds)
 {
 	static const char *bad[] = {
-		"", "None", "none ", "file:", "file:relative/trust.db", "file:~/trust.db",
-		"/var/lib/fshield/trust.db", "http://example.com/anchor", "sqlite:/tmp/x.db",
+		"", "None", "none ", "/var/lib/fshield/trust.db", "http://example.com/anchor", "sqlite:/tmp/x.db",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		fs_anchor *a = NULL;
@@ -353,7 +352,26 @@ START_TEST(unknown_kinds)
 		ck_assert_msg(rc == -EINVAL, "'%s': %d, want -EINVAL", bad[i], rc);
 		ck_assert_ptr_null(a);
 		ck_assert_msg(strstr(err, "unknown kind") != NULL, "'%s': message %s", bad[i], err);
+		ck_assert_int_eq(fs_anchor_uri_check(bad[i], err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, "unknown kind") != NULL, "'%s': message %s", bad[i], err);
 	}
+	/* A file: trust store is named by an absolute path; a relative one is refused as such. */
+	static const char *relative[] = { "file:", "file:relative/trust.db", "file:~/trust.db" };
+	for (size_t i = 0; i < sizeof(relative) / sizeof(relative[0]); i++) {
+		fs_anchor *a = NULL;
+		char err[256] = "";
+		ck_assert_int_eq(fs_anchor_open(relative[i], 1, &a, err, sizeof(err)), -EINVAL);
+		ck_assert_ptr_null(a);
+		ck_assert_msg(strstr(err, "must be absolute") != NULL, "'%s': message %s", relative[i], err);
+		ck_assert_int_eq(fs_anchor_uri_check(relative[i], err, sizeof(err)), -EINVAL);
+		ck_assert_msg(strstr(err, "must be absolute") != NULL, "'%s': message %s", relative[i], err);
+	}
+	char cerr[256];
+	ck_assert_int_eq(fs_anchor_uri_check("file://host/trust.db", cerr, sizeof(cerr)), -EINVAL);
+	ck_assert_msg(strstr(cerr, "with a host") != NULL, "message %s", cerr);
+	ck_assert_int_eq(fs_anchor_uri_check("file:///var/lib/fshield/trust.db", cerr, sizeof(cerr)), 0);
+	ck_assert_int_eq(fs_anchor_uri_check("file:/var/lib/fshield/trust.db", cerr, sizeof(cerr)), 0);
+	ck_assert_int_eq(fs_anchor_uri_check("none", cerr, sizeof(cerr)), 0);
 	/* A remote CAS service is a known kind that this build does not include. */
 	fs_anchor *a = NULL;
 	char err[256] = "";

@@ -1063,16 +1063,18 @@ START_TEST(passphrase_files)
 	ck_assert_int_eq(fs_passphrase_read_file(p, &pass, &len, &why), -EINVAL);
 	ck_assert_str_eq(why, "empty passphrase");
 
-	/* Readable by group or others: refused, with the fix; so is such a key file. */
+	/* Readable by group or others: refused, with the fix; so is such a key file. -EPERM, not -EACCES:
+	 * the file is wrong (a usage error), not unreadable (an I/O error). */
 	write_file(p, "open sesame\n", 12);
 	ck_assert_int_eq(chmod(p, 0640), 0);
-	ck_assert_int_eq(fs_passphrase_read_file(p, &pass, &len, &why), -EACCES);
+	ck_assert_int_eq(fs_passphrase_read_file(p, &pass, &len, &why), -EPERM);
+	ck_assert_int_eq(fs_secret_unreadable(-EPERM), 0);
 	ck_assert_msg(strstr(why, "chmod 600 ") && strstr(why, p), "%s", why);
 	char *kp2 = path_in(dir, "key");
 	write_file(kp2, KEY_HEX, 64);
 	ck_assert_int_eq(chmod(kp2, 0604), 0);
 	uint8_t kk[32];
-	ck_assert_int_eq(fs_key_read_file(kp2, kk, &why), -EACCES);
+	ck_assert_int_eq(fs_key_read_file(kp2, kk, &why), -EPERM);
 	ck_assert_msg(strstr(why, "chmod 600 "), "%s", why);
 	ck_assert_int_eq(chmod(kp2, 0400), 0);
 	ck_assert_int_eq(fs_key_read_file(kp2, kk, &why), 0);
@@ -1081,6 +1083,10 @@ START_TEST(passphrase_files)
 	char *missing = path_in(dir, "missing");
 	ck_assert_int_eq(fs_passphrase_read_file(missing, &pass, &len, &why), -ENOENT);
 	ck_assert_str_eq(why, strerror(ENOENT));
+	/* A file that cannot be read is an I/O error; one that holds the wrong thing is not. */
+	ck_assert_int_eq(fs_secret_unreadable(-ENOENT), 1);
+	ck_assert_int_eq(fs_secret_unreadable(-EACCES), 1);
+	ck_assert_int_eq(fs_secret_unreadable(-EINVAL), 0);
 	free(missing);
 	free(p);
 	test_rmrf(dir);
