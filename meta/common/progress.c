@@ -45,7 +45,6 @@ void fs_progress_step(fs_progress *p, const char *step)
 		return;
 	p->step = step;
 	p->start = now(); /* the rate and the time left are the step's */
-	p->last = -1;     /* and its first report is drawn */
 }
 
 static void human(char *buf, size_t n, double v)
