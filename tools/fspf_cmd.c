@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
+#include "meta/common/progress.h"
 #include "meta/common/status.h"
 #include "meta/fspf/fspf.h"
 #include "tools/commands.h"
@@ -22,9 +23,10 @@ const char usage_fspf[] =
 	"      a new, empty manifest with a fresh random key (kept in FSPF, mode 0600, until encrypt)\n"
 	"  fspf addr FSPF PATH (--encrypted | --authenticated | --not-protected) [--chunk-size N]\n"
 	"      a region: files under PATH (the longest matching region wins) get this protection\n"
-	"  fspf addf FSPF PATH SOURCE_DIR [OUTPUT_DIR]\n"
+	"  fspf addf [--progress | --quiet] FSPF PATH SOURCE_DIR [OUTPUT_DIR]\n"
 	"      adds the tree SOURCE_DIR as PATH; encrypted files are written as ciphertext to OUTPUT_DIR,\n"
-	"      which must be missing or empty (and is then the tree's PATH when mounted)\n"
+	"      which must be missing or empty (and is then the tree's PATH when mounted); progress is shown on\n"
+	"      a terminal, --progress shows it anyway, --quiet shows none and no summary line\n"
 	"  fspf encrypt [--json] FSPF\n"
 	"      seals the manifest and prints its key and tag, for the deployment policy\n"
 	"  fspf show [--tag] [--key-file FILE | --key-fd N] FSPF\n"
@@ -208,9 +210,18 @@ static int cmd_addr(int argc, char **argv)
 
 static int cmd_addf(int argc, char **argv)
 {
-	int none;
-	if (flag_opt(argc, argv, NULL, &none) != 0)
-		return FS_ST_USAGE;
+	static const struct option lo[] = { { "progress", no_argument, NULL, 'p' },
+					    { "quiet", no_argument, NULL, 'q' },
+					    { 0 } };
+	int c, forced = 0, quiet = 0;
+	while ((c = getopt_long(argc, argv, "q", lo, NULL)) != -1) {
+		if (c == 'p')
+			forced = 1;
+		else if (c == 'q')
+			quiet = 1;
+		else
+			return usage_err(NULL);
+	}
 	if (argc - optind != 3 && argc - optind != 4)
 		return usage_err("addf takes FSPF PATH SOURCE_DIR [OUTPUT_DIR]");
 	fspf *m;
@@ -218,14 +229,20 @@ static int cmd_addf(int argc, char **argv)
 	if (st != FS_OK)
 		return st;
 	char err[4600];
-	fspf_add_opts o = { 0 };
+	fs_progress *pr = fs_progress_new(quiet ? FS_PROGRESS_OFF : forced ? FS_PROGRESS_FORCE : FS_PROGRESS_AUTO, 2,
+					  "fspf addf", "entries");
+	fspf_add_opts o = { .progress = pr ? fs_progress_report : NULL, .progress_ctx = pr };
 	st = fspf_add_tree(m, argv[optind + 1], argv[optind + 2], argc - optind == 4 ? argv[optind + 3] : NULL, &o, err,
 			   sizeof(err));
+	if (st == FS_OK)
+		fs_progress_end(pr);
+	else
+		fs_progress_cancel(pr);
 	if (st != FS_OK)
 		fprintf(stderr, "fshield fspf: addf: %s (nothing was added)\n", err);
 	else
 		st = save_working(m, argv[optind]);
-	if (st == FS_OK)
+	if (st == FS_OK && !quiet)
 		printf("Added %s: %llu files (%llu bytes), %llu directories, %llu symbolic links\n", argv[optind + 1],
 		       (unsigned long long)o.files, (unsigned long long)o.bytes, (unsigned long long)o.dirs,
 		       (unsigned long long)o.links);

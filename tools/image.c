@@ -18,19 +18,21 @@
 #include <unistd.h>
 
 #include "crypto/keys.h"
+#include "meta/common/progress.h"
 #include "meta/common/status.h"
 #include "meta/fspf/fspf.h"
 #include "tools/commands.h"
 
 const char usage_image[] =
 	"image --from ROOTFS --to OUT_DIR (--encrypt PATH | --authenticate PATH)... [--chunk-size N]\n"
-	"      [--name NAME] [--base IMAGE] [--json]\n"
+	"      [--name NAME] [--base IMAGE] [--json] [--progress | --quiet]\n"
 	"  Protects the paths of a container root file system (a directory, or a tar archive as made by\n"
 	"  'docker export'): --encrypt paths are encrypted and authenticated, --authenticate paths only\n"
 	"  authenticated. OUT_DIR (missing or empty) gets protected/ (the tree to mount), fshield.fspf,\n"
 	"  session.yml (the fspf key and tag and the volume to mount: for the deployment policy, mode 0600)\n"
 	"  and a Dockerfile that copies protected/ and fshield.fspf into an image FROM IMAGE.\n"
-	"  Prints the fspf key and tag as 'fspf encrypt' does. Exit: 0, 64 usage, 74 I/O.\n";
+	"  Prints the fspf key and tag as 'fspf encrypt' does. Progress is shown on standard error when it is\n"
+	"  a terminal; --progress shows it anyway, --quiet shows none. Exit: 0, 64 usage, 74 I/O.\n";
 
 #define MAXP 256
 
@@ -71,18 +73,19 @@ static void rm_rf(const char *path)
 }
 
 /* Extracts the entries of the archive that lie under the protected paths into dir. 0, or a status. */
-static int extract(const char *tar, const char *dir, struct spec *s, int n)
+static int extract(const char *tar, const char *dir, struct spec *s, int n, fs_progress *pr)
 {
 	struct archive *a = archive_read_new(), *w = archive_write_disk_new();
 	struct archive_entry *e;
 	int st = FS_OK, r;
+	uint64_t items = 0, bytes = 0;
 	archive_read_support_filter_all(a);
 	archive_read_support_format_all(a);
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
 						  ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	/* Entry names are normalised (no '.' or '..') and put below dir here, so they are absolute by design. */
 	if (archive_read_open_filename(a, tar, 65536) != ARCHIVE_OK) {
-		fprintf(stderr, "fshield image: %s: %s\n", tar, archive_error_string(a));
+		fs_progress_clear(pr), fprintf(stderr, "fshield image: %s: %s\n", tar, archive_error_string(a));
 		st = FS_ST_IO;
 		goto out;
 	}
@@ -97,7 +100,7 @@ static int extract(const char *tar, const char *dir, struct spec *s, int n)
 		if (!strcmp(raw, "/.") || !strcmp(raw, "/"))
 			continue;
 		if (fspf_path_normalize(raw, norm, sizeof(norm)) != 0) {
-			fprintf(stderr, "fshield image: %s: entry '%s' has '.' or '..' components or is too long\n", tar,
+			fs_progress_clear(pr), fprintf(stderr, "fshield image: %s: entry '%s' has '.' or '..' components or is too long\n", tar,
 				archive_entry_pathname(e));
 			st = FS_ST_USAGE;
 			goto out;
@@ -106,7 +109,7 @@ static int extract(const char *tar, const char *dir, struct spec *s, int n)
 			continue;
 		mode_t t = archive_entry_filetype(e);
 		if (t != AE_IFDIR && t != AE_IFREG && t != AE_IFLNK) {
-			fprintf(stderr, "fshield image: %s: %s is a special file (%s): only directories, regular files and "
+			fs_progress_clear(pr), fprintf(stderr, "fshield image: %s: %s is a special file (%s): only directories, regular files and "
 					"symbolic links can be protected\n", tar, norm,
 				t == AE_IFCHR ? "character device" : t == AE_IFBLK ? "block device" : t == AE_IFIFO ? "FIFO"
 				: "socket");
@@ -122,7 +125,7 @@ static int extract(const char *tar, const char *dir, struct spec *s, int n)
 				hl += 2;
 			snprintf(hraw, sizeof(hraw), "/%s", hl);
 			if (fspf_path_normalize(hraw, hnorm, sizeof(hnorm)) != 0 || !is_under_any(hnorm, s, n)) {
-				fprintf(stderr, "fshield image: %s: %s is a hard link to %s, outside the protected paths\n",
+				fs_progress_clear(pr), fprintf(stderr, "fshield image: %s: %s is a hard link to %s, outside the protected paths\n",
 					tar, norm, hl);
 				st = FS_ST_USAGE;
 				goto out;
@@ -131,32 +134,36 @@ static int extract(const char *tar, const char *dir, struct spec *s, int n)
 			archive_entry_set_hardlink(e, hdst);
 		}
 		if (archive_write_header(w, e) != ARCHIVE_OK) {
-			fprintf(stderr, "fshield image: %s: %s: %s\n", tar, norm, archive_error_string(w));
+			fs_progress_clear(pr), fprintf(stderr, "fshield image: %s: %s: %s\n", tar, norm, archive_error_string(w));
 			st = FS_ST_IO;
 			goto out;
 		}
 		const void *buf;
 		size_t size;
 		la_int64_t off;
-		while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
+		while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
 			if (archive_write_data_block(w, buf, size, off) != ARCHIVE_OK) {
-				fprintf(stderr, "fshield image: %s: %s\n", norm, archive_error_string(w));
+				fs_progress_clear(pr), fprintf(stderr, "fshield image: %s: %s\n", norm, archive_error_string(w));
 				st = FS_ST_IO;
 				goto out;
 			}
+			bytes += size;
+			fs_progress_report(pr, items, 0, bytes, 0);
+		}
 		if (r != ARCHIVE_EOF) {
-			fprintf(stderr, "fshield image: %s: %s: %s\n", tar, norm, archive_error_string(a));
+			fs_progress_clear(pr), fprintf(stderr, "fshield image: %s: %s: %s\n", tar, norm, archive_error_string(a));
 			st = FS_ST_IO;
 			goto out;
 		}
 		if (archive_write_finish_entry(w) != ARCHIVE_OK) {
-			fprintf(stderr, "fshield image: %s: %s\n", norm, archive_error_string(w));
+			fs_progress_clear(pr), fprintf(stderr, "fshield image: %s: %s\n", norm, archive_error_string(w));
 			st = FS_ST_IO;
 			goto out;
 		}
+		fs_progress_report(pr, ++items, 0, bytes, 0);
 	}
 	if (r != ARCHIVE_EOF) {
-		fprintf(stderr, "fshield image: %s: %s\n", tar, archive_error_string(a));
+		fs_progress_clear(pr), fprintf(stderr, "fshield image: %s: %s\n", tar, archive_error_string(a));
 		st = FS_ST_IO;
 	}
 out:
@@ -207,15 +214,20 @@ int cmd_image(int argc, char **argv)
 					    { "name", required_argument, NULL, 'n' },
 					    { "base", required_argument, NULL, 'b' },
 					    { "json", no_argument, NULL, 'j' },
+					    { "progress", no_argument, NULL, 'P' },
+					    { "quiet", no_argument, NULL, 'q' },
 					    { "help", no_argument, NULL, 'h' },
 					    { 0 } };
 	struct spec s[MAXP];
-	int n = 0, c, json = 0, st = FS_ST_USAGE;
+	int n = 0, c, json = 0, forced = 0, quiet = 0, st = FS_ST_USAGE;
+	fs_progress *pr = NULL;
 	const char *from = NULL, *to = NULL, *name = "app", *base = "debian:bookworm-slim";
 	uint32_t cs = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1) {
 		switch (c) {
+		case 'P': forced = 1; break;
+		case 'q': quiet = 1; break;
 		case 'f': from = optarg; break;
 		case 't': to = optarg; break;
 		case 'n': name = optarg; break;
@@ -289,6 +301,8 @@ int cmd_image(int argc, char **argv)
 	snprintf(scratch, sizeof(scratch), "%s/.rootfs-extract", out_abs);
 	snprintf(prot, sizeof(prot), "%s/protected", out_abs);
 	fspf *m = NULL;
+	pr = fs_progress_new(quiet ? FS_PROGRESS_OFF : forced ? FS_PROGRESS_FORCE : FS_PROGRESS_AUTO, 2, "image",
+			     "entries");
 	if (S_ISDIR(fst.st_mode)) {
 		if (!realpath(from, src)) {
 			st = FS_ST_IO;
@@ -304,7 +318,8 @@ int cmd_image(int argc, char **argv)
 			st = FS_ST_IO;
 			goto fail;
 		}
-		if ((st = extract(from, scratch, s, n)) != FS_OK)
+		fs_progress_step(pr, "extracting");
+		if ((st = extract(from, scratch, s, n, pr)) != FS_OK)
 			goto fail;
 		snprintf(src, sizeof(src), "%s", scratch);
 	} else {
@@ -325,7 +340,8 @@ int cmd_image(int argc, char **argv)
 	const char *roots[MAXP];
 	for (int i = 0; i < n; i++)
 		roots[i] = s[i].path;
-	fspf_add_opts ao = { .link_roots = roots, .nlink_roots = (size_t)n };
+	fspf_add_opts ao = { .link_roots = roots, .nlink_roots = (size_t)n,
+			     .progress = pr ? fs_progress_report : NULL, .progress_ctx = pr };
 	for (int i = 0; i < n; i++) {
 		if (i && fspf_path_under(s[i].path, s[i - 1].path))
 			continue; /* nested: added with its parent, protected by its own region */
@@ -339,11 +355,15 @@ int cmd_image(int argc, char **argv)
 			st = FS_ST_USAGE;
 			goto fail;
 		}
+		fs_progress_step(pr, s[i].path);
 		if ((st = fspf_add_tree(m, s[i].path, sdir, odir, &ao, err, sizeof(err))) != FS_OK) {
+			fs_progress_clear(pr);
 			fprintf(stderr, "fshield image: %s\n", err);
 			goto fail;
 		}
 	}
+	fs_progress_end(pr);
+	pr = NULL;
 	if (S_ISREG(fst.st_mode))
 		rm_rf(scratch);
 	mkdir(prot, 0755); /* exists unless nothing was added */
@@ -446,6 +466,8 @@ int cmd_image(int argc, char **argv)
 	st = FS_OK;
 	goto out;
 fail:
+	fs_progress_cancel(pr);
+	pr = NULL;
 	fspf_free(m);
 	/* no partial output: OUT_DIR was missing or empty */
 	{

@@ -11,7 +11,8 @@
 #include "meta/cas/client.h"
 
 enum { OPT_KEY_FILE = 1000, OPT_PASSPHRASE_FILE, OPT_TRUST, OPT_JSON, OPT_CHUNK_SIZE, OPT_EXPECT_VERSION,
-       OPT_EXPECT_ROOT, OPT_CIPHER, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CA, OPT_CAS_CREATOR, OPT_EXTPASS };
+       OPT_EXPECT_ROOT, OPT_CIPHER, OPT_TLS_CERT, OPT_TLS_KEY, OPT_CA, OPT_CAS_CREATOR, OPT_EXTPASS,
+       OPT_PROGRESS, OPT_QUIET };
 
 #define KEYOPTS_LONG                                                                  \
 	{ "key-file", required_argument, NULL, OPT_KEY_FILE },                        \

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "crypto/keys.h"
+#include "meta/common/progress.h"
 #include "meta/common/status.h"
 #include "fs/volume/verify.h"
 #include "tools/commands.h"
@@ -12,15 +13,18 @@
 
 const char usage_verify[] =
 	"verify (--key-file F | --passphrase-file F | --extpass CMD) [--trust URI | --expect-version V --expect-root HEX]\n"
-	"       [--json] DIR\n"
+	"       [--json] [--progress | --quiet] DIR\n"
 	"   or: fshield verify --trust cas://HOST:PORT/NS/SESSION/VOLUME [--tls-cert F --tls-key F --ca F] [--json] DIR\n"
 	"  Checks a backing directory without changing it: header, key, freshness against the trust anchor\n"
 	"  (or the given version and root), every metadata row and every chunk. Lists every finding.\n"
+	"  Progress is shown on standard error when it is a terminal; --progress shows it anyway, --quiet\n"
+	"  shows none and no summary line when all is well (findings and errors are always printed).\n"
 	"  Exit: 0 ok, 1 tamper, 2 rollback, 3 fork, 4 pending commit, 5 wrong key, 6 trust anchor,\n"
 	"  7 busy, 64 usage, 74 I/O.\n";
 
 struct out {
 	int json, n, notes;
+	fs_progress *pr;
 };
 
 static void on_finding(void *ctx, const fs_finding *f)
@@ -30,6 +34,7 @@ static void on_finding(void *ctx, const fs_finding *f)
 		o->n++;
 	else
 		o->notes++;
+	fs_progress_clear(o->pr);
 	if (!o->json) {
 		printf("%s\n", f->message);
 		return;
@@ -51,16 +56,22 @@ int cmd_verify(int argc, char **argv)
 						  { "json", no_argument, NULL, OPT_JSON },
 						  { "expect-version", required_argument, NULL, OPT_EXPECT_VERSION },
 						  { "expect-root", required_argument, NULL, OPT_EXPECT_ROOT },
+						  { "progress", no_argument, NULL, OPT_PROGRESS },
+						  { "quiet", no_argument, NULL, OPT_QUIET },
 						  { "help", no_argument, NULL, 'h' },
 						  { 0 } };
 	fs_volume_opts o = { 0 };
 	fs_verify_opts vo = { .scratch_dir = getenv("TMPDIR") };
 	struct out out = { 0 };
-	int c, have_v = 0, have_r = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	int c, have_v = 0, have_r = 0, forced = 0, quiet = 0;
+	while ((c = getopt_long(argc, argv, "hq", longopts, NULL)) != -1) {
 		if (keyopts_apply(c, optarg, &o))
 			continue;
-		if (c == OPT_JSON) {
+		if (c == OPT_PROGRESS) {
+			forced = 1;
+		} else if (c == OPT_QUIET || c == 'q') {
+			quiet = 1;
+		} else if (c == OPT_JSON) {
 			out.json = 1;
 		} else if (c == OPT_EXPECT_VERSION) {
 			char *end;
@@ -109,7 +120,13 @@ int cmd_verify(int argc, char **argv)
 	fs_verify_result res;
 	if (out.json)
 		printf("{\"findings\": [");
+	fflush(stdout); /* findings and the progress line share a terminal */
+	fs_progress *pr = fs_progress_new(quiet ? FS_PROGRESS_OFF : forced ? FS_PROGRESS_FORCE : FS_PROGRESS_AUTO,
+					  2, "verify", "chunks");
+	vo.progress = pr ? fs_progress_report : NULL;
+	vo.progress_ctx = out.pr = pr;
 	int st = fsv_verify(&o, &vo, on_finding, &out, &res);
+	fs_progress_end(pr);
 	keyopts_release(&held);
 	char id[33], root[65], troot[65];
 	fs_hex(id, res.volid, 16);
@@ -126,12 +143,12 @@ int cmd_verify(int argc, char **argv)
 		printf(", \"files\": %llu, \"directories\": %llu, \"chunks\": %llu, \"bytes\": %llu}\n",
 		       (unsigned long long)res.files, (unsigned long long)res.dirs, (unsigned long long)res.chunks,
 		       (unsigned long long)res.bytes);
-	} else if (st == 0) {
+	} else if (st == 0 && !quiet) {
 		printf("verify: ok: volume %s version %llu root %s (%llu files, %llu directories, %llu chunks, %llu "
 		       "bytes)\n",
 		       id, (unsigned long long)res.version, root, (unsigned long long)res.files,
 		       (unsigned long long)res.dirs, (unsigned long long)res.chunks, (unsigned long long)res.bytes);
-	} else {
+	} else if (st) {
 		printf("verify: %d finding%s: %s (%d)\n", out.n, out.n == 1 ? "" : "s", fs_status_name(st), st);
 	}
 	return st;

@@ -55,6 +55,9 @@ typedef struct {
 	uint8_t prev_mac[32]; /* the last good entry of the current directory: entries come in order */
 	int oom; /* a row callback ran out of memory and stopped the walk */
 	char tmpdir[256];
+	fs_progress_fn progress; /* NULL: none */
+	void *progress_ctx;
+	uint64_t p_items, p_items_total, p_bytes, p_bytes_total;
 } vctx;
 
 static void report(vctx *c, const char *kind, int status, struct vino *vi, int64_t chunk, uint64_t a, uint64_t b,
@@ -490,7 +493,24 @@ static int chunk_row(void *ctx, uint64_t ino, const fs_chunk_row *r, int malform
 	if (push_leaf(c, leaf) != 0)
 		return c->oom = 1;
 	check_chunk_data(c, f, r);
+	if (c->progress) {
+		c->p_items++;
+		c->p_bytes += r->len;
+		c->progress(c->progress_ctx, c->p_items, c->p_items_total, c->p_bytes, c->p_bytes_total);
+	}
 	return 0;
+}
+
+/* The totals the chunk walk is measured against: what the authentic inode rows say files hold. */
+static void progress_totals(vctx *c)
+{
+	for (size_t i = 0; i < c->nin; i++)
+		if (c->in[i].ok && S_ISREG(c->in[i].r.mode)) {
+			c->p_items_total += c->in[i].r.count;
+			c->p_bytes_total += c->in[i].r.size;
+		}
+	if (c->progress)
+		c->progress(c->progress_ctx, 0, c->p_items_total, 0, c->p_bytes_total);
 }
 
 /* Files with no chunk rows at all still have a digest to check (an empty one). Only over tables read
@@ -619,7 +639,8 @@ static void cleanup_tmp(vctx *c)
 
 int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn cb, void *ctx, fs_verify_result *res)
 {
-	vctx c = { .cb = cb, .ctx = ctx, .res = res };
+	vctx c = { .cb = cb, .ctx = ctx, .res = res, .progress = vo ? vo->progress : NULL,
+		   .progress_ctx = vo ? vo->progress_ctx : NULL };
 	char err[512] = "";
 	memset(res, 0, sizeof(*res));
 	fs_volume *v = c.v = vol_new();
@@ -764,6 +785,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 	report_deferred(&c);
 	if (dirents_ok)
 		check_links(&c);
+	progress_totals(&c);
 	struct cfile f = { .c = &c, .fd = -1 };
 	uint32_t cs = v->hdr.chunk_size;
 	f.buf = malloc(cs);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "fs/volume/volume.h"
+#include "meta/common/progress.h"
 
 typedef struct {
 	const char *kind;  /* modified truncated missing metadata header unreferenced | rollback fork pending wrong-key anchor busy io */
@@ -23,6 +24,8 @@ typedef struct {
 	int skip_anchor;           /* no freshness check at all: the anchor is neither opened nor compared
 	                              (trust adopt, which binds the state found to a new anchor) */
 	const char *scratch_dir;   /* where the private copy of the store is made; NULL: /tmp */
+	fs_progress_fn progress;   /* NULL: none; told chunks and bytes checked of the files' totals */
+	void *progress_ctx;
 } fs_verify_opts;
 
 typedef struct {

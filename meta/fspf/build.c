@@ -38,7 +38,14 @@ struct walk {
 	char *err;
 	size_t errlen;
 	int status;
+	uint64_t p_items, p_bytes, p_bytes_total; /* progress of pass 2 */
 };
+
+static void progress(struct walk *w)
+{
+	if (w->o && w->o->progress)
+		w->o->progress(w->o->progress_ctx, w->p_items, w->n, w->p_bytes, w->p_bytes_total);
+}
 
 static void items_free(struct item *it, size_t n)
 {
@@ -364,6 +371,8 @@ static int seal_file(struct walk *w, const fspf *m, int srcfd, int outfd, struct
 			goto out;
 		}
 		off += got;
+		w->p_bytes += got;
+		progress(w);
 		if (got < per)
 			break;
 	}
@@ -514,8 +523,16 @@ int fspf_add_tree(fspf *m, const char *path, const char *src, const char *out, f
 		walk_fail(&w, FS_ST_IO, "out of memory");
 		goto fail;
 	}
+	for (size_t i = 0; i < w.n; i++)
+		if (S_ISREG(w.items[i].st.st_mode))
+			w.p_bytes_total += (uint64_t)w.items[i].st.st_size;
+	progress(&w);
 	for (size_t i = 0; i < w.n; i++) {
 		struct item *it = &w.items[i];
+		if (i) {
+			w.p_items = i;
+			progress(&w);
+		}
 		if (S_ISDIR(it->st.st_mode)) {
 			if (outfd >= 0 && *it->rel && mkdirat(outfd, it->rel, 0755) != 0) {
 				walk_fail(&w, FS_ST_IO, "%s/%s: %s", out, it->rel, strerror(errno));
@@ -524,8 +541,10 @@ int fspf_add_tree(fspf *m, const char *path, const char *src, const char *out, f
 			if (o)
 				o->dirs++;
 		} else if (S_ISREG(it->st.st_mode)) {
+			uint64_t before = w.p_bytes;
 			if (seal_file(&w, m, srcfd, outfd, it, buf, bufcap) != 0)
 				goto fail;
+			w.p_bytes = before + (uint64_t)it->st.st_size; /* also when nothing was read */
 			if (o) {
 				o->files++;
 				o->bytes += (uint64_t)it->st.st_size;
@@ -534,6 +553,8 @@ int fspf_add_tree(fspf *m, const char *path, const char *src, const char *out, f
 			o->links++;
 		}
 	}
+	w.p_items = w.n;
+	progress(&w);
 	if (outfd >= 0 && syncfs(outfd) != 0) {
 		walk_fail(&w, FS_ST_IO, "%s: sync: %s", out, strerror(errno));
 		goto fail;

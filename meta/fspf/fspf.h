@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "crypto/aead.h"
+#include "meta/common/progress.h"
 
 #define FSPF_VERSION 1
 #define FSPF_KEY_BYTES 32
@@ -136,6 +137,8 @@ typedef struct {
 	const char *const *link_roots;
 	size_t nlink_roots;
 	uint64_t files, dirs, links, bytes; /* counted on success */
+	fs_progress_fn progress;            /* NULL: none; told entries and bytes written of the tree's totals */
+	void *progress_ctx;
 } fspf_add_opts;
 int fspf_add_tree(fspf *m, const char *path, const char *src, const char *out, fspf_add_opts *o, char *err,
 		  size_t errlen);
