@@ -39,15 +39,21 @@ static size_t utf8_seq(const unsigned char *p)
 	return n;
 }
 
+int utf8_valid(const char *s)
+{
+	size_t k;
+	while (*s && (k = utf8_seq((const unsigned char *)s)) != 0)
+		s += k;
+	return !*s;
+}
+
 int json_set_name(json_t *o, const char *key, const char *value)
 {
 	if (!value)
 		return json_object_set_new(o, key, json_null());
 	const unsigned char *s = (const unsigned char *)value;
-	size_t len = strlen(value), i = 0, k;
-	while (i < len && (k = utf8_seq(s + i)) != 0)
-		i += k;
-	if (i == len) {
+	size_t len = strlen(value), i, k;
+	if (utf8_valid(value)) {
 		json_t *j = json_stringn(value, len);
 		return j ? json_object_set_new(o, key, j) : -1;
 	}
@@ -63,7 +69,7 @@ int json_set_name(json_t *o, const char *key, const char *value)
 			memcpy(shown + w, s + i, k);
 			w += k, i += k;
 		} else {
-			w += (size_t)sprintf(shown + w, "\\x%02X", s[i]);
+			w += (size_t)sprintf(shown + w, "\\x%02x", s[i]);
 			i++;
 		}
 	}

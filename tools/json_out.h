@@ -1,12 +1,15 @@
 /* JSON output of the subcommands, built with jansson (never by hand). A name need not be UTF-8 (a file
  * name is bytes): json_set_name stores a value that is valid UTF-8 as it is, and any other value as a
- * readable string (each byte outside a valid UTF-8 sequence written as the four characters \xHH) plus
- * its exact bytes in base64 in a sibling field KEY_b64 (docs/CLI.md, "JSON output"). */
+ * readable string, each byte outside a valid UTF-8 sequence written as the four characters \xhh (as
+ * Python's bytes.decode("utf-8", "backslashreplace") writes it), plus its exact bytes in base64 in a
+ * sibling field KEY_b64 (docs/CLI.md, "JSON output"). */
 #ifndef FS_TOOLS_JSON_OUT_H
 #define FS_TOOLS_JSON_OUT_H
 #include <jansson.h>
 #include <stdint.h>
 
+/* 1 when s is valid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+int utf8_valid(const char *s);
 /* Sets o[key] to value (null when value is NULL) and, when value is not UTF-8, o[key_b64]. 0 or -1. */
 int json_set_name(json_t *o, const char *key, const char *value);
 /* Sets o[key] to the unsigned number v. 0 or -1. */
