@@ -21,6 +21,7 @@ NAMES = [
     b"ctl\x01\x1b[31m\x7f\t",
     b"bad\xffbyte",
     b"mixed\xc3(\xe2\x82\xed\xa0\x80\xf4\x90\x80\x80 ok \xc3\xa9",
+    b"overlong\xc0\xaf\xe0\x80\xaf emoji \xf0\x9f\x94\x91 cut \xf0\x9f\x94",
     b"\\xff looks escaped",
     b"L" * 180 + b'"\\\n' + "é".encode() * 30,
 ]
