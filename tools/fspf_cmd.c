@@ -378,8 +378,8 @@ static int print_fverify(json_t *findings, int oom, int st, const fspf_verify_re
 	    (res && (json_set_u64(d, "files", res->files) || json_set_u64(d, "directories", res->dirs) ||
 		     json_set_u64(d, "links", res->links) || json_set_u64(d, "chunks", res->chunks) ||
 		     json_set_u64(d, "bytes", res->bytes)))) {
-		if (oom)
-			json_decref(findings);
+		if (oom || !d)
+			json_decref(findings); /* not yet d's */
 		json_decref(d);
 		d = NULL;
 	}

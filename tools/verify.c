@@ -39,8 +39,12 @@ static void on_finding(void *ctx, const fs_finding *f)
 	if (!j || json_set_name(j, "kind", f->kind) || json_object_set_new(j, "status", json_integer(f->status)) ||
 	    json_set_name(j, "path", f->path) ||
 	    json_object_set_new(j, "inode", f->ino ? json_integer((json_int_t)f->ino) : json_null()) ||
-	    json_set_finding_end(j, f->chunk, f->byte_a, f->byte_b, f->message) || json_array_append_new(o->findings, j))
+	    json_set_finding_end(j, f->chunk, f->byte_a, f->byte_b, f->message)) {
+		json_decref(j);
 		o->oom = 1;
+	} else if (json_array_append_new(o->findings, j)) {
+		o->oom = 1;
+	}
 }
 
 int cmd_verify(int argc, char **argv)
@@ -116,6 +120,8 @@ int cmd_verify(int argc, char **argv)
 	fs_hex(troot, res.trusted_root, 32);
 	if (out.json) {
 		json_t *d = json_object();
+		if (!d)
+			json_decref(out.findings);
 		if (!d || json_object_set_new(d, "findings", out.findings) || json_set_name(d, "volume_id", id) ||
 		    json_object_set_new(d, "status", json_integer(st)) ||
 		    json_set_name(d, "status_name", fs_status_name(st)) ||
