@@ -95,8 +95,8 @@ $(BIN): $(call link_archives,tools $(LINK_ALL))
 	ln -sf fshield $(BUILD)/mount.fshield
 	ln -sf fshield $(BUILD)/mount.fuse.fshield
 
-$(BUILD)/fshield-%: tools/solo.c $(BUILD)/tools/%.o $(BUILD)/tools/keyopts.o $(call link_archives,$(SOLO_ARCHIVES)) $(wildcard */*.h)
-	$(CC) $(CFLAGS) $(call pc_cflags,$(SOLO_PKGS)) -DSOLO_CMD=$* -o $@ tools/solo.c $(BUILD)/tools/$*.o $(BUILD)/tools/keyopts.o $(BUILD)/tools/usage.o \
+$(BUILD)/fshield-%: tools/solo.c $(BUILD)/tools/%.o $(BUILD)/tools/keyopts.o $(BUILD)/tools/json_out.o $(call link_archives,$(SOLO_ARCHIVES)) $(wildcard */*.h)
+	$(CC) $(CFLAGS) $(call pc_cflags,$(SOLO_PKGS)) -DSOLO_CMD=$* -o $@ tools/solo.c $(BUILD)/tools/$*.o $(BUILD)/tools/keyopts.o $(BUILD)/tools/usage.o $(BUILD)/tools/json_out.o \
 	  $(call link_archives,$(SOLO_ARCHIVES)) $(call pc_libs,$(SOLO_PKGS))
 
 $(BUILD)/tests/%: tests/unit/%.c $(call link_archives,$(LINK_ALL)) tests/unit/testutil.h

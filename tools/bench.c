@@ -321,42 +321,56 @@ static int target_met(const struct result *r)
 	return r->seal[t] >= TARGET_RATIO * r->raw && r->open[t] >= TARGET_RATIO * r->raw;
 }
 
-static void print_json(const struct result *res, double seconds, int cpu)
+/* x (not negative) rounded to d decimals, as the table shows it. */
+static json_t *jround(double x, int d)
 {
-	printf("{\"bench\": \"crypto\", \"seconds\": %g, \"slices\": %d, \"cpu\": ", seconds, SLICES);
-	if (cpu >= 0)
-		printf("%d", cpu);
-	else
-		printf("null");
-	printf(", \"mb\": 1000000, \"openssl\": ");
-	json_str(OpenSSL_version(OPENSSL_VERSION));
-	printf(", \"libsodium\": ");
-	json_str(sodium_version_string());
-	printf(", \"default_aead\": \"%s\", \"ad_bytes\": %d, \"raw_block\": %d,\n", fs_aead_alg_name(fs_aead_default_alg()),
-	       AD_BYTES, RAW_BLOCK);
-	printf(" \"target\": {\"chunk\": %d, \"min_ratio\": %.2f},\n \"raw\": [", TARGET_CHUNK, TARGET_RATIO);
+	double f = d == 1 ? 10 : d == 2 ? 100 : 1000;
+	return json_real((double)(long long)(x * f + 0.5) / f);
+}
+
+static int print_json(const struct result *res, double seconds, int cpu)
+{
+	json_t *raw = json_array(), *rows = json_array(), *targets = json_array();
+	int bad = !raw || !rows || !targets;
 	for (size_t a = 0; a < NAEADS; a++)
-		printf("%s\n  {\"aead\": \"%s\", \"mbps\": %.1f}", a ? "," : "", fs_aead_alg_name(aeads[a]),
-		       res[a].raw / MB);
-	printf("],\n \"rows\": [");
-	int first = 1;
+		bad = bad || json_array_append_new(raw, json_pack("{s:s, s:o}", "aead", fs_aead_alg_name(aeads[a]), "mbps",
+								   jround(res[a].raw / MB, 1)));
 	for (size_t a = 0; a < NAEADS; a++)
 		for (size_t c = 0; c < NCHUNKS; c++)
 			for (int op = 0; op < 2; op++) {
 				double bps = op ? res[a].open[c] : res[a].seal[c];
-				printf("%s\n  {\"aead\": \"%s\", \"op\": \"%s\", \"chunk\": %zu, \"mbps\": %.1f, "
-				       "\"raw_mbps\": %.1f, \"ratio\": %.3f}",
-				       first ? "" : ",", fs_aead_alg_name(aeads[a]), op ? "open" : "seal", chunk_sizes[c],
-				       bps / MB, res[a].raw / MB, bps / res[a].raw);
-				first = 0;
+				bad = bad || json_array_append_new(
+						     rows, json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "aead",
+								     fs_aead_alg_name(aeads[a]), "op", op ? "open" : "seal",
+								     "chunk", (json_int_t)chunk_sizes[c], "mbps",
+								     jround(bps / MB, 1), "raw_mbps", jround(res[a].raw / MB, 1),
+								     "ratio", jround(bps / res[a].raw, 3)));
 			}
-	printf("],\n \"targets\": [");
 	size_t t = target_index();
 	for (size_t a = 0; a < NAEADS; a++)
-		printf("%s\n  {\"aead\": \"%s\", \"seal_ratio\": %.3f, \"open_ratio\": %.3f, \"met\": %s}", a ? "," : "",
-		       fs_aead_alg_name(aeads[a]), res[a].seal[t] / res[a].raw, res[a].open[t] / res[a].raw,
-		       target_met(&res[a]) ? "true" : "false");
-	printf("]}\n");
+		bad = bad || json_array_append_new(targets, json_pack("{s:s, s:o, s:o, s:b}", "aead", fs_aead_alg_name(aeads[a]),
+								       "seal_ratio", jround(res[a].seal[t] / res[a].raw, 3),
+								       "open_ratio", jround(res[a].open[t] / res[a].raw, 3),
+								       "met", target_met(&res[a])));
+	json_t *d = bad ? NULL
+			: json_pack("{s:s, s:f, s:i, s:o, s:i}", "bench", "crypto", "seconds", seconds, "slices", SLICES,
+				    "cpu", cpu >= 0 ? json_integer(cpu) : json_null(), "mb", 1000000);
+	if (d && (json_set_name(d, "openssl", OpenSSL_version(OPENSSL_VERSION)) ||
+		  json_set_name(d, "libsodium", sodium_version_string()) ||
+		  json_set_name(d, "default_aead", fs_aead_alg_name(fs_aead_default_alg())) ||
+		  json_object_set_new(d, "ad_bytes", json_integer(AD_BYTES)) ||
+		  json_object_set_new(d, "raw_block", json_integer(RAW_BLOCK)) ||
+		  json_object_set_new(d, "target", json_pack("{s:i, s:o}", "chunk", TARGET_CHUNK, "min_ratio",
+							      jround(TARGET_RATIO, 2))) ||
+		  json_object_set(d, "raw", raw) || json_object_set(d, "rows", rows) ||
+		  json_object_set(d, "targets", targets))) {
+		json_decref(d);
+		d = NULL;
+	}
+	json_decref(raw);
+	json_decref(rows);
+	json_decref(targets);
+	return json_print(d, 1);
 }
 
 static void print_table(const struct result *res, double seconds, int cpu)
@@ -467,7 +481,7 @@ int cmd_bench(int argc, char **argv)
 		if (bench_aead(aeads[a], seconds, &res[a]) != 0)
 			return FS_ST_IO;
 	if (json)
-		print_json(res, seconds, cpu);
+		return print_json(res, seconds, cpu) ? FS_ST_IO : 0;
 	else
 		print_table(res, seconds, cpu);
 	return 0;

@@ -281,15 +281,19 @@ static int cmd_encrypt(int argc, char **argv)
 	fs_hex(khex, m->key, 32);
 	fs_hex(thex, tag, 32);
 	if (json) {
-		printf("{\"fspf\": ");
-		json_str(path);
-		printf(", \"key\": \"%s\", \"tag\": \"%s\"}\n", khex, thex);
+		json_t *d = json_object();
+		if (!d || json_set_name(d, "fspf", path) || json_set_name(d, "key", khex) || json_set_name(d, "tag", thex)) {
+			json_decref(d);
+			d = NULL;
+		}
+		if (json_print(d, 0) != 0)
+			st = FS_ST_IO;
 	} else {
 		printf("Encrypted file system protection file %s key: %s tag: %s\n", path, khex, thex);
 	}
 	sodium_memzero(khex, sizeof(khex));
 	fspf_free(m);
-	return FS_OK;
+	return st;
 }
 
 static int cmd_show(int argc, char **argv)
@@ -370,8 +374,43 @@ static int cmd_show(int argc, char **argv)
 }
 
 struct vout {
-	int json, n;
+	int json, n, oom;
+	json_t *findings; /* with --json: every finding, printed with the result */
 };
+
+/* A finding as JSON: its kind, path, chunk, byte range and message. */
+static json_t *finding_json(const char *kind, const char *path, int64_t chunk, uint64_t a, uint64_t b,
+			    const char *message)
+{
+	json_t *j = json_object();
+	if (j && (json_set_name(j, "kind", kind) || json_set_name(j, "path", path) ||
+		  json_set_finding_end(j, chunk, a, b, message))) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* Prints the verify document: the findings and the status, with the counts when res is given. */
+static int print_fverify(json_t *findings, int oom, int st, const fspf_verify_result *res)
+{
+	json_t *d = json_object();
+	if (oom || !d || json_object_set_new(d, "findings", findings) || json_object_set_new(d, "status", json_integer(st)) ||
+	    json_set_name(d, "status_name", fs_status_name(st)) ||
+	    (res && (json_set_u64(d, "files", res->files) || json_set_u64(d, "directories", res->dirs) ||
+		     json_set_u64(d, "links", res->links) || json_set_u64(d, "chunks", res->chunks) ||
+		     json_set_u64(d, "bytes", res->bytes)))) {
+		if (oom || !d)
+			json_decref(findings); /* not yet d's */
+		json_decref(d);
+		d = NULL;
+	}
+	if (json_print(d, 1) != 0) {
+		fprintf(stderr, "fshield fspf: the JSON output could not be written\n");
+		return st ? st : FS_ST_IO;
+	}
+	return st;
+}
 
 static void on_finding(void *ctx, const fspf_finding *f)
 {
@@ -381,11 +420,8 @@ static void on_finding(void *ctx, const fspf_finding *f)
 		printf("%s\n", f->message);
 		return;
 	}
-	printf("%s\n    {\"kind\": ", o->n > 1 ? "," : "");
-	json_str(f->kind);
-	printf(", \"path\": ");
-	json_str(f->path);
-	json_finding_end(f->chunk, f->byte_a, f->byte_b, f->message);
+	if (json_array_append_new(o->findings, finding_json(f->kind, f->path, f->chunk, f->byte_a, f->byte_b, f->message)))
+		o->oom = 1;
 }
 
 static int cmd_fverify(int argc, char **argv)
@@ -423,26 +459,20 @@ static int cmd_fverify(int argc, char **argv)
 		st = FS_ST_USAGE;
 	}
 	if (st != FS_OK) {
-		if (out.json) {
-			printf("{\"findings\": [\n    {\"kind\": \"%s\", \"path\": null, \"chunk\": null, \"bytes\": null, "
-			       "\"message\": ", fs_status_name(st));
-			json_str(err);
-			printf("}],\n \"status\": %d, \"status_name\": \"%s\"}\n", st, fs_status_name(st));
-		} else {
-			printf("%s\nfspf verify: 1 finding: %s (%d)\n", err, fs_status_name(st), st);
-		}
+		if (out.json)
+			return print_fverify(json_pack("[o]", finding_json(fs_status_name(st), NULL, -1, 0, 0, err)), 0, st,
+					     NULL);
+		printf("%s\nfspf verify: 1 finding: %s (%d)\n", err, fs_status_name(st), st);
 		return st;
 	}
-	if (out.json)
-		printf("{\"findings\": [");
+	if (out.json && !(out.findings = json_array())) {
+		fspf_free(m);
+		return FS_ST_IO;
+	}
 	fspf_verify_result res;
 	st = fspf_verify_tree(m, root, on_finding, &out, &res);
 	if (out.json) {
-		printf("%s],\n \"status\": %d, \"status_name\": \"%s\", \"files\": %llu, \"directories\": %llu, "
-		       "\"links\": %llu, \"chunks\": %llu, \"bytes\": %llu}\n",
-		       out.n ? "\n" : "", st, fs_status_name(st), (unsigned long long)res.files,
-		       (unsigned long long)res.dirs, (unsigned long long)res.links, (unsigned long long)res.chunks,
-		       (unsigned long long)res.bytes);
+		st = print_fverify(out.findings, out.oom, st, &res);
 	} else if (st == FS_OK) {
 		printf("fspf verify: ok: %s (%llu files, %llu directories, %llu links, %llu chunks, %llu bytes)\n", root,
 		       (unsigned long long)res.files, (unsigned long long)res.dirs, (unsigned long long)res.links,

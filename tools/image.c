@@ -22,6 +22,8 @@
 #include "meta/common/status.h"
 #include "meta/fspf/fspf.h"
 #include "tools/commands.h"
+#include "tools/image_docs.h"
+#include "tools/json_out.h"
 
 const char usage_image[] =
 	"image --from ROOTFS --to OUT_DIR (--encrypt PATH | --authenticate PATH)... [--chunk-size N]\n"
@@ -274,6 +276,15 @@ int cmd_image(int argc, char **argv)
 				goto out;
 			}
 	qsort(s, (size_t)n, sizeof(s[0]), spec_cmp);
+	/* Everything session.yml and the Dockerfile carry is checked before anything is written. */
+	image_region regions[MAXP];
+	char why[256];
+	for (int i = 0; i < n; i++)
+		regions[i] = (image_region){ s[i].path, s[i].kind };
+	if (image_docs_check(name, base, regions, n, why, sizeof(why)) != 0) {
+		fprintf(stderr, "fshield image: %s\n", why);
+		goto out;
+	}
 	struct stat fst, tst;
 	if (stat(from, &fst) != 0) {
 		fprintf(stderr, "fshield image: %s: %s\n", from, strerror(errno));
@@ -385,39 +396,12 @@ int cmd_image(int argc, char **argv)
 	char khex[65], thex[65];
 	fs_hex(khex, m->key, 32);
 	fs_hex(thex, tag, 32);
-	/* session snippet */
-	char *y = NULL, *list = NULL;
-	size_t ylen = 0, llen = 0;
-	FILE *lf = open_memstream(&list, &llen);
-	for (int i = 0; lf && i < n; i++)
-		fprintf(lf, "        - path: %s\n          protection: %s\n", s[i].path, fspf_kind_name(s[i].kind));
-	if (lf)
-		fclose(lf);
-	FILE *yf = open_memstream(&y, &ylen);
-	if (yf) {
-		fprintf(yf,
-			"# fshield session snippet for the deployment policy (written by 'fshield image').\n"
-			"# It holds the fspf key: keep it in the policy, never in the image.\n"
-			"name: %s\n"
-			"fspf:\n"
-			"  path: /fshield/fshield.fspf\n"
-			"  key: \"%s\"\n"
-			"  tag: \"%s\"\n"
-			"volumes:\n"
-			"  - name: %s-image\n"
-			"    root: /fshield/protected\n"
-			"    mountpoint: /fshield/image\n"
-			"    read_only: true\n"
-			"    paths:\n%s"
-			"    # bash: the key and tag reach fshield on descriptors 3 and 4, never on its command line\n"
-			"    mount: fshield mount --fspf /fshield/fshield.fspf --fspf-key-fd 3 --fspf-tag-fd 4 "
-			"/fshield/protected /fshield/image 3<<<\"$FSPF_KEY\" 4<<<\"$FSPF_TAG\"\n",
-			name, khex, thex, name, list ? list : "");
-		fclose(yf);
-	}
-	free(list);
+	size_t ylen = 0;
+	char *y = image_session_yaml(name, khex, thex, regions, n, &ylen);
 	sodium_memzero(khex, sizeof(khex));
 	snprintf(path, sizeof(path), "%s/session.yml", out_abs);
+	if (!y)
+		fprintf(stderr, "fshield image: out of memory writing session.yml\n");
 	st = y ? write_text(path, y, 0600) : FS_ST_IO;
 	if (y) {
 		sodium_memzero(y, ylen);
@@ -425,41 +409,29 @@ int cmd_image(int argc, char **argv)
 	}
 	if (st != FS_OK)
 		goto fail;
-	char *df = NULL;
-	size_t dlen = 0;
-	FILE *dff = open_memstream(&df, &dlen);
-	if (dff) {
-		fprintf(dff,
-			"# Written by 'fshield image': the protected tree and its fspf. The fspf key and tag are not in\n"
-			"# the image: they are in session.yml, for the deployment policy. BASE must not hold the\n"
-			"# plaintext of the protected paths:\n");
-		for (int i = 0; i < n; i++)
-			fprintf(dff, "#   %s (%s)\n", s[i].path, fspf_kind_name(s[i].kind));
-		fprintf(dff,
-			"# Build in this directory: docker build -t %s-protected .\n"
-			"# At start, with FSPF_KEY and FSPF_TAG from the policy, the container runs\n"
-			"#   fshield mount --fspf /fshield/fshield.fspf --fspf-key-fd 3 --fspf-tag-fd 4 \\\n"
-			"#       /fshield/protected /fshield/image 3<<<\"$FSPF_KEY\" 4<<<\"$FSPF_TAG\"\n"
-			"# (bash; a key or tag on a command line is refused: every local user could read it there)\n"
-			"# and finds the protected paths below /fshield/image.\n"
-			"ARG BASE=%s\n"
-			"FROM ${BASE}\n"
-			"COPY protected/ /fshield/protected/\n"
-			"COPY fshield.fspf /fshield/fshield.fspf\n"
-			"RUN mkdir -p /fshield/image\n",
-			name, base);
-		fclose(dff);
-	}
+	char *df = image_dockerfile(name, base, regions, n);
 	snprintf(path, sizeof(path), "%s/Dockerfile", out_abs);
+	if (!df)
+		fprintf(stderr, "fshield image: out of memory writing the Dockerfile\n");
 	st = df ? write_text(path, df, 0644) : FS_ST_IO;
 	free(df);
 	if (st != FS_OK)
 		goto fail;
 	fs_hex(khex, m->key, 32);
-	if (json)
-		printf("{\"out\": \"%s\", \"fspf\": \"%s/fshield.fspf\", \"key\": \"%s\", \"tag\": \"%s\"}\n", out_abs, out_abs,
-		       khex, thex);
-	else
+	snprintf(path, sizeof(path), "%s/fshield.fspf", out_abs);
+	if (json) {
+		json_t *d = json_object();
+		if (!d || json_set_name(d, "out", out_abs) || json_set_name(d, "fspf", path) || json_set_name(d, "key", khex) ||
+		    json_set_name(d, "tag", thex)) {
+			json_decref(d);
+			d = NULL;
+		}
+		if (json_print(d, 0) != 0) {
+			sodium_memzero(khex, sizeof(khex));
+			st = FS_ST_IO;
+			goto fail;
+		}
+	} else
 		printf("Encrypted file system protection file %s/fshield.fspf key: %s tag: %s\n", out_abs, khex, thex);
 	sodium_memzero(khex, sizeof(khex));
 	fspf_free(m);

@@ -95,26 +95,27 @@ int cmd_info(int argc, char **argv)
 	}
 	keyopts_release(&held);
 	if (json) {
-		printf("{\"format\": %u, \"volume_id\": \"%s\", \"chunk_size\": %u, \"aead\": \"%s\", \"kdf\": ",
-		       h.format_version, id, h.chunk_size, fs_aead_alg_name(h.aead_alg));
-		if (h.key_source == FS_KEYSRC_PASSPHRASE)
-			printf("{\"alg\": \"argon2id\", \"opslimit\": %llu, \"memlimit\": %llu}",
-			       (unsigned long long)h.kdf.opslimit, (unsigned long long)h.kdf.memlimit);
-		else
-			printf("null");
-		printf(", \"anchor_id\": ");
-		json_str(bound ? anchor : NULL);
-		printf(", \"anchor_uri\": ");
-		json_str(have_uri ? buri : bound ? NULL : "none");
+		json_t *d = json_object();
+		json_t *kdf = h.key_source == FS_KEYSRC_PASSPHRASE
+				      ? json_pack("{s:s, s:I, s:I}", "alg", "argon2id", "opslimit", (json_int_t)h.kdf.opslimit,
+						  "memlimit", (json_int_t)h.kdf.memlimit)
+				      : json_null();
+		int bad = !d || json_set_u64(d, "format", h.format_version) || json_set_name(d, "volume_id", id) ||
+			  json_set_u64(d, "chunk_size", h.chunk_size) ||
+			  json_set_name(d, "aead", fs_aead_alg_name(h.aead_alg)) || json_object_set_new(d, "kdf", kdf) ||
+			  json_set_name(d, "anchor_id", bound ? anchor : NULL) ||
+			  json_set_name(d, "anchor_uri", have_uri ? buri : bound ? NULL : "none");
 		if (have_key && !st)
-			printf(", \"version\": %llu, \"root\": \"%s\", \"files\": %llu, \"chunks\": %llu",
-			       (unsigned long long)in.version, root, (unsigned long long)in.inodes,
-			       (unsigned long long)in.chunks);
-		else if (have_key) {
-			printf(", \"error\": ");
-			json_str(err);
+			bad = bad || json_set_u64(d, "version", in.version) || json_set_name(d, "root", root) ||
+			      json_set_u64(d, "files", in.inodes) || json_set_u64(d, "chunks", in.chunks);
+		else if (have_key)
+			bad = bad || json_set_name(d, "error", err);
+		if (bad)
+			json_decref(d);
+		if (bad || json_print(d, 0) != 0) {
+			fprintf(stderr, "fshield info: the JSON output could not be written\n");
+			return FS_ST_IO;
 		}
-		printf("}\n");
 	} else {
 		printf("format        %u\nvolume id     %s\nchunk size    %u\naead          %s\n", h.format_version, id,
 		       h.chunk_size, fs_aead_alg_name(h.aead_alg));

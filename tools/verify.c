@@ -23,8 +23,9 @@ const char usage_verify[] =
 	"  7 busy, 64 usage, 74 I/O.\n";
 
 struct out {
-	int json, n, notes;
+	int json, n, notes, oom;
 	fs_progress *pr;
+	json_t *findings; /* with --json: every finding, printed with the result */
 };
 
 static void on_finding(void *ctx, const fs_finding *f)
@@ -39,15 +40,16 @@ static void on_finding(void *ctx, const fs_finding *f)
 		printf("%s\n", f->message);
 		return;
 	}
-	printf("%s\n    {\"kind\": ", o->n + o->notes > 1 ? "," : "");
-	json_str(f->kind);
-	printf(", \"status\": %d, \"path\": ", f->status);
-	json_str(f->path);
-	if (f->ino)
-		printf(", \"inode\": %llu", (unsigned long long)f->ino);
-	else
-		printf(", \"inode\": null");
-	json_finding_end(f->chunk, f->byte_a, f->byte_b, f->message);
+	json_t *j = json_object();
+	if (!j || json_set_name(j, "kind", f->kind) || json_object_set_new(j, "status", json_integer(f->status)) ||
+	    json_set_name(j, "path", f->path) ||
+	    json_object_set_new(j, "inode", f->ino ? json_integer((json_int_t)f->ino) : json_null()) ||
+	    json_set_finding_end(j, f->chunk, f->byte_a, f->byte_b, f->message)) {
+		json_decref(j);
+		o->oom = 1;
+	} else if (json_array_append_new(o->findings, j)) {
+		o->oom = 1;
+	}
 }
 
 int cmd_verify(int argc, char **argv)
@@ -118,8 +120,10 @@ int cmd_verify(int argc, char **argv)
 		return kst;
 	}
 	fs_verify_result res;
-	if (out.json)
-		printf("{\"findings\": [");
+	if (out.json && !(out.findings = json_array())) {
+		keyopts_release(&held);
+		return FS_ST_IO;
+	}
 	fflush(stdout); /* findings and the progress line share a terminal */
 	fs_progress *pr = fs_progress_new(quiet ? FS_PROGRESS_OFF : forced ? FS_PROGRESS_FORCE : FS_PROGRESS_AUTO,
 					  2, "verify", "chunks");
@@ -133,16 +137,24 @@ int cmd_verify(int argc, char **argv)
 	fs_hex(root, res.root, 32);
 	fs_hex(troot, res.trusted_root, 32);
 	if (out.json) {
-		printf("%s],\n \"volume_id\": \"%s\", \"status\": %d, \"status_name\": \"%s\"", out.n + out.notes ? "\n" : "",
-		       id, st, fs_status_name(st));
-		if (res.have_version)
-			printf(", \"version\": %llu, \"root\": \"%s\"", (unsigned long long)res.version, root);
-		if (res.have_trusted)
-			printf(", \"trusted_version\": %llu, \"trusted_root\": \"%s\"", (unsigned long long)res.trusted_version,
-			       troot);
-		printf(", \"files\": %llu, \"directories\": %llu, \"chunks\": %llu, \"bytes\": %llu}\n",
-		       (unsigned long long)res.files, (unsigned long long)res.dirs, (unsigned long long)res.chunks,
-		       (unsigned long long)res.bytes);
+		json_t *d = json_object();
+		if (!d)
+			json_decref(out.findings);
+		if (!d || json_object_set_new(d, "findings", out.findings) || json_set_name(d, "volume_id", id) ||
+		    json_object_set_new(d, "status", json_integer(st)) ||
+		    json_set_name(d, "status_name", fs_status_name(st)) ||
+		    (res.have_version && (json_set_u64(d, "version", res.version) || json_set_name(d, "root", root))) ||
+		    (res.have_trusted &&
+		     (json_set_u64(d, "trusted_version", res.trusted_version) || json_set_name(d, "trusted_root", troot))) ||
+		    json_set_u64(d, "files", res.files) || json_set_u64(d, "directories", res.dirs) ||
+		    json_set_u64(d, "chunks", res.chunks) || json_set_u64(d, "bytes", res.bytes))
+			out.oom = 1;
+		if (out.oom || json_print(d, 1) != 0) {
+			if (out.oom)
+				json_decref(d);
+			fprintf(stderr, "fshield verify: the JSON output could not be written\n");
+			return st ? st : FS_ST_IO;
+		}
 	} else if (st == 0 && !quiet) {
 		printf("verify: ok: volume %s version %llu root %s (%llu files, %llu directories, %llu chunks, %llu "
 		       "bytes)\n",

@@ -28,11 +28,10 @@ echo '#!/bin/sh' >"$RF/usr/bin/tool"
 # keys_from_yaml FILE: prints "KEY TAG" from a session snippet
 keys_from_yaml() {
 	python3 - "$1" <<'EOF'
-import re, sys
-t = open(sys.argv[1]).read()
-k = re.search(r'^  key: "([0-9a-f]{64})"$', t, re.M).group(1)
-g = re.search(r'^  tag: "([0-9a-f]{64})"$', t, re.M).group(1)
-print(k, g)
+import re, sys, yaml
+f = yaml.safe_load(open(sys.argv[1]))["fspf"]
+assert re.fullmatch("[0-9a-f]{64}", f["key"]) and re.fullmatch("[0-9a-f]{64}", f["tag"]), f
+print(f["key"], f["tag"])
 EOF
 }
 MT='%T@' # mtime as compared; a plain tar keeps whole seconds only
@@ -52,7 +51,8 @@ check_out() { # OUT_DIR PRINTED_LINE
 	[ ! -e "$out/protected/etc" ] && [ ! -e "$out/protected/usr/bin" ] || fail "unprotected paths copied"
 	grep -q '^COPY protected/ /fshield/protected/$' "$out/Dockerfile" || fail "Dockerfile: no COPY of the tree"
 	grep -q '^COPY fshield.fspf /fshield/fshield.fspf$' "$out/Dockerfile" || fail "Dockerfile: no COPY of the fspf"
-	grep -q '^        - path: /app$' "$out/session.yml" && grep -q '^          protection: encrypted$' "$out/session.yml" ||
+	python3 -c 'import sys, yaml; p = yaml.safe_load(open(sys.argv[1]))["volumes"][0]["paths"]
+sys.exit(0 if {"path": "/app", "protection": "encrypted"} in p else 1)' "$out/session.yml" ||
 		fail "session.yml does not list /app as encrypted"
 	"$FSHIELD" fspf verify --key-fd 3 --tag-fd 4 "$out/fshield.fspf" "$out/protected" 3<<<"$k" 4<<<"$g" >/dev/null ||
 		fail "fspf verify of $out"
@@ -69,7 +69,8 @@ echo "== from a directory"
 line=$("$FSHIELD" image --from "$RF" --to "$T/out1" --encrypt /app --authenticate /usr/lib/pyapp --name demo)
 echo "  $line"
 check_out "$T/out1" "$line"
-grep -q '^name: demo$' "$T/out1/session.yml" || fail "session name"
+[ "$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["name"])' "$T/out1/session.yml")" = demo ] ||
+	fail "session name"
 
 echo "== from a tar archive (gzip, as made by 'tar' or 'docker export')"
 tar -C "$RF" -czf "$T/rootfs.tar.gz" .
