@@ -39,7 +39,7 @@ const char usage_mount[] =
 struct mount_args {
 	char *key_file, *passphrase_file, *extpass, *trust, *tls_cert, *tls_key, *ca, *log_file;
 	unsigned commit_interval;
-	int ro, allow_other, sloppy;
+	int ro, allow_other, sloppy, nonempty;
 	char *extra; /* options for libfuse and the kernel */
 	char *fspf, *fspf_key_file, *fspf_tag_file; /* image mode */
 	int fspf_key_fd, fspf_tag_fd;               /* -1: none */
@@ -155,6 +155,8 @@ static int parse_options(struct mount_args *m, const char *list)
 			m->ro = o[1] == 'o';
 		} else if (!val && !strcmp(o, "allow_other")) {
 			m->allow_other = 1;
+		} else if (!val && !strcmp(o, "nonempty")) {
+			m->nonempty = 1;
 		} else if (!val && is_one_of(o, pass_flags)) {
 			st = append(&m->extra, o) ? FS_ST_IO : FS_OK;
 		} else if (val && is_one_of(o, pass_values)) {
@@ -328,6 +330,7 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	cfg.foreground = foreground;
 	cfg.commit_interval = m->commit_interval;
 	cfg.allow_other = m->allow_other;
+	cfg.nonempty = m->nonempty;
 	cfg.mount_opts = m->extra;
 	cfg.log_file = m->log_file;
 	char rd[4096];
