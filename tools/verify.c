@@ -31,7 +31,11 @@ static void on_finding(void *ctx, const fs_finding *f)
 	else
 		o->notes++;
 	if (!o->json) {
+		char where[2048];
 		printf("%s\n", f->message);
+		fsv_backing_text(f, where, sizeof(where));
+		if (*where)
+			printf("  backing: %s\n", where);
 		return;
 	}
 	printf("%s\n    {\"kind\": ", o->n + o->notes > 1 ? "," : "");
@@ -42,6 +46,22 @@ static void on_finding(void *ctx, const fs_finding *f)
 		printf(", \"inode\": %llu", (unsigned long long)f->ino);
 	else
 		printf(", \"inode\": null");
+	printf(", \"backing\": [");
+	for (size_t i = 0; i < f->nbacking; i++) {
+		const fs_backing *k = &f->backing[i];
+		printf("%s{\"file\": ", i ? ", " : "");
+		json_str(k->file);
+		if (k->slot >= 0)
+			printf(", \"slot\": %lld, \"offset\": %llu", (long long)k->slot, (unsigned long long)k->offset);
+		if (k->table) {
+			printf(", \"table\": ");
+			json_str(k->table);
+			printf(", \"row\": ");
+			json_str(k->row);
+		}
+		printf("}");
+	}
+	printf("]");
 	json_finding_end(f->chunk, f->byte_a, f->byte_b, f->message);
 }
 
