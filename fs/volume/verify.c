@@ -80,6 +80,7 @@ typedef struct {
 	char bad_buckets[160]; /* "b=3" or "b IN (3, 7, ...)" of the buckets that mismatch their rows */
 	size_t nbad_buckets;
 	uint32_t first_bad_bucket;
+	uint8_t *bucket_off; /* per bucket: 1 when its digest disagrees with its rows (NULL: not checked) */
 	/* A bucket's digest disagrees with its rows: the rows changed (the digest is vouched for by the root),
 	 * or, when the root does not match, the bucket row itself. */
 } vctx;
@@ -302,8 +303,16 @@ static void bk_bucket(vctx *c, uint32_t b)
 		bk_rows(c, "inodes", "bkt=%u", b);
 }
 
+/* Whether the rows of ino's bucket disagree with its digest: an inode row of it deleted, changed, added. */
+static int bucket_off_of(vctx *c, uint64_t ino)
+{
+	return c->bucket_off && c->bucket_off[ino & (c->v->hdr.buckets - 1)];
+}
+
 static void note_bad_bucket(vctx *c, uint32_t b)
 {
+	if (c->bucket_off)
+		c->bucket_off[b] = 1;
 	size_t n = strlen(c->bad_buckets);
 	if (n + 24 >= sizeof(c->bad_buckets))
 		return; /* many: the list names the first ones */
@@ -342,6 +351,7 @@ static void check_buckets(vctx *c, uint8_t (*stored)[32])
 		return;
 	}
 	memcpy(pos, count, (nb + 1) * sizeof(size_t));
+	c->bucket_off = calloc(nb, 1);
 	for (i = 0; i < c->nin; i++)
 		order[pos[c->in[i].ino & (nb - 1)]++] = i; /* stays sorted by ino within a bucket */
 	for (uint32_t b = 0; b < nb; b++) {
@@ -371,8 +381,11 @@ static void finish_dir(vctx *c)
 		return;
 	struct vino *dp = find_ino(c, c->cur);
 	if (!dp || !dp->ok || !S_ISDIR(dp->r.mode)) {
-		bk_rows(c, "dirents", "parent=%llu", (unsigned long long)c->cur);
-		bk_rows(c, "inodes", "ino=%llu", (unsigned long long)c->cur);
+		/* the directory's inode row went (its bucket disagrees), or the entries were planted */
+		if (dp || bucket_off_of(c, c->cur))
+			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)c->cur);
+		else
+			bk_rows(c, "dirents", "parent=%llu", (unsigned long long)c->cur);
 		report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
 		       "integrity violation: [inode %llu]: entries of a directory that does not exist",
 		       (unsigned long long)c->cur);
@@ -476,8 +489,12 @@ static void report_deferred(vctx *c)
 			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)vi->ino);
 			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "%s", vi->row_bad);
 		}
+		if (vi->bucket_bad && vi->row_bad && c->root_bad == 0)
+			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)vi->ino); /* the row that changed */
+		else if (vi->bucket_bad)
+			bk_bucket(c, (uint32_t)(vi->bucket_bad - 1));
 		if (vi->bucket_bad)
-			bk_bucket(c, (uint32_t)(vi->bucket_bad - 1)), report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0,
+			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0,
 			       "inode rows of bucket %lld do not match the committed tree (a row changed, deleted, added "
 			       "or replayed)",
 			       (long long)vi->bucket_bad - 1);
@@ -489,6 +506,18 @@ static void report_deferred(vctx *c)
 			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "%s", vi->dir_bad);
 		}
 	}
+}
+
+/* Whether directory p's entry rows disagree with its inode: a finding of its own (now or later). */
+static int dir_off(vctx *c, uint64_t p)
+{
+	struct vino *dp = p ? find_ino(c, p) : NULL;
+	if (!dp || !dp->ok || !S_ISDIR(dp->r.mode))
+		return 0;
+	if (dp->dir_bad)
+		return 1;
+	size_t k = first_entry(c, p);
+	return dp->r.count && (k == c->nde || c->de[k].parent != p);
 }
 
 static void check_links(vctx *c)
@@ -522,10 +551,12 @@ static void check_links(vctx *c)
 		else
 			c->res->others++;
 		if (!vi->path) {
-			/* the entry naming it is gone: it was filed under the parent the inode records */
-			if (vi->r.parent)
+			/* the entry naming it went from the directory the inode records, if that one does not match
+			 * its entries; else the inode row is one the tree does not hold (added or replayed) */
+			if (dir_off(c, vi->r.parent))
 				bk_rows(c, "dirents", "parent=%llu", (unsigned long long)vi->r.parent);
-			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)vi->ino);
+			else
+				bk_rows(c, "inodes", "ino=%llu", (unsigned long long)vi->ino);
 			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "inode is not reachable from the root");
 			continue;
 		}
@@ -639,13 +670,13 @@ static int open_file(vctx *c, struct cfile *f, uint64_t ino)
 	f->vi = find_ino(c, ino);
 	f->fd = -1;
 	if (!f->vi || !f->vi->ok || !S_ISREG(f->vi->r.mode)) {
-		if (!f->vi || f->vi->ok)
-			bk_rows(c, "chunks", "ino=%llu", (unsigned long long)ino), bk_rows(c, "inodes", "ino=%llu",
-											  (unsigned long long)ino);
+		/* the file's inode row went (its bucket disagrees) or is replayed, or the chunk rows were planted */
 		if (f->vi && f->vi->ok)
-			report(c, "metadata", FS_ST_TAMPER, f->vi, -1, 0, 0, "chunks belong to something not a file");
+			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)ino),
+				report(c, "metadata", FS_ST_TAMPER, f->vi, -1, 0, 0, "chunks belong to something not a file");
 		else if (!f->vi)
-			report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
+			bk_rows(c, bucket_off_of(c, ino) ? "inodes" : "chunks", "ino=%llu", (unsigned long long)ino),
+				report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
 			       "integrity violation: [inode %llu]: chunks of a file that does not exist",
 			       (unsigned long long)ino);
 		f->vi = NULL;
@@ -1043,6 +1074,7 @@ out:
 	}
 	free(c.in);
 	free(c.de);
+	free(c.bucket_off);
 	free(c.leaves);
 	cleanup_tmp(&c);
 	vol_destroy(v);
