@@ -296,6 +296,45 @@ static int cmd_encrypt(int argc, char **argv)
 	return st;
 }
 
+/* show of a sealed fspf without its key: what the file shows by itself. The tag is a keyed hash of the
+ * file (docs/FORMAT.md 19.1), so --tag cannot be answered: said so, with what can be shown instead.
+ * Returns a status, or -1 for a working fspf (which holds its key: the usual show). */
+static int show_keyless(const char *path, int tag_only)
+{
+	uint8_t *b;
+	size_t n;
+	char err[4600];
+	int st = fspf_read_file(path, &b, &n, err, sizeof(err));
+	if (st != FS_OK) {
+		fprintf(stderr, "fshield fspf: %s\n", err);
+		return st;
+	}
+	fspf_outline o;
+	st = fspf_outline_of(b, n, &o, err, sizeof(err));
+	free(b);
+	if (st == FS_ST_USAGE)
+		return -1;
+	if (st != FS_OK) {
+		fprintf(stderr, "fshield fspf: %s: %s\n", path, err);
+		return st;
+	}
+	char id[33], h[65];
+	fs_hex(id, o.id, sizeof(o.id));
+	fs_hex(h, o.blake2b, sizeof(o.blake2b));
+	if (tag_only) {
+		fprintf(stderr,
+			"fshield fspf: %s: the tag is a hash of the whole file keyed with the fspf's key, so it cannot be "
+			"computed without it: give the key with --key-file F or --key-fd N. Without the key, 'fshield fspf "
+			"show %s' prints the file's id and its BLAKE2b-256 hash (as b2sum -l 256 does)\n",
+			path, path);
+		return FS_ST_USAGE;
+	}
+	printf("fspf %s: encrypted, id %s, body cipher %s, %llu bytes, blake2b-256 %s\n", path, id,
+	       fs_aead_alg_name(o.body_aead), (unsigned long long)o.size, h);
+	printf("its regions, entries and tag need its key (--key-file F or --key-fd N)\n");
+	return FS_OK;
+}
+
 static int cmd_show(int argc, char **argv)
 {
 	static const struct option lo[] = { { "tag", no_argument, NULL, 'g' }, KEY_LONGOPTS, { 0 } };
@@ -320,6 +359,10 @@ static int cmd_show(int argc, char **argv)
 		if (kst != FS_OK)
 			return kst;
 		kp = key;
+	} else {
+		int kst = show_keyless(path, tag_only);
+		if (kst >= 0)
+			return kst;
 	}
 	fspf *m;
 	int st = load(path, kp, NULL, &m);

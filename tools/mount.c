@@ -43,7 +43,7 @@ const char usage_mount[] =
 struct mount_args {
 	char *key_file, *passphrase_file, *extpass, *trust, *tls_cert, *tls_key, *ca, *log_file;
 	unsigned commit_interval;
-	int ro, ro_given, allow_other, sloppy;
+	int ro, ro_given, allow_other, sloppy, nonempty;
 	int atime;                     /* FS_ATIME_*, or -1: not given (relatime) */
 	int remount;                   /* change a live mount (tools/remount.c) */
 	unsigned long flags_on, flags_off; /* remount: MS_* flags given */
@@ -168,6 +168,8 @@ static int parse_options(struct mount_args *m, const char *list)
 				st = append(&m->extra, o) ? FS_ST_IO : FS_OK;
 		} else if (!val && !strcmp(o, "allow_other")) {
 			m->allow_other = 1;
+		} else if (!val && !strcmp(o, "nonempty")) {
+			m->nonempty = 1;
 		} else if (!val && is_one_of(o, pass_flags)) {
 			st = append(&m->extra, o) ? FS_ST_IO : FS_OK;
 		} else if (val && is_one_of(o, pass_values)) {
@@ -345,6 +347,7 @@ static int mount_main(struct mount_args *m, int argc, char **argv)
 	cfg.foreground = foreground;
 	cfg.commit_interval = m->commit_interval;
 	cfg.allow_other = m->allow_other;
+	cfg.nonempty = m->nonempty;
 	cfg.mount_opts = m->extra;
 	cfg.log_file = m->log_file;
 	cfg.atime = m->atime < 0 ? FS_ATIME_RELATIME : m->atime;

@@ -37,14 +37,36 @@ static void on_finding(void *ctx, const fs_finding *f)
 		o->notes++;
 	fs_progress_clear(o->pr);
 	if (!o->json) {
+		char where[2048];
 		printf("%s\n", f->message);
+		fsv_backing_text(f, where, sizeof(where));
+		if (*where)
+			printf("  backing: %s\n", where);
 		return;
 	}
-	json_t *j = json_object();
-	if (!j || json_set_name(j, "kind", f->kind) || json_object_set_new(j, "status", json_integer(f->status)) ||
+	json_t *j = json_object(), *bk = json_array();
+	int bad = !j || !bk;
+	for (size_t i = 0; !bad && i < f->nbacking; i++) {
+		const fs_backing *k = &f->backing[i];
+		json_t *e = json_object();
+		bad = !e || json_set_name(e, "file", k->file) ||
+		      (k->slot >= 0 && (json_object_set_new(e, "slot", json_integer((json_int_t)k->slot)) ||
+					json_set_u64(e, "offset", k->offset))) ||
+		      (k->table && (json_set_name(e, "table", k->table) || json_set_name(e, "row", k->row)));
+		if (bad)
+			json_decref(e);
+		else
+			bad = json_array_append_new(bk, e) != 0;
+	}
+	if (!bad) { /* the object takes bk, also when it fails */
+		bad = json_object_set_new(j, "backing", bk) != 0;
+		bk = NULL;
+	}
+	if (bad || json_set_name(j, "kind", f->kind) || json_object_set_new(j, "status", json_integer(f->status)) ||
 	    json_set_name(j, "path", f->path) ||
 	    json_object_set_new(j, "inode", f->ino ? json_integer((json_int_t)f->ino) : json_null()) ||
 	    json_set_finding_end(j, f->chunk, f->byte_a, f->byte_b, f->message)) {
+		json_decref(bk);
 		json_decref(j);
 		o->oom = 1;
 	} else if (json_array_append_new(o->findings, j)) {

@@ -6,6 +6,7 @@
  * commits every commit_interval seconds while something is pending; an anchor thread re-checks the trust
  * anchor every fsv_anchor_interval seconds (renewing the writer lease), so that a stale copy stops being
  * served. The main thread runs the loop and then shuts everything down in order. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -156,6 +157,32 @@ static int state_open(struct daemon *d, char *err, size_t errlen)
 	}
 	snprintf(err, errlen, "%s: cannot take the state file", d->state_path);
 	return FS_ST_IO;
+}
+
+/* A mount hides what the directory holds until it is unmounted: files written there by a program that ran
+ * before the mount, and would read them after, silently vanish. Refused unless -o nonempty, as fusermount
+ * did. A directory that cannot be listed is left to the mount, which reports its own error. */
+static int mountpoint_empty(const char *mountpoint, char *err, size_t errlen)
+{
+	DIR *d = opendir(mountpoint);
+	if (!d)
+		return FS_OK;
+	struct dirent *e;
+	const char *first = NULL;
+	char name[256] = "";
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(name, sizeof(name), "%s", e->d_name);
+			first = name;
+			break;
+		}
+	closedir(d);
+	if (!first)
+		return FS_OK;
+	snprintf(err, errlen, "the mount point %s is not empty (it holds '%s'): mounting would hide what it holds; "
+		 "empty it, choose an empty directory, or give -o nonempty to mount over it anyway",
+		 mountpoint, first);
+	return FS_ST_USAGE;
 }
 
 /* Records the exit status for "fshield umount" (which holds the file open) and removes the file. */
@@ -369,6 +396,11 @@ static int serve(const struct fsd_config *c, int ready_fd)
 	status = state_open(&d, err, sizeof(err));
 	if (status != FS_OK) {
 		refuse("%s", err);
+		goto close_log;
+	}
+	if (!c->nonempty && (status = mountpoint_empty(c->mountpoint, err, sizeof(err))) != FS_OK) {
+		refuse("%s", err);
+		state_close(&d, -1);
 		goto close_log;
 	}
 

@@ -14,6 +14,7 @@ struct fsd_config {
 	int foreground;             /* stay attached and log to stderr; else daemonize once mounted */
 	unsigned commit_interval;   /* seconds between timer commits; 0: only fsync, the dirty limit, unmount */
 	int allow_other;
+	int nonempty;               /* mount over a directory that has entries (-o nonempty); else refused */
 	const char *mount_opts;     /* further comma-separated options for libfuse and the kernel, or NULL */
 	const char *run_dir;        /* where the daemon's state file goes (made 0755 if missing) */
 	const char *log_file;       /* absolute path the log lines are appended to (fs/fuse/dlog.h), or NULL */

@@ -27,12 +27,25 @@ struct vino {
 	/* Findings about the row or the directory, reported once paths are known. */
 	const char *row_bad, *dir_bad;
 	int64_t bucket_bad; /* bucket + 1 */
+	uint8_t bad_mac[32]; /* the entry row that failed, when only one did (nbad_dirents == 1) */
+	size_t nbad_dirents;
 };
 
 struct vdent {
 	uint64_t parent, ino;
 	uint32_t mode;
+	uint8_t mac[32]; /* its key in the dirents table, with parent */
 	char name[256];
+};
+
+/* One backing place of the next finding, in the finding's own buffers. */
+struct vbk {
+	char file[640];
+	const char *table;
+	char row[200];
+	int has_row;
+	int64_t slot;
+	uint64_t off;
 };
 
 typedef struct {
@@ -53,15 +66,114 @@ typedef struct {
 	size_t nleaves, capleaves;
 	int group_bad;
 	uint8_t prev_mac[32]; /* the last good entry of the current directory: entries come in order */
+	uint8_t bad_mac[32];  /* the first entry row of the current directory that failed */
+	size_t nbad;          /* how many did */
 	int oom; /* a row callback ran out of memory and stopped the walk */
 	char tmpdir[256];
 	fs_progress_fn progress; /* NULL: none */
 	void *progress_ctx;
 	uint64_t p_items, p_items_total, p_bytes, p_bytes_total;
+	/* What the next report is about: set by the bk_ functions just before it, cleared by it. */
+	struct vbk bk[FS_MAX_BACKING];
+	size_t nbk;
+	/* The store's root does not match its bucket rows: reported once the buckets are checked against
+	 * their rows, which tells which bucket rows changed. */
+	int root_bad, root_status; /* root_bad: 1 found, 2 reported */
+	char root_err[512];
+	char bad_buckets[160]; /* "b=3" or "b IN (3, 7, ...)" of the buckets that mismatch their rows */
+	size_t nbad_buckets;
+	uint32_t first_bad_bucket;
+	uint8_t *bucket_off; /* per bucket: 1 when its digest disagrees with its rows (NULL: not checked) */
+	/* A bucket's digest disagrees with its rows: the rows changed (the digest is vouched for by the root),
+	 * or, when the root does not match, the bucket row itself. */
 } vctx;
 
 static void report(vctx *c, const char *kind, int status, struct vino *vi, int64_t chunk, uint64_t a, uint64_t b,
 		   const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+
+static struct vbk *bk_next(vctx *c, const char *file)
+{
+	if (c->nbk == FS_MAX_BACKING)
+		return NULL;
+	struct vbk *k = &c->bk[c->nbk++];
+	memset(k, 0, sizeof(*k));
+	snprintf(k->file, sizeof(k->file), "%s", file);
+	k->slot = -1;
+	return k;
+}
+
+/* The next finding is about a file of the backing directory as a whole. */
+static void bk_file(vctx *c, const char *file)
+{
+	bk_next(c, file);
+}
+
+/* ... about rows of a table of the store: those the SQL condition fmt selects (NULL: all). */
+static void bk_rows(vctx *c, const char *table, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void bk_rows(vctx *c, const char *table, const char *fmt, ...)
+{
+	struct vbk *k = bk_next(c, FS_META_NAME);
+	if (!k)
+		return;
+	k->table = table;
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(k->row, sizeof(k->row), fmt, ap);
+		va_end(ap);
+		k->has_row = 1;
+	}
+}
+
+/* ... about the dirents row (parent, mac). */
+static void bk_dirent(vctx *c, uint64_t parent, const uint8_t mac[32])
+{
+	char hex[65];
+	fs_hex(hex, mac, 32);
+	bk_rows(c, "dirents", "parent=%llu AND name_mac=X'%s'", (unsigned long long)parent, hex);
+}
+
+/* ... about a slot of the pack file of (ino, gen); slot -1: the pack file as a whole. */
+static void bk_pack(vctx *c, uint64_t ino, uint64_t gen, int64_t slot)
+{
+	char path[64];
+	vol_pack_path(c->v, ino, gen, path, sizeof(path));
+	struct vbk *k = bk_next(c, path);
+	if (k && slot >= 0) {
+		k->slot = slot;
+		k->off = (uint64_t)slot * c->v->hdr.chunk_size;
+	}
+}
+
+/* Attaches the backing set for it to f and clears it for the next finding. */
+static void bk_attach(vctx *c, fs_finding *f)
+{
+	f->nbacking = c->nbk;
+	for (size_t i = 0; i < c->nbk; i++)
+		f->backing[i] = (fs_backing){ c->bk[i].file, c->bk[i].table, c->bk[i].has_row ? c->bk[i].row : NULL,
+					      c->bk[i].slot, c->bk[i].off };
+}
+
+void fsv_backing_text(const fs_finding *f, char *buf, size_t size)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < f->nbacking && n < size; i++) {
+		const fs_backing *k = &f->backing[i];
+		int w;
+		if (k->slot >= 0)
+			w = snprintf(buf + n, size - n, "%s%s slot %lld (byte %llu)", i ? "; " : "", k->file,
+				     (long long)k->slot, (unsigned long long)k->offset);
+		else if (k->table)
+			w = snprintf(buf + n, size - n, "%s%s table %s %s%s", i ? "; " : "", k->file, k->table,
+				     k->row ? "rows " : "all rows", k->row ? k->row : "");
+		else
+			w = snprintf(buf + n, size - n, "%s%s", i ? "; " : "", k->file);
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
 
 static const char *path_of(struct vino *vi, char *buf, size_t size)
 {
@@ -89,7 +201,9 @@ static void report(vctx *c, const char *kind, int status, struct vino *vi, int64
 		snprintf(msg, sizeof(msg), "%s: %s: %s", status ? "integrity violation" : "note", path, detail);
 	else
 		snprintf(msg, sizeof(msg), "%s", detail);
-	fs_finding f = { kind, status, path, vi ? vi->ino : 0, vi ? chunk : -1, a, b, msg };
+	fs_finding f = { kind, status, path, vi ? vi->ino : 0, vi ? chunk : -1, a, b, msg, 0, { { 0 } } };
+	bk_attach(c, &f);
+	c->nbk = 0;
 	c->cb(c->ctx, &f);
 	c->worst = fs_status_worse(c->worst, status);
 }
@@ -125,7 +239,7 @@ static int push_leaf(vctx *c, const uint8_t leaf[32])
 
 /* The end of a walk over a whole table: 1 when every row was seen; else the walk's failure is reported
  * (a store that cannot be read is tamper; c->oom: memory ran out) and 0. */
-static int table_read(vctx *c, int rc, const char *table)
+static int table_read(vctx *c, int rc, const char *table, const char *sqltable)
 {
 	if (c->oom) {
 		report(c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory while reading the %s rows", table);
@@ -137,7 +251,7 @@ static int table_read(vctx *c, int rc, const char *table)
 	if (rc == -ENOMEM)
 		report(c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory while reading the %s rows", table);
 	else
-		report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
+		bk_rows(c, sqltable, NULL), report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
 		       "tamper detected: the %s rows of the metadata store cannot be read (%s); the checks that need "
 		       "all of them were skipped",
 		       table, fs_store_errmsg(c->v->store));
@@ -182,6 +296,39 @@ static const uint8_t *bucket_next(void *ctx)
 	return w->k < w->end ? w->c->in[w->order[w->k++]].leaf : NULL;
 }
 
+/* The rows to restore for a bucket whose digest disagrees with its inode rows: when the store's root
+ * matches the bucket rows, the digest is vouched for and the inode rows changed; else the bucket row did. */
+static void bk_bucket(vctx *c, uint32_t b)
+{
+	if (c->root_bad)
+		bk_rows(c, "buckets", "b=%u", b);
+	else
+		bk_rows(c, "inodes", "bkt=%u", b);
+}
+
+/* Whether the rows of ino's bucket disagree with its digest: an inode row of it deleted, changed, added. */
+static int bucket_off_of(vctx *c, uint64_t ino)
+{
+	return c->bucket_off && c->bucket_off[ino & (c->v->hdr.buckets - 1)];
+}
+
+static void note_bad_bucket(vctx *c, uint32_t b)
+{
+	if (c->bucket_off)
+		c->bucket_off[b] = 1;
+	size_t n = strlen(c->bad_buckets);
+	if (n + 24 >= sizeof(c->bad_buckets))
+		return; /* many: the list names the first ones */
+	if (c->nbad_buckets == 0)
+		snprintf(c->bad_buckets, sizeof(c->bad_buckets), "b=%u", b);
+	else if (c->nbad_buckets == 1)
+		snprintf(c->bad_buckets, sizeof(c->bad_buckets), "b IN (%u, %u)", c->first_bad_bucket, b);
+	else
+		snprintf(c->bad_buckets + n - 1, sizeof(c->bad_buckets) - n + 1, ", %u)", b);
+	if (c->nbad_buckets++ == 0)
+		c->first_bad_bucket = b;
+}
+
 static void check_buckets(vctx *c, uint8_t (*stored)[32])
 {
 	fs_volume *v = c->v;
@@ -207,6 +354,7 @@ static void check_buckets(vctx *c, uint8_t (*stored)[32])
 		return;
 	}
 	memcpy(pos, count, (nb + 1) * sizeof(size_t));
+	c->bucket_off = calloc(nb, 1);
 	for (i = 0; i < c->nin; i++)
 		order[pos[c->in[i].ino & (nb - 1)]++] = i; /* stays sorted by ino within a bucket */
 	for (uint32_t b = 0; b < nb; b++) {
@@ -214,7 +362,9 @@ static void check_buckets(vctx *c, uint8_t (*stored)[32])
 		enum fs_check rc = fs_check_bucket(v->k_tree, b, count[b + 1] - count[b], bucket_next, &w, stored[b]);
 		if (rc == FS_CHECK_OK)
 			continue;
+		note_bad_bucket(c, b);
 		if (rc == FS_CHECK_BUCKET_EMPTY) {
+			bk_bucket(c, b);
 			report(c, fs_check_kind(rc), fs_check_status(rc), NULL, -1, 0, 0, "integrity violation: bucket %u: %s",
 			       b, fs_check_msg(rc));
 			continue;
@@ -234,6 +384,11 @@ static void finish_dir(vctx *c)
 		return;
 	struct vino *dp = find_ino(c, c->cur);
 	if (!dp || !dp->ok || !S_ISDIR(dp->r.mode)) {
+		/* the directory's inode row went (its bucket disagrees), or the entries were planted */
+		if (dp || bucket_off_of(c, c->cur))
+			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)c->cur);
+		else
+			bk_rows(c, "dirents", "parent=%llu", (unsigned long long)c->cur);
 		report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
 		       "integrity violation: [inode %llu]: entries of a directory that does not exist",
 		       (unsigned long long)c->cur);
@@ -243,8 +398,11 @@ static void finish_dir(vctx *c)
 			dp->dir_bad = fs_check_msg(rc);
 	} else {
 		dp->dir_bad = "directory entries fail authentication";
+		dp->nbad_dirents = c->nbad;
+		memcpy(dp->bad_mac, c->bad_mac, 32);
 	}
 	c->nleaves = 0;
+	c->nbad = 0;
 	c->group_bad = 0;
 	c->cur = 0;
 	c->have_cur = 0;
@@ -264,12 +422,17 @@ static int dirent_row(void *ctx, uint64_t parent, const uint8_t *mac, size_t mac
 	fs_check_keys k = vol_check_keys(v);
 	if (fs_check_dirent(&k, parent, mac, maclen, c->nleaves ? c->prev_mac : NULL, row, len, &rec, leaf)) {
 		c->group_bad = 1;
+		if (c->nbad++ == 0 && maclen == 32)
+			memcpy(c->bad_mac, mac, 32);
+		else if (maclen != 32)
+			c->nbad = 2; /* not a key to name: the directory's rows, all of them */
 		return 0;
 	}
 	memcpy(c->prev_mac, mac, 32);
 	if (push_leaf(c, leaf) != 0)
 		return c->oom = 1;
 	struct vdent d = { .parent = parent, .ino = rec.ino, .mode = rec.mode };
+	memcpy(d.mac, mac, 32);
 	memcpy(d.name, rec.name, rec.name_len + 1);
 	if (VEC_PUSH(c->de, c->nde, c->capde, d) != 0)
 		return c->oom = 1;
@@ -325,16 +488,39 @@ static void report_deferred(vctx *c)
 {
 	for (size_t i = 0; i < c->nin; i++) {
 		struct vino *vi = &c->in[i];
-		if (vi->row_bad)
+		if (vi->row_bad) {
+			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)vi->ino);
 			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "%s", vi->row_bad);
+		}
+		if (vi->bucket_bad && vi->row_bad && c->root_bad == 0)
+			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)vi->ino); /* the row that changed */
+		else if (vi->bucket_bad)
+			bk_bucket(c, (uint32_t)(vi->bucket_bad - 1));
 		if (vi->bucket_bad)
 			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0,
 			       "inode rows of bucket %lld do not match the committed tree (a row changed, deleted, added "
 			       "or replayed)",
 			       (long long)vi->bucket_bad - 1);
-		if (vi->dir_bad)
+		if (vi->dir_bad) {
+			if (vi->nbad_dirents == 1)
+				bk_dirent(c, vi->ino, vi->bad_mac);
+			else
+				bk_rows(c, "dirents", "parent=%llu", (unsigned long long)vi->ino);
 			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "%s", vi->dir_bad);
+		}
 	}
+}
+
+/* Whether directory p's entry rows disagree with its inode: a finding of its own (now or later). */
+static int dir_off(vctx *c, uint64_t p)
+{
+	struct vino *dp = p ? find_ino(c, p) : NULL;
+	if (!dp || !dp->ok || !S_ISDIR(dp->r.mode))
+		return 0;
+	if (dp->dir_bad)
+		return 1;
+	size_t k = first_entry(c, p);
+	return dp->r.count && (k == c->nde || c->de[k].parent != p);
 }
 
 static void check_links(vctx *c)
@@ -343,6 +529,8 @@ static void check_links(vctx *c)
 		struct vino *ch = find_ino(c, c->de[i].ino);
 		struct vino *pp = find_ino(c, c->de[i].parent);
 		if (!ch) {
+			/* the entry is authentic (its directory's digest matched, or that is a finding of its own) */
+			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)c->de[i].ino);
 			report(c, "metadata", FS_ST_TAMPER, pp, -1, 0, 0,
 			       "entry '%s' names inode %llu, which does not exist (deleted file?)", c->de[i].name,
 			       (unsigned long long)c->de[i].ino);
@@ -350,6 +538,7 @@ static void check_links(vctx *c)
 		}
 		ch->links++;
 		if (ch->ok && (ch->r.mode & S_IFMT) != c->de[i].mode)
+			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)ch->ino), bk_dirent(c, c->de[i].parent, c->de[i].mac),
 			report(c, "metadata", FS_ST_TAMPER, ch, -1, 0, 0, "entry type disagrees with the inode");
 		if (S_ISDIR(c->de[i].mode) && pp)
 			pp->subdirs++;
@@ -365,27 +554,69 @@ static void check_links(vctx *c)
 		else
 			c->res->others++;
 		if (!vi->path) {
+			/* the entry naming it went from the directory the inode records, if that one does not match
+			 * its entries; else the inode row is one the tree does not hold (added or replayed) */
+			if (dir_off(c, vi->r.parent))
+				bk_rows(c, "dirents", "parent=%llu", (unsigned long long)vi->r.parent);
+			else
+				bk_rows(c, "inodes", "ino=%llu", (unsigned long long)vi->ino);
 			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "inode is not reachable from the root");
 			continue;
 		}
 		uint64_t want = S_ISDIR(vi->r.mode) ? 2 + vi->subdirs : vi->links;
-		if (vi->ino != FS_ROOT_INO && S_ISDIR(vi->r.mode) && vi->links != 1)
+		if (vi->ino != FS_ROOT_INO && S_ISDIR(vi->r.mode) && vi->links != 1) {
+			for (size_t k = 0; k < c->nde && c->nbk < FS_MAX_BACKING; k++)
+				if (c->de[k].ino == vi->ino)
+					bk_dirent(c, c->de[k].parent, c->de[k].mac);
+			if (!c->nbk)
+				bk_rows(c, "inodes", "ino=%llu", (unsigned long long)vi->ino);
 			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "directory has %llu entries naming it",
 			       (unsigned long long)vi->links);
+		}
 		if (vi->r.nlink != want)
-			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "link count %u, but %llu links exist",
+			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)vi->ino), report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "link count %u, but %llu links exist",
 			       vi->r.nlink, (unsigned long long)want);
 	}
 }
 
-/* Chunks, grouped by file. */
+/* Chunks, grouped by file. A chunk's finding waits for the file's chunk map: when the map matches, the
+ * chunk rows are vouched for and only the pack file's slot can be at fault; else the row may be too. */
+struct pchunk {
+	enum fs_check rc;
+	int err;
+	uint64_t idx, slot, a, b;
+};
+
 struct cfile {
 	vctx *c;
 	struct vino *vi;
 	fs_aead *aead;
 	int fd, missing_reported;
 	uint8_t *buf, *pt;
+	struct pchunk *pend;
+	size_t npend, cappend;
 };
+
+static void report_chunk(vctx *c, struct cfile *f, const struct pchunk *p, int rows_suspect)
+{
+	bk_pack(c, f->vi->ino, f->vi->r.gen, p->rc == FS_CHECK_PACK_MISSING ? -1 : (int64_t)p->slot);
+	if (rows_suspect)
+		bk_rows(c, "chunks", "ino=%llu AND idx=%llu", (unsigned long long)f->vi->ino, (unsigned long long)p->idx);
+	if (p->rc == FS_CHECK_CHUNK_READ)
+		report(c, fs_check_kind(p->rc), fs_check_status(p->rc), f->vi, (int64_t)p->idx, p->a, p->b, "%s (%s)",
+		       fs_check_msg(p->rc), strerror(p->err));
+	else
+		report(c, fs_check_kind(p->rc), fs_check_status(p->rc), f->vi, (int64_t)p->idx, p->a, p->b, "%s",
+		       fs_check_msg(p->rc));
+}
+
+static void chunk_finding(vctx *c, struct cfile *f, enum fs_check rc, int err, const fs_chunk_row *r, uint64_t a,
+			  uint64_t b)
+{
+	struct pchunk p = { rc, err, r->idx, r->slot, a, b };
+	if (VEC_PUSH(f->pend, f->npend, f->cappend, p) != 0)
+		report_chunk(c, f, &p, 1); /* no memory to wait: name the row as well */
+}
 
 static void check_chunk_data(vctx *c, struct cfile *f, const fs_chunk_row *r)
 {
@@ -396,20 +627,14 @@ static void check_chunk_data(vctx *c, struct cfile *f, const fs_chunk_row *r)
 	int err = 0;
 	if (f->fd < 0) {
 		if (!f->missing_reported)
-			report(c, fs_check_kind(FS_CHECK_PACK_MISSING), fs_check_status(FS_CHECK_PACK_MISSING), f->vi,
-			       (int64_t)r->idx, a, b, "%s", fs_check_msg(FS_CHECK_PACK_MISSING));
+			chunk_finding(c, f, FS_CHECK_PACK_MISSING, 0, r, a, b);
 		f->missing_reported = 1;
 		return;
 	}
 	if ((rc = fs_read_chunk(f->fd, cs, r, f->buf, &err)) == FS_CHECK_OK)
 		rc = fs_check_chunk(f->aead, v->hdr.volid, f->vi->ino, f->vi->r.gen, r, f->buf, f->pt);
-	if (rc == FS_CHECK_CHUNK_READ) {
-		report(c, fs_check_kind(rc), fs_check_status(rc), f->vi, (int64_t)r->idx, a, b, "%s (%s)",
-		       fs_check_msg(rc), strerror(err));
-		return;
-	}
 	if (rc) {
-		report(c, fs_check_kind(rc), fs_check_status(rc), f->vi, (int64_t)r->idx, a, b, "%s", fs_check_msg(rc));
+		chunk_finding(c, f, rc, err, r, a, b);
 		return;
 	}
 	c->res->chunks++;
@@ -418,10 +643,17 @@ static void check_chunk_data(vctx *c, struct cfile *f, const fs_chunk_row *r)
 
 static void close_file(vctx *c, struct cfile *f)
 {
+	enum fs_check rc = FS_CHECK_OK;
+	if (f->vi && !c->group_bad)
+		rc = fs_check_file(c->v->k_tree, &f->vi->r, group_leaves(c));
+	for (size_t i = 0; f->vi && i < f->npend; i++)
+		report_chunk(c, f, &f->pend[i], c->group_bad || rc != FS_CHECK_OK);
+	f->npend = 0;
 	if (f->vi && !c->group_bad) {
-		enum fs_check rc = fs_check_file(c->v->k_tree, &f->vi->r, group_leaves(c));
-		if (rc)
+		if (rc) {
+			bk_rows(c, "chunks", "ino=%llu", (unsigned long long)f->vi->ino);
 			report(c, fs_check_kind(rc), fs_check_status(rc), f->vi, -1, 0, 0, "%s", fs_check_msg(rc));
+		}
 		f->vi->has_chunks_checked = 1;
 	}
 	if (f->fd >= 0)
@@ -441,10 +673,13 @@ static int open_file(vctx *c, struct cfile *f, uint64_t ino)
 	f->vi = find_ino(c, ino);
 	f->fd = -1;
 	if (!f->vi || !f->vi->ok || !S_ISREG(f->vi->r.mode)) {
+		/* the file's inode row went (its bucket disagrees) or is replayed, or the chunk rows were planted */
 		if (f->vi && f->vi->ok)
-			report(c, "metadata", FS_ST_TAMPER, f->vi, -1, 0, 0, "chunks belong to something not a file");
+			bk_rows(c, "inodes", "ino=%llu", (unsigned long long)ino),
+				report(c, "metadata", FS_ST_TAMPER, f->vi, -1, 0, 0, "chunks belong to something not a file");
 		else if (!f->vi)
-			report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
+			bk_rows(c, bucket_off_of(c, ino) ? "inodes" : "chunks", "ino=%llu", (unsigned long long)ino),
+				report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
 			       "integrity violation: [inode %llu]: chunks of a file that does not exist",
 			       (unsigned long long)ino);
 		f->vi = NULL;
@@ -485,6 +720,7 @@ static int chunk_row(void *ctx, uint64_t ino, const fs_chunk_row *r, int malform
 	fs_check_keys k = vol_check_keys(c->v);
 	enum fs_check rc = fs_check_chunk_row(&k, ino, &f->vi->r, r, malformed, leaf);
 	if (rc) {
+		bk_rows(c, "chunks", "ino=%llu AND idx=%llu", (unsigned long long)ino, (unsigned long long)r->idx);
 		report(c, fs_check_kind(rc), fs_check_status(rc), f->vi, (int64_t)r->idx, r->idx * cs,
 		       r->idx * cs + cs - 1, "%s", fs_check_msg(rc));
 		c->group_bad = 1;
@@ -525,7 +761,7 @@ static void check_chunkless(vctx *c, int chunks_ok, int dirents_ok)
 		fs_file_digest_begin(&c->m, c->v->k_tree, vi->ino, vi->r.gen, vi->r.size, 0);
 		fs_mac_final(&c->m, d);
 		if (vi->r.count != 0 || !fs_ct_eq(d, vi->r.content, 32))
-			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "chunk rows missing (deleted from the store)");
+			bk_rows(c, "chunks", "ino=%llu", (unsigned long long)vi->ino), report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "chunk rows missing (deleted from the store)");
 	}
 	/* Directories without any entry rows. */
 	for (size_t i = 0; i < c->nin && dirents_ok; i++) {
@@ -534,7 +770,7 @@ static void check_chunkless(vctx *c, int chunks_ok, int dirents_ok)
 			continue;
 		size_t k = first_entry(c, vi->ino);
 		if (k == c->nde || c->de[k].parent != vi->ino)
-			report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "directory entries missing (deleted from the store)");
+			bk_rows(c, "dirents", "parent=%llu", (unsigned long long)vi->ino), report(c, "metadata", FS_ST_TAMPER, vi, -1, 0, 0, "directory entries missing (deleted from the store)");
 	}
 }
 
@@ -543,6 +779,7 @@ static void check_unreferenced(vctx *c)
 {
 	int dfd = fs_beneath_open(c->v->dirfd, FS_DATA_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0) {
+		bk_file(c, FS_DATA_DIR);
 		report(c, "missing", FS_ST_TAMPER, NULL, -1, 0, 0, "integrity violation: the data directory %s is %s", FS_DATA_DIR,
 		       dfd == -ELOOP ? "a symbolic link" : dfd == -ENOTDIR ? "not a directory" : "missing");
 		return;
@@ -553,8 +790,10 @@ static void check_unreferenced(vctx *c)
 		if (e->d_name[0] == '.')
 			continue;
 		int sfd = fs_beneath_open(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+		char sub[300];
+		snprintf(sub, sizeof(sub), "%s/%s", FS_DATA_DIR, e->d_name);
 		if (sfd == -ELOOP)
-			report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
+			bk_file(c, sub), report(c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0,
 			       "tamper detected: %s/%s is a symbolic link, not a directory of the volume", FS_DATA_DIR, e->d_name);
 		DIR *s = sfd >= 0 ? fdopendir(sfd) : NULL;
 		struct dirent *f;
@@ -575,7 +814,10 @@ static void check_unreferenced(vctx *c)
 				snprintf(m, sizeof(m), "note: %s is not part of the volume (unreferenced data: an orphan of an "
 					 "interrupted commit, or planted); %s", got,
 					 strcmp(want, got) ? "it is left alone" : "the next read-write mount removes it");
-				fs_finding fi = { "unreferenced", 0, NULL, 0, -1, 0, 0, m };
+				fs_finding fi = { "unreferenced", 0, NULL, 0, -1, 0, 0, m, 0, { { 0 } } };
+				bk_file(c, got);
+				bk_attach(c, &fi);
+				c->nbk = 0;
 				c->cb(c->ctx, &fi);
 			}
 		}
@@ -588,6 +830,20 @@ static void check_unreferenced(vctx *c)
 		closedir(d);
 	else
 		close(dfd);
+}
+
+/* The finding that the store's root does not match its bucket rows, once those were checked against
+ * their inode rows: the buckets that disagree are the rows changed; if none does, the volume row is. */
+static void report_root(vctx *c)
+{
+	if (c->root_bad != 1)
+		return;
+	if (c->nbad_buckets)
+		bk_rows(c, "buckets", "%s", c->bad_buckets);
+	else
+		bk_rows(c, "volume", "id=1");
+	report(c, "metadata", c->root_status, NULL, -1, 0, 0, "%s", c->root_err);
+	c->root_bad = 2; /* reported; bucket findings still name the bucket rows */
 }
 
 /* Copies DIR/name to the private directory; -ENOENT when it does not exist. */
@@ -650,6 +906,9 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 	int st = vol_setup(v, o, 0, err, sizeof(err));
 	memcpy(res->volid, v->hdr.volid, 16);
 	if (st) {
+		/* the header is what the key was checked against, too: a wrong key names it as well */
+		if (st == FS_ST_TAMPER || st == FS_ST_WRONG_KEY || strstr(err, FS_HDR_NAME))
+			bk_file(&c, FS_HDR_NAME);
 		report(&c, st == FS_ST_TAMPER ? "header" : fs_status_name(st), st, NULL, -1, 0, 0, "%s", err);
 		goto out;
 	}
@@ -664,12 +923,13 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 	if (v->init_mark && vo && vo->use_expect)
 		v->init_mark = VOL_MARK_STRAY; /* a trusted state is given: the volume was made */
 	if (v->init_mark && (st = vol_check_init_mark(v, o, err, sizeof(err))) != 0) {
+		bk_file(&c, FS_INIT_MARK);
 		report(&c, fs_status_name(st), st, NULL, -1, 0, 0, "%s", err);
 		if (st == FS_ST_IO)
 			goto out;
 	}
 	if (v->init_mark == VOL_MARK_STRAY)
-		report(&c, "marker", 0, NULL, -1, 0, 0,
+		bk_file(&c, FS_INIT_MARK), report(&c, "marker", 0, NULL, -1, 0, 0,
 		       "note: %s is present, but the trust anchor records this volume: the marker is not believed "
 		       "(a crash at the end of init, or planted); the next read-write mount removes it",
 		       FS_INIT_MARK);
@@ -687,6 +947,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 	for (size_t i = 0; i < sizeof(comp) / sizeof(comp[0]); i++) {
 		int pr = fs_beneath_check_plain(v->dirfd, comp[i]);
 		if (pr == -ELOOP || pr == -EMLINK || pr == -EINVAL) {
+			bk_file(&c, comp[i]);
 			report(&c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0, "tamper detected: %s/%s is %s, not the store's own file",
 			       o->dir, comp[i], pr == -ELOOP ? "a symbolic link" : pr == -EMLINK ? "a hard link to another name"
 								  : "not a regular file");
@@ -697,6 +958,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 		goto out;
 	int rc = copy_file(v->dirfd, FS_META_NAME, c.tmpdir);
 	if (rc) {
+		bk_file(&c, FS_META_NAME);
 		report(&c, rc == -ENOENT ? "metadata" : "io", rc == -ENOENT ? FS_ST_TAMPER : FS_ST_IO, NULL, -1, 0, 0,
 		       "%s: the metadata store %s/%s %s", rc == -ENOENT ? "tamper detected" : "error", o->dir,
 		       FS_META_NAME, rc == -ENOENT ? "is missing" : strerror(-rc));
@@ -709,6 +971,7 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 		close(tfd);
 	if (rc) {
 		const char *why = fs_store_errmsg(v->store);
+		bk_file(&c, FS_META_NAME);
 		if (!strncmp(why, "tamper detected", 15))
 			report(&c, "metadata", FS_ST_TAMPER, NULL, -1, 0, 0, "%s", why);
 		else
@@ -717,9 +980,22 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 		goto out;
 	}
 	fs_volume_row row;
-	int store_ok = (st = vol_check_store(v, &row, err, sizeof(err))) == 0;
-	if (!store_ok)
-		report(&c, "metadata", st, NULL, -1, 0, 0, "%s", err);
+	if ((st = vol_check_store(v, &row, err, sizeof(err))) != 0) {
+		uint8_t (*probe)[32] = calloc(v->hdr.buckets, 32);
+		if (fs_store_get_volume(v->store, &row) != 0) {
+			bk_rows(&c, "volume", "id=1");
+		} else if (!probe || fs_store_get_buckets(v->store, v->hdr.buckets, probe) != 0) {
+			bk_rows(&c, "buckets", NULL);
+		} else {
+			/* the root over readable bucket rows: which rows changed is known once they are checked */
+			c.root_bad = 1;
+			c.root_status = st;
+			snprintf(c.root_err, sizeof(c.root_err), "%s", err);
+		}
+		free(probe);
+		if (!c.root_bad)
+			report(&c, "metadata", st, NULL, -1, 0, 0, "%s", err);
+	}
 	if (fs_store_get_volume(v->store, &row) == 0) {
 		res->version = row.version;
 		memcpy(res->root, row.root, 32);
@@ -731,6 +1007,8 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 			res->trusted_version = vo->expect_version;
 			memcpy(res->trusted_root, vo->expect_root, 32);
 			res->have_trusted = 1;
+			if (row.version != vo->expect_version || !fs_ct_eq(row.root, vo->expect_root, 32))
+				bk_file(&c, FS_META_NAME); /* an older or another state of the store */
 			if (row.version < vo->expect_version)
 				report(&c, "rollback", FS_ST_ROLLBACK, NULL, -1, 0, 0,
 				       FS_MSG_ROLLBACK,
@@ -752,6 +1030,10 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 				res->have_trusted = 1;
 			}
 			st = vol_check_anchor(v, &row, &roll, &pending, err, sizeof(err));
+			if (st == FS_ST_ROLLBACK || st == FS_ST_FORK)
+				bk_file(&c, FS_META_NAME); /* an older or another state of the store */
+			else if (roll)
+				bk_rows(&c, "volume", "id=1");
 			if (st)
 				report(&c, fs_status_name(st), st, NULL, -1, 0, 0, "%s", err);
 			else if (roll)
@@ -764,19 +1046,21 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 	 * and no check that needs all of it runs: a part of a table would read as rows deleted. */
 	uint8_t (*stored)[32] = calloc(v->hdr.buckets, 32);
 	if (!stored) {
+		report_root(&c);
 		report(&c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory");
 		goto out;
 	}
 	int buckets_ok = fs_store_get_buckets(v->store, v->hdr.buckets, stored) == 0;
-	int inodes_ok = table_read(&c, fs_store_all_inodes(v->store, inode_row, &c), "inode");
+	int inodes_ok = table_read(&c, fs_store_all_inodes(v->store, inode_row, &c), "inode", "inodes");
 	if (buckets_ok && inodes_ok)
 		check_buckets(&c, stored);
 	free(stored);
+	report_root(&c);
 	if (!inodes_ok)
 		goto out; /* every other check is about the inodes */
 	c.cur = 0;
 	c.have_cur = 0;
-	int dirents_ok = table_read(&c, fs_store_all_dirents(v->store, dirent_row, &c), "directory entry");
+	int dirents_ok = table_read(&c, fs_store_all_dirents(v->store, dirent_row, &c), "directory entry", "dirents");
 	if (dirents_ok)
 		finish_dir(&c);
 	c.nleaves = 0; /* a directory cut short leaves its leaves */
@@ -796,10 +1080,11 @@ int fsv_verify(const fs_volume_opts *o, const fs_verify_opts *vo, fs_finding_fn 
 	if (!chunks_ok)
 		report(&c, "io", FS_ST_IO, NULL, -1, 0, 0, "out of memory");
 	else
-		chunks_ok = table_read(&c, fs_store_all_chunks(v->store, chunk_row, &f), "chunk");
+		chunks_ok = table_read(&c, fs_store_all_chunks(v->store, chunk_row, &f), "chunk", "chunks");
 	if (!chunks_ok)
 		c.group_bad = 1; /* the file being read when it failed has only some of its rows */
 	close_file(&c, &f);
+	free(f.pend);
 	free(f.buf);
 	free(f.pt);
 	check_chunkless(&c, chunks_ok, dirents_ok);
@@ -811,6 +1096,7 @@ out:
 	}
 	free(c.in);
 	free(c.de);
+	free(c.bucket_off);
 	free(c.leaves);
 	cleanup_tmp(&c);
 	vol_destroy(v);

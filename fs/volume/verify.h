@@ -7,6 +7,17 @@
 #include "fs/volume/volume.h"
 #include "meta/common/progress.h"
 
+/* What a finding is about in the backing directory: the file, and within it the rows of a table of the
+ * store or the slot of a pack file. An auditor restores exactly these from a backup (docs/CLI.md). */
+typedef struct {
+	const char *file;  /* relative to the backing directory: volume.hdr, meta.db, d/XX/INO.GEN, ... */
+	const char *table; /* a table of meta.db, or NULL: the file as a whole */
+	const char *row;   /* the table's rows meant, as an SQL condition ("ino=12", "b IN (3, 7)"); NULL: all */
+	int64_t slot;      /* the slot of a pack file, -1 when none */
+	uint64_t offset;   /* the slot's first byte in the pack file, when slot >= 0 */
+} fs_backing;
+#define FS_MAX_BACKING 4
+
 typedef struct {
 	const char *kind;  /* modified truncated missing metadata header unreferenced | rollback fork pending wrong-key anchor busy io */
 	int status;        /* fs_status this finding stands for (0 for a note) */
@@ -15,7 +26,12 @@ typedef struct {
 	int64_t chunk;     /* -1 when none */
 	uint64_t byte_a, byte_b; /* inclusive, when chunk >= 0 */
 	const char *message;     /* the line printed for it */
+	size_t nbacking;         /* what in the backing directory it is about (0: nothing there, e.g. the key) */
+	fs_backing backing[FS_MAX_BACKING];
 } fs_finding;
+
+/* The backing of f as one line: "FILE slot S (byte O); meta.db table T rows COND; ..." (empty if none). */
+void fsv_backing_text(const fs_finding *f, char *buf, size_t size);
 
 typedef struct {
 	int use_expect;            /* check against expect_* instead of the trust anchor */

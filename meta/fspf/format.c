@@ -371,6 +371,44 @@ uint8_t *fspf_encode_sealed(const fspf *m, size_t *len, uint8_t tag[FSPF_TAG_BYT
 	return f;
 }
 
+/* The checks of a sealed header that need no key (after magic and version): 0, or -1 with err set. */
+static int sealed_header_check(const uint8_t *file, size_t n, char *err, size_t errlen)
+{
+	if (file[12] != 1 || n < FSPF_SEAL_HDR + 16 || file[13] != FS_AEAD_XCHACHA20POLY1305 || file[14] || file[15]) {
+		fspf_seterr(err, errlen, "fspf: truncated or malformed header");
+		return -1;
+	}
+	uint64_t blen = fs_get_le64(file + 88);
+	if (blen > FSPF_MAX_BODY || blen != n - FSPF_SEAL_HDR - 16) {
+		fspf_seterr(err, errlen, "fspf: length field does not match the file (truncated or extended)");
+		return -1;
+	}
+	return 0;
+}
+
+int fspf_outline_of(const uint8_t *file, size_t n, fspf_outline *o, char *err, size_t errlen)
+{
+	if (n < 16 || memcmp(file, magic, 8) != 0) {
+		fspf_seterr(err, errlen, "not an fspf (bad magic)");
+		return FS_ST_TAMPER;
+	}
+	if (fs_get_le32(file + 8) != FSPF_VERSION) {
+		fspf_seterr(err, errlen, "unsupported fspf format version %u", fs_get_le32(file + 8));
+		return FS_ST_TAMPER;
+	}
+	if (file[12] == 0) {
+		fspf_seterr(err, errlen, "the fspf is not encrypted yet");
+		return FS_ST_USAGE;
+	}
+	if (sealed_header_check(file, n, err, errlen) != 0)
+		return FS_ST_TAMPER;
+	memcpy(o->id, file + 16, FSPF_ID_BYTES);
+	o->body_aead = file[13];
+	o->size = n;
+	crypto_generichash(o->blake2b, sizeof(o->blake2b), file, n, NULL, 0);
+	return FS_OK;
+}
+
 int fspf_parse_file(const uint8_t *file, size_t n, const uint8_t *key, const uint8_t *tag, fspf **out, char *err,
 		    size_t errlen)
 {
@@ -406,15 +444,9 @@ int fspf_parse_file(const uint8_t *file, size_t n, const uint8_t *key, const uin
 		*out = m;
 		return FS_OK;
 	}
-	if (file[12] != 1 || n < FSPF_SEAL_HDR + 16 || file[13] != FS_AEAD_XCHACHA20POLY1305 || file[14] || file[15]) {
-		fspf_seterr(err, errlen, "fspf: truncated or malformed header");
+	if (sealed_header_check(file, n, err, errlen) != 0)
 		goto fail;
-	}
 	uint64_t blen = fs_get_le64(file + 88);
-	if (blen > FSPF_MAX_BODY || blen != n - FSPF_SEAL_HDR - 16) {
-		fspf_seterr(err, errlen, "fspf: length field does not match the file (truncated or extended)");
-		goto fail;
-	}
 	if (!key) {
 		fspf_seterr(err, errlen, "the fspf is encrypted: its key is needed");
 		st = FS_ST_USAGE;

@@ -158,6 +158,16 @@ int fspf_tag_of(const uint8_t *file, size_t n, const uint8_t key[FSPF_KEY_BYTES]
  * body does not open, malformed), FS_ST_USAGE (a sealed file without a key). */
 int fspf_parse_file(const uint8_t *file, size_t n, const uint8_t *key, const uint8_t *tag, fspf **out, char *err,
 		    size_t errlen);
+/* What a sealed fspf shows without its key: its id, body AEAD, length and the unkeyed BLAKE2b-256 of the
+ * whole file (b2sum -l 256), to tell copies apart. The tag is keyed (docs/FORMAT.md 19.1) and is not here.
+ * FS_OK, or FS_ST_TAMPER (malformed header, length mismatch), FS_ST_USAGE (a working fspf, not sealed). */
+typedef struct {
+	uint8_t id[FSPF_ID_BYTES];
+	int body_aead;
+	uint64_t size;
+	uint8_t blake2b[32];
+} fspf_outline;
+int fspf_outline_of(const uint8_t *file, size_t n, fspf_outline *o, char *err, size_t errlen);
 /* Reads a protection file whole into a malloc'd buffer (at most FSPF_MAX_BODY + headers). Returns an
  * fs_status: FS_ST_IO when unreadable, FS_ST_TAMPER when not a regular file or too large. */
 int fspf_read_file(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen);

@@ -27,9 +27,9 @@ refused_everywhere() {
 	before=$(dir_state "$dir")
 	run_verify "$label-verify" "$dir"
 	expect_vstatus "$st"
-	check "$label: verify prints one finding and the summary"
-	[ "$(grep -c '' "$VOUT")" -eq 2 ] && grep -Eq -- "$ere" "$VOUT" ||
-		soft_fail "$label: verify: expected one finding matching '$ere' and a summary" "$VOUT"
+	check "$label: verify prints one finding, naming volume.hdr as its backing, and the summary"
+	[ "$(grep -c '' "$VOUT")" -eq 3 ] && grep -Eq -- "$ere" "$VOUT" && grep -qx '  backing: volume.hdr' "$VOUT" ||
+		soft_fail "$label: verify: expected one finding matching '$ere', its backing volume.hdr and a summary" "$VOUT"
 	expect_cmd "$st" "$label-info" "$FSHIELD" info "$dir"
 	expect_one_line "$T/$label-info.err" "^fshield info: .*($ere)"
 	expect_cmd "$st" "$label-info-key" "$FSHIELD" info --key-file "$KEY" --trust "$TRUST" "$dir"
