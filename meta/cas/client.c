@@ -1,6 +1,7 @@
 /* HTTPS client of the CAS over libcurl. */
 #include "crypto/secret_mode.h"
 #include "meta/cas/client.h"
+#include "meta/cas/wipe.h"
 
 #include <curl/curl.h>
 #include <limits.h>
@@ -34,19 +35,10 @@ struct cas_client {
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_ok;
-/* jansson keeps copies of the strings it parses; in a CAS answer one is the volume key (hex). A process
- * that talks to a CAS wipes every JSON block before it frees it. */
-static void json_wiping_free(void *p)
-{
-	if (p)
-		sodium_memzero(p, malloc_usable_size(p));
-	free(p);
-}
-
 static void curl_init(void)
 {
 	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-	json_set_alloc_funcs(malloc, json_wiping_free);
+	cas_json_wipe_on_free();
 }
 
 /* No answer: a timeout, a refused connection, a TLS failure, or another transport error. */

@@ -16,6 +16,7 @@
 #include "meta/cas/audit.h"
 #include "meta/cas/proto.h"
 #include "meta/cas/session.h"
+#include "meta/cas/wipe.h"
 
 static enum MHD_Result answer(struct MHD_Connection *c, int status, char *json)
 {
@@ -24,9 +25,10 @@ static enum MHD_Result answer(struct MHD_Connection *c, int status, char *json)
 	if (!json)
 		return MHD_NO;
 	size_t len = strlen(json);
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
+	/* An answer to key carries the volume key: wiped when the server is done with it. */
+	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, json, cas_wiping_free);
 	if (!r) {
-		free(json);
+		cas_wiping_free(json);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");

@@ -28,6 +28,7 @@
 #include "meta/cas/keyseal.h"
 #include "meta/cas/routes.h"
 #include "meta/cas/store.h"
+#include "meta/cas/wipe.h"
 #include "meta/common/reason.h"
 #include "meta/common/vec.h"
 
@@ -279,6 +280,7 @@ static int listen_on(const char *spec, char *bound, size_t blen, char *err, size
 
 int cas_server_run(const struct cas_server_opts *o, char *err, size_t errlen)
 {
+	cas_json_wipe_on_free(); /* before the first answer: some carry a volume key */
 	struct server S = { .max_body = o->max_body };
 	S.routes.max_sessions_per_client = o->max_sessions_per_client;
 	pthread_mutex_init(&S.routes.refusals_mu, NULL);

@@ -15,6 +15,7 @@
 #include "meta/cas/client.h"
 #include "meta/cas/curl.h"
 #include "meta/cas/proto.h"
+#include "meta/cas/wipe.h"
 #include "testutil.h"
 
 extern void __libc_free(void *);
@@ -206,6 +207,30 @@ START_TEST(cas_answer_json_wiped)
 }
 END_TEST
 
+/* The CAS server's answer to key, as it builds and sends it (cas_ans_encode, then the free the server's
+ * answers use): neither the JSON blocks it frees nor the answer text leave a copy of the key. */
+START_TEST(cas_server_answer_wiped)
+{
+	cas_json_wipe_on_free(); /* as cas_server_run does before its first answer */
+	cas_vol_ans a;
+	memset(&a, 0, sizeof(a));
+	randombytes_buf(a.key, 32);
+	char key_hex[65];
+	fs_hex(key_hex, a.key, 32);
+	watch = key_hex, watch_len = 64, given_back_with_secret = 0;
+	char *body = cas_ans_encode(CAS_OP_KEY, 200, &a);
+	ck_assert_ptr_nonnull(body);
+	ck_assert_ptr_nonnull(strstr(body, key_hex)); /* the answer does carry it */
+	unsigned building = given_back_with_secret;
+	cas_wiping_free(body);
+	unsigned total = given_back_with_secret;
+	watch = NULL;
+	sodium_memzero(&a, sizeof(a));
+	ck_assert_msg(building == 0, "%u JSON blocks were freed holding the key while the answer was built", building);
+	ck_assert_msg(total == 0, "the answer text was freed holding the key");
+}
+END_TEST
+
 /* Called through volatile pointers: the compiler may not fold an allocation that never escapes away. */
 static void *(*volatile heap_malloc)(size_t) = malloc;
 static void *(*volatile heap_realloc)(void *, size_t) = realloc;
@@ -231,7 +256,7 @@ static Suite *secrets_suite(void)
 {
 	Suite *s = suite_create("secrets");
 	TEST_CASE(s, "memory", NULL, 30, key_memory_locked_and_not_dumped, cas_answer_buffer_wiped,
-		  cas_answer_json_wiped, watch_catches_a_leak);
+		  cas_answer_json_wiped, cas_server_answer_wiped, watch_catches_a_leak);
 #ifndef UNDER_ASAN
 	/* ASan's interceptors make mlock a no-op: locked memory is counted in the ordinary build only. */
 	TEST_CASE(s, "locked", NULL, 30, xchacha_context_key_locked);
