@@ -248,7 +248,7 @@ int main(int argc, char **argv)
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		die(1, "create %s", path);
-	uint64_t *buf = malloc(BS);
+	static uint64_t buf[WORDS];
 	for (uint64_t b = 0; b < nblocks; b++) {
 		fill(buf, b, 0);
 		if (pwrite(fd, buf, BS, (off_t)(b * BS)) != BS)

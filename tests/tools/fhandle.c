@@ -31,7 +31,11 @@ int main(int argc, char **argv)
 {
 	if (argc != 4)
 		die(1, "usage: fhandle get PATH HANDLEFILE | fhandle open MOUNTPOINT HANDLEFILE");
-	struct file_handle *fh = malloc(sizeof(*fh) + MAX_HANDLE_SZ);
+	static union {
+		struct file_handle fh;
+		char bytes[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} hb;
+	struct file_handle *fh = &hb.fh;
 	if (!strcmp(argv[1], "get")) {
 		int mount_id;
 		fh->handle_bytes = MAX_HANDLE_SZ;
