@@ -245,7 +245,12 @@ static int get_dirty(fs_volume *v, struct inode *ip, uint64_t idx, int need_old,
 	 * the file changes, rather than fail later in a flush or a commit. */
 	if (ip->r.wseq + ip->ndc >= v->seal_limit)
 		return seals_exhausted(v, ip);
-	int rc = check_space ? vol_space_for(v, 1) : 0;
+	/* Room that fallocate took for this file is used first, and needs no new room. */
+	int rc = 0;
+	if (check_space && ip->reserved)
+		ip->reserved--;
+	else if (check_space)
+		rc = vol_space_for(v, 1);
 	if (rc)
 		return rc;
 	uint32_t cs = v->hdr.chunk_size;
@@ -471,6 +476,72 @@ int vol_truncate(fs_volume *v, struct inode *ip, uint64_t size)
 	return 0;
 }
 
+/* fallocate's allocation, chunk by chunk as a local file system does it block by block: every chunk the
+ * range touches is allocated, also where the range covers only part of it. inside: chunks up to the size
+ * that hold no data or less than they could (holes, a short last chunk); beyond: chunks past the size
+ * (FALLOC_FL_KEEP_SIZE), which the format does not let hold data. */
+static void count_unallocated(fs_volume *v, struct inode *ip, uint64_t off, uint64_t end, uint64_t size,
+			      uint64_t *inside, uint64_t *beyond)
+{
+	uint32_t cs = v->hdr.chunk_size;
+	uint64_t in_chunks = (size + cs - 1) / cs;
+	for (uint64_t idx = off / cs; idx * cs < end; idx++) {
+		if (idx >= in_chunks) {
+			*beyond += (end - idx * cs + cs - 1) / cs;
+			return;
+		}
+		size_t pos;
+		struct chunk *c = find_chunk(ip, idx, &pos);
+		struct dirty_chunk *d = find_dirty(ip, idx);
+		uint64_t could = size - idx * cs < cs ? size - idx * cs : cs;
+		if ((d ? d->len : c ? c->len : 0) < could)
+			(*inside)++;
+	}
+}
+
+/* Allocates the chunks [off, stop) touches, stop at most the size: a hole becomes a chunk of zeros and a
+ * short chunk is extended with zeros, sealed and written like any data (so the space is taken now and
+ * st_blocks counts it); reads see the zeros they saw before. */
+static int allocate_range(fs_volume *v, struct inode *ip, uint64_t off, uint64_t stop)
+{
+	uint32_t cs = v->hdr.chunk_size;
+	for (uint64_t idx = off / cs; idx * cs < stop; idx++) {
+		size_t pos;
+		struct chunk *c = find_chunk(ip, idx, &pos);
+		struct dirty_chunk *d = find_dirty(ip, idx);
+		uint64_t could = ip->r.size - idx * cs < cs ? ip->r.size - idx * cs : cs;
+		uint32_t have = d ? d->len : c ? c->len : 0;
+		if (have >= could)
+			continue;
+		int rc = get_dirty(v, ip, idx, have > 0, 0, &d);
+		if (rc)
+			return rc;
+		if (ip->rcache_valid && ip->rcache_idx == idx)
+			ip->rcache_valid = 0;
+		v->dirty_bytes += could - d->len;
+		d->len = (uint32_t)could; /* the bytes past the old length are zero (get_dirty) */
+		vol_mark_dirty(v, ip);
+	}
+	return 0;
+}
+
+/* Takes the room for n chunks in the backing store past the end of the pack file, where the next slots go
+ * (a slot freed below them may be taken first). */
+static int reserve_past_end(fs_volume *v, struct inode *ip, uint64_t n)
+{
+	int rc = vol_pack_open(v, ip, 1);
+	if (rc)
+		return rc;
+	struct stat st;
+	if (fstat(ip->fd, &st) != 0)
+		return -errno;
+	uint64_t cs = v->hdr.chunk_size, from = (uint64_t)st.st_size > ip->nslots * 8 * cs ? (uint64_t)st.st_size : ip->nslots * 8 * cs;
+	if (fallocate(ip->fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(n * cs)) != 0)
+		return errno == EOPNOTSUPP ? 0 : -errno; /* a backing file system without it: checked, not held */
+	ip->reserved += n;
+	return 0;
+}
+
 int fsv_fallocate(fs_volume *v, uint64_t ino, int mode, uint64_t off, uint64_t len)
 {
 	pthread_mutex_lock(&v->lock);
@@ -489,15 +560,23 @@ int fsv_fallocate(fs_volume *v, uint64_t ino, int mode, uint64_t off, uint64_t l
 	uint64_t end = off + len;
 	uint32_t cs = v->hdr.chunk_size;
 	if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
-		/* Chunks are written on demand; allocation only has to make the size visible, and fail when the
-		 * range past the end could not be written now. */
-		uint64_t from = off > ip->r.size ? off : ip->r.size;
-		if (end > from && (rc = vol_space_for(v, (end - from + cs - 1) / cs)) != 0)
-			goto out;
-		if (mode == 0 && end > ip->r.size) {
-			ip->r.size = end;
+		uint64_t size = mode == 0 && end > ip->r.size ? end : ip->r.size;
+		uint64_t inside = 0, beyond = 0;
+		count_unallocated(v, ip, off, end, size, &inside, &beyond);
+		if (inside + beyond && (rc = vol_space_for(v, 2 * inside + beyond)) != 0)
+			goto out; /* nothing changed */
+		if (size != ip->r.size) {
+			ip->r.size = size;
 			vol_touch(v, ip, VOL_CTIME);
 		}
+		/* Sealed and written now, not at the commit: the space is taken when fallocate returns. */
+		if ((rc = allocate_range(v, ip, off, end < size ? end : size)) == 0 && inside)
+			rc = vol_flush_file(v, ip);
+		/* And room for as many chunks again past the pack file's end: a later write into the range seals
+		 * its chunk into a new slot (the old one is freed by the commit after), and past the size no
+		 * chunk can be kept at all. */
+		if (!rc && inside + beyond)
+			rc = reserve_past_end(v, ip, inside + beyond);
 	} else if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
 		if (end > ip->r.size)
 			end = ip->r.size;

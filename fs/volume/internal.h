@@ -100,6 +100,7 @@ struct inode {
 	uint8_t *rcache; /* one decrypted chunk */
 	uint64_t rcache_idx;
 	int rcache_valid;
+	uint64_t reserved; /* chunks fallocate took room for past the pack file's end (until unmount) */
 };
 
 struct bucket {
