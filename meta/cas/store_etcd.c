@@ -540,6 +540,15 @@ static int write_vol(cas_store *s, const char *volume, struct vrow *v, cas_audit
 	return rc;
 }
 
+/* A refusal, audited only if the volume's row is still the one read (v, wiped here): code once it is
+ * recorded, 1 when the row changed meanwhile (decide again), or -errno. */
+static int refuse_as_read(cas_store *s, const char *volume, struct vrow *v, cas_audit_rec *ar, int code)
+{
+	int rc = audit_txn(s, "v", volume, v->rev, NULL, ar);
+	sodium_memzero(v, sizeof(*v));
+	return rc < 0 ? rc : rc == 1 ? code : 1;
+}
+
 static int et_register(cas_store *s, const char *volume, const uint8_t client[32], const uint8_t volid[16],
 		       const cas_state *st, cas_state *cur)
 {
@@ -561,12 +570,8 @@ static int et_register(cas_store *s, const char *volume, const uint8_t client[32
 			if (cur)
 				*cur = v.st;
 			cas_audit_rec_fill(&ar, volume, client, "register", "exists", &v.st, st);
-			rc = audit_txn(s, "v", volume, v.rev, NULL, &ar);
-			sodium_memzero(&v, sizeof(v));
-			if (rc < 0)
+			if ((rc = refuse_as_read(s, volume, &v, &ar, -EEXIST)) != 1)
 				return rc;
-			if (rc == 1)
-				return -EEXIST;
 			continue;
 		}
 		if (!v.exists)
@@ -627,12 +632,8 @@ static int et_cas(cas_store *s, const char *volume, const uint8_t client[32], co
 			/* Recorded only if the volume is still as read: otherwise decide again. */
 			cas_audit_rec ar;
 			cas_audit_rec_fill(&ar, volume, client, "cas", "conflict", &v.st, next);
-			rc = audit_txn(s, "v", volume, v.rev, NULL, &ar);
-			sodium_memzero(&v, sizeof(v));
-			if (rc < 0)
+			if ((rc = refuse_as_read(s, volume, &v, &ar, -ESTALE)) != 1)
 				return rc;
-			if (rc == 1)
-				return -ESTALE;
 			continue;
 		}
 		cas_state old = v.st;
