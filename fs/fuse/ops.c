@@ -456,7 +456,10 @@ static void invalidate_direct(struct fsd_fs *fs, fuse_ino_t ino, off_t off, size
 {
 	if (!fs->se || n == 0)
 		return;
-	int rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, off, (off_t)n);
+	int rc, tries = 0;
+	do /* the kernel's answer to the notification may be interrupted: the pages must still go */
+		rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, off, (off_t)n);
+	while ((rc == -EINTR || rc == -EAGAIN) && ++tries < 5);
 	if (rc < 0 && rc != -ENOENT) /* -ENOENT: the kernel holds no such inode, nothing cached */
 		fs_log(LOG_WARNING, "inode %llu: cannot drop cached pages after a direct write: %s",
 		       (unsigned long long)ino, strerror(-rc));

@@ -7,8 +7,10 @@ set -euo pipefail
 : "${BUILD:?set BUILD to the build directory}"
 
 fs_init
-fs_mount
-"$BUILD/tests/tools/dioracer" "$MNT/racefile" 96 6 || fail "direct writes and cached reads disagree"
+touch "$T/daemon.log" && chmod 600 "$T/daemon.log"
+fs_mount -o log_file="$T/daemon.log"
+"$BUILD/tests/tools/dioracer" "$MNT/racefile" 96 6 ||
+	fail "direct writes and cached reads disagree; the daemon's log: $(cat "$T/daemon.log")"
 # The data the volume holds is the last written, and a fresh mount reads the same.
 sum=$(sha256sum <"$MNT/racefile")
 fs_remount
