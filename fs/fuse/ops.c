@@ -456,9 +456,13 @@ static void invalidate_direct(struct fsd_fs *fs, fuse_ino_t ino, off_t off, size
 {
 	if (!fs->se || n == 0)
 		return;
+	/* Widened to 2 MiB boundaries, the largest folio the page cache keeps file pages in: a folio that
+	 * straddles the written range's edge was seen to survive an invalidation of the range alone. */
+	const off_t big = 2 << 20;
+	off_t from = off & ~(big - 1), to = ((off + (off_t)n + big - 1) & ~(big - 1));
 	int rc, tries = 0;
 	do /* the kernel's answer to the notification may be interrupted: the pages must still go */
-		rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, off, (off_t)n);
+		rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, from, to - from);
 	while ((rc == -EINTR || rc == -EAGAIN) && ++tries < 5);
 	if (rc < 0 && rc != -ENOENT) /* -ENOENT: the kernel holds no such inode, nothing cached */
 		fs_log(LOG_WARNING, "inode %llu: cannot drop cached pages after a direct write: %s",
