@@ -247,7 +247,9 @@ deb:
 	mkdir -p $(DEB_DIR)/src
 	cp -a Makefile README.md fs crypto meta tools tests bench docs $(DEB_DIR)/src/
 	cp -a tools/debian $(DEB_DIR)/src/debian
-	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	@# As a distribution builds it: none of this make's variables (make asan's CC, CFLAGS) reach the package.
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES -u CC -u CFLAGS \
+	  dpkg-buildpackage -us -uc -b
 	@echo "package: $(DEB)"
 
 deb-check: deb
