@@ -415,7 +415,8 @@ void cas_answer_mac(uint8_t out[32], const uint8_t answer_key[32], const char *v
 
 /* ---- fingerprints ---- */
 
-int cas_cert_fingerprint_pem(const char *pem, size_t len, uint8_t fp[32])
+/* SHA-256 of the DER of the PEM certificate, or of its public key (of_key). */
+static int pem_sha256(const char *pem, size_t len, int of_key, uint8_t fp[32])
 {
 	BIO *b = BIO_new_mem_buf(pem, (int)len);
 	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
@@ -423,7 +424,7 @@ int cas_cert_fingerprint_pem(const char *pem, size_t len, uint8_t fp[32])
 	if (!x)
 		return -1;
 	unsigned char *der = NULL;
-	int n = i2d_X509(x, &der);
+	int n = of_key ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : i2d_X509(x, &der);
 	X509_free(x);
 	if (n <= 0)
 		return -1;
@@ -431,6 +432,11 @@ int cas_cert_fingerprint_pem(const char *pem, size_t len, uint8_t fp[32])
 	int ok = EVP_Digest(der, (size_t)n, fp, &outlen, EVP_sha256(), NULL) == 1 && outlen == 32;
 	OPENSSL_free(der);
 	return ok ? 0 : -1;
+}
+
+int cas_cert_fingerprint_pem(const char *pem, size_t len, uint8_t fp[32])
+{
+	return pem_sha256(pem, len, 0, fp);
 }
 
 /* 64 hex digits, or 32 colon-separated pairs (as openssl x509 -fingerprint prints them). */
@@ -457,20 +463,7 @@ int cas_fingerprint_parse(const char *s, uint8_t out[32])
 
 int cas_cert_key_fingerprint_pem(const char *pem, size_t len, uint8_t fp[32])
 {
-	BIO *b = BIO_new_mem_buf(pem, (int)len);
-	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-	BIO_free(b);
-	if (!x)
-		return -1;
-	unsigned char *der = NULL;
-	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
-	X509_free(x);
-	if (n <= 0)
-		return -1;
-	unsigned int outlen = 0;
-	int ok = EVP_Digest(der, (size_t)n, fp, &outlen, EVP_sha256(), NULL) == 1 && outlen == 32;
-	OPENSSL_free(der);
-	return ok ? 0 : -1;
+	return pem_sha256(pem, len, 1, fp);
 }
 
 int cas_file_sha256(const char *path, uint8_t out[32])

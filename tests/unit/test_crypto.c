@@ -961,20 +961,26 @@ START_TEST(passphrase_cost_bounds)
 }
 END_TEST
 
+/* A random master key and the header of a new XChaCha20-Poly1305 volume whose key comes from key_source. */
+static void header_for(fs_header *h, uint8_t master[32], int key_source)
+{
+	randombytes_buf(master, 32);
+	memset(h, 0, sizeof(*h));
+	randombytes_buf(h->volid, sizeof(h->volid));
+	h->aead_alg = FS_AEAD_XCHACHA20POLY1305;
+	h->hash_alg = FS_HASH_BLAKE2B_256;
+	h->key_source = key_source;
+	h->chunk_size = 65536;
+	h->buckets = 4096;
+}
+
 /* A planted header: a passphrase volume's header with a cost far beyond the bounds (the header MAC cannot
  * be checked before the KDF has run) is refused by the parser, at once, with a reason naming the bounds. */
 START_TEST(planted_header_kdf_cost)
 {
 	uint8_t master[32], raw[FS_HDR_BYTES];
-	randombytes_buf(master, sizeof(master));
 	fs_header h;
-	memset(&h, 0, sizeof(h));
-	randombytes_buf(h.volid, sizeof(h.volid));
-	h.aead_alg = FS_AEAD_XCHACHA20POLY1305;
-	h.hash_alg = FS_HASH_BLAKE2B_256;
-	h.key_source = FS_KEYSRC_PASSPHRASE;
-	h.chunk_size = 65536;
-	h.buckets = 4096;
+	header_for(&h, master, FS_KEYSRC_PASSPHRASE);
 	fs_kdf_params_default(&h.kdf);
 	fs_header_encode(&h, master, raw);
 	fs_header back;
@@ -997,15 +1003,8 @@ END_TEST
 START_TEST(header_keyfile_wrapped)
 {
 	uint8_t master[32], raw[FS_HDR_BYTES];
-	randombytes_buf(master, sizeof(master));
 	fs_header h;
-	memset(&h, 0, sizeof(h));
-	randombytes_buf(h.volid, sizeof(h.volid));
-	h.aead_alg = FS_AEAD_XCHACHA20POLY1305;
-	h.hash_alg = FS_HASH_BLAKE2B_256;
-	h.key_source = FS_KEYSRC_KEYFILE;
-	h.chunk_size = 65536;
-	h.buckets = 4096;
+	header_for(&h, master, FS_KEYSRC_KEYFILE);
 	uint8_t kf[32], kek[32], back_key[32];
 	randombytes_buf(kf, sizeof(kf));
 	fs_keyfile_kek(kek, kf, h.volid);
