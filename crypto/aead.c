@@ -47,11 +47,6 @@ uint64_t fs_aead_max_seals(int alg)
 	return alg == FS_AEAD_AES256GCM ? FS_AEAD_GCM_MAX_SEALS : UINT64_MAX;
 }
 
-void fs_aead_random_nonce(uint8_t nonce[FS_NONCE_BYTES])
-{
-	randombytes_buf(nonce, FS_NONCE_BYTES);
-}
-
 static EVP_CIPHER_CTX *gcm_ctx(const uint8_t *key, int enc)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();

@@ -31,8 +31,11 @@ uint64_t fs_aead_max_seals(int alg);
 fs_aead *fs_aead_new(int alg, const uint8_t key[FS_KEY_BYTES]);
 void fs_aead_free(fs_aead *a);
 
-/* Fills nonce[0..FS_NONCE_BYTES) with fresh random bytes. */
+/* Fills nonce[0..FS_NONCE_BYTES) with fresh random bytes, from a per-thread pool of the system
+ * generator's output (crypto/nonce.c). */
 void fs_aead_random_nonce(uint8_t nonce[FS_NONCE_BYTES]);
+/* Drops the calling thread's pool: the next nonce draws from the generator (tests that replace it). */
+void fs_aead_nonce_pool_empty(void);
 
 /* ct may equal pt. Returns 0, or -1 on an internal error. */
 int fs_aead_seal(fs_aead *a, const uint8_t nonce[FS_NONCE_BYTES], const uint8_t *ad, size_t adlen,

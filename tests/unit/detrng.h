@@ -6,6 +6,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "crypto/aead.h"
+
 static uint64_t detrng_counter;
 static uint8_t detrng_seed[32];
 
@@ -42,5 +44,6 @@ static inline void detrng_start(const char *seed)
 	memcpy(detrng_seed, seed, 32);
 	detrng_counter = 0;
 	randombytes_set_implementation(&detrng_impl);
+	fs_aead_nonce_pool_empty(); /* nonces drawn before now came from another sequence */
 }
 #endif

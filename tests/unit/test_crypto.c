@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crypto/aead.h"
@@ -99,6 +100,47 @@ START_TEST(aead_random_nonce)
 	/* 192 random bits: equal only if the generator is broken. */
 	ck_assert(memcmp(a, b, FS_NONCE_BYTES) != 0);
 	ck_assert(!all_zero(a, FS_NONCE_BYTES));
+}
+END_TEST
+
+/* Nonces come from a per-thread pool: many in a row (more than one refill) are all distinct and none is
+ * all zero (a pool slot handed out twice, or one never filled, would show). */
+START_TEST(aead_nonce_pool_distinct)
+{
+	enum { N = 1000 };
+	static uint8_t n[N][FS_NONCE_BYTES];
+	for (int i = 0; i < N; i++) {
+		fs_aead_random_nonce(n[i]);
+		ck_assert(!all_zero(n[i], FS_NONCE_BYTES));
+	}
+	for (int i = 0; i < N; i++)
+		for (int j = i + 1; j < N; j++)
+			ck_assert_msg(memcmp(n[i], n[j], FS_NONCE_BYTES) != 0, "nonces %d and %d are equal", i, j);
+}
+END_TEST
+
+/* A forked child never hands out the nonce its parent hands out next: the child's pool starts empty. */
+START_TEST(aead_nonce_pool_fork)
+{
+	uint8_t first[FS_NONCE_BYTES], mine[FS_NONCE_BYTES], childs[FS_NONCE_BYTES];
+	fs_aead_random_nonce(first); /* the pool is filled now */
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		uint8_t c[FS_NONCE_BYTES];
+		fs_aead_random_nonce(c);
+		_exit(write(p[1], c, sizeof(c)) == (ssize_t)sizeof(c) ? 0 : 1);
+	}
+	close(p[1]);
+	fs_aead_random_nonce(mine);
+	ck_assert_int_eq(read(p[0], childs, sizeof(childs)), (ssize_t)sizeof(childs));
+	close(p[0]);
+	int st = 0;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert_msg(memcmp(mine, childs, FS_NONCE_BYTES) != 0, "the child handed out the parent's next nonce");
 }
 END_TEST
 
@@ -1096,7 +1138,8 @@ END_TEST
 static Suite *crypto_suite(void)
 {
 	Suite *s = suite_create("crypto");
-	TCase *tc = TEST_CASE(s, "aead", NULL, 60, aead_algorithms, aead_random_nonce);
+	TCase *tc = TEST_CASE(s, "aead", NULL, 60, aead_algorithms, aead_random_nonce, aead_nonce_pool_distinct,
+			      aead_nonce_pool_fork);
 	tcase_add_loop_test(tc, aead_round_trip, 0, NALGS * NSIZES);
 	tcase_add_loop_test(tc, aead_in_place, 0, NALGS * NSIZES);
 	tcase_add_loop_test(tc, aead_rejects_tampering, 0, NALGS * 3);
