@@ -78,7 +78,7 @@ int fsv_adopt(const fs_volume_opts *o, uint64_t version, const uint8_t root[32],
 		memcpy(res->old_id, v->hdr.anchor_id, 16);
 		if (fsv_bound_anchor_uri(o->dir, res->old_uri, sizeof(res->old_uri)) != 0)
 			snprintf(res->old_uri, sizeof(res->old_uri), "(URI not recorded)");
-		st = vol_lock_writer(v, err, errlen);
+		st = vol_lock_writer(v, "the volume in %s is mounted read-write: unmount it first", err, errlen);
 	}
 	if (!st)
 		st = bind_new(v, o, version, root, res, err, errlen);

@@ -7,7 +7,8 @@
 #include "fs/volume/setup.h"
 #include "meta/common/beneath.h"
 
-int vol_write_file_durably(int dirfd, const char *name, const uint8_t *buf, size_t len)
+int vol_write_file_checked(int dirfd, const char *name, const uint8_t *buf, size_t len,
+			   int (*check)(void *ctx, int dirfd, const char *tmp), void *ctx)
 {
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
@@ -18,10 +19,18 @@ int vol_write_file_durably(int dirfd, const char *name, const uint8_t *buf, size
 	int rc = 0;
 	if (write(fd, buf, len) != (ssize_t)len || fsync(fd) != 0)
 		rc = errno ? -errno : -EIO;
-	close(fd);
+	if (close(fd) != 0 && !rc)
+		rc = -errno;
+	if (!rc && check)
+		rc = check(ctx, dirfd, tmp);
 	if (!rc)
 		rc = fs_beneath_rename(dirfd, tmp, name);
 	if (rc)
 		fs_beneath_unlink(dirfd, tmp, 0);
 	return rc ? rc : (fsync(dirfd) == 0 ? 0 : -errno);
+}
+
+int vol_write_file_durably(int dirfd, const char *name, const uint8_t *buf, size_t len)
+{
+	return vol_write_file_checked(dirfd, name, buf, len, NULL, NULL);
 }

@@ -635,23 +635,8 @@ int fsv_open(const fs_volume_opts *o, fs_volume **out, char *err, size_t errlen)
 	if (st)
 		goto fail;
 	if (!vol_readonly(v)) {
-		v->lockfd = fs_beneath_open(v->dirfd, FS_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-		struct stat lst;
-		if (v->lockfd >= 0 && (fstat(v->lockfd, &lst) != 0 || !S_ISREG(lst.st_mode))) {
-			close(v->lockfd);
-			v->lockfd = -ELOOP;
-		}
-		if (v->lockfd < 0) {
-			int e = -v->lockfd;
-			v->lockfd = -1;
-			st = fs_reason(err, errlen, e == ELOOP ? FS_ST_TAMPER : FS_ST_IO, "%s/%s: %s", o->dir, FS_LOCK_NAME,
-				       e == ELOOP ? "tamper detected: not a regular file (a planted symbolic link or device)" : strerror(e));
+		if ((st = vol_lock_writer(v, "the volume in %s is open by another writer", err, errlen)) != 0)
 			goto fail;
-		}
-		if (flock(v->lockfd, LOCK_EX | LOCK_NB) != 0) {
-			st = fs_reason(err, errlen, FS_ST_BUSY, "the volume in %s is open by another writer", o->dir);
-			goto fail;
-		}
 		/* A copy of the backing directory elsewhere shares no lock file: the anchor's lease stops it. */
 		if ((st = vol_lease_take(v, o->lease_seconds, err, errlen)) != 0)
 			goto fail;

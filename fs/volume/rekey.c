@@ -17,7 +17,7 @@ int fsv_rekey(const fs_volume_opts *o, const fs_volume_opts *next, char *err, si
 	v->state = VOL_READONLY;
 	int st = vol_setup(v, o, 0, err, errlen);
 	if (!st)
-		st = vol_lock_writer(v, err, errlen);
+		st = vol_lock_writer(v, "the volume in %s is mounted read-write: unmount it first", err, errlen);
 	if (!st) {
 		fs_volume_opts n = *next;
 		n.dir = o->dir;

@@ -24,11 +24,17 @@ int vol_check_anchor(fs_volume *v, const fs_volume_row *row, int *roll_forward, 
 int vol_get_master(fs_volume *v, const fs_volume_opts *o, int creating, char *err, size_t errlen);
 /* Writes name in dirfd whole: NAME.tmp, fsync, rename, fsync of the directory. 0 or -errno. */
 int vol_write_file_durably(int dirfd, const char *name, const uint8_t *buf, size_t len);
+/* The same, with check(ctx, dirfd, "NAME.tmp") run on the written copy before the rename: its nonzero
+ * return (an fs_status, or -errno) is returned and nothing is replaced. */
+int vol_write_file_checked(int dirfd, const char *name, const uint8_t *buf, size_t len,
+			   int (*check)(void *ctx, int dirfd, const char *tmp), void *ctx);
 /* Encodes v->hdr under v->k_master and replaces volume.hdr with it, once the written copy opened with
  * check's key options to the same master key (fs/volume/header_write.c). */
 int vol_header_replace(fs_volume *v, const fs_volume_opts *check, char *err, size_t errlen);
-/* Holds volume.lock exclusively (v->lockfd), as a read-write daemon does: FS_ST_BUSY while one runs. */
-int vol_lock_writer(fs_volume *v, char *err, size_t errlen);
+/* Holds volume.lock exclusively (v->lockfd), as a read-write daemon does: FS_ST_BUSY, with busy (a format
+ * naming the backing directory) as the reason, while one runs; a lock file that is not a regular file is
+ * tamper. */
+int vol_lock_writer(fs_volume *v, const char *busy, char *err, size_t errlen);
 /* Records uri as the anchor the volume in dirfd is bound to (anchor.uri, written whole). 0 or -errno. */
 int vol_anchor_record_write(int dirfd, const char *uri);
 void vol_destroy(fs_volume *v);
